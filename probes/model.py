@@ -1,0 +1,312 @@
+"""Pure functions over snapshots: fold into run totals, rank, group, percentiles, units.
+
+No I/O and no clocks: everything here is unit-tested with hand-made snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from .snapshot import Log2Histogram, ProcessWrites, Skipped, Snapshot
+
+# Totals are kept for at most this many processes; beyond it, the smallest totals of
+# processes not seen in the last interval are forgotten, so a long run with churn stays
+# bounded in memory.
+MAX_TRACKED = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    bytes: int = 0
+    writes: int = 0
+    comm: str = "?"
+    uid: int = -1
+
+
+@dataclass(slots=True)
+class RunState:
+    """Everything the views show: the last interval plus totals since start."""
+
+    last: Snapshot | None = None
+    intervals: int = 0
+    seconds: float = 0.0
+    bytes: int = 0
+    writes: int = 0
+    errors: int = 0
+    sizes: Log2Histogram = field(default_factory=Log2Histogram)
+    latency: Log2Histogram = field(default_factory=Log2Histogram)
+    latency_max_ns: int = 0
+    sla_missed: int = 0
+    skipped: Skipped = field(default_factory=Skipped)
+    totals: dict[int, Totals] = field(default_factory=dict)
+    forgotten: int = 0
+    history: list[float] = field(default_factory=list)
+    """Bytes/s of the last intervals, newest last (at most HISTORY)."""
+
+
+HISTORY = 120
+
+
+def fold(state: RunState, snap: Snapshot) -> RunState:
+    """Add one snapshot to the run. Mutates and returns state (only the UI thread calls it)."""
+    state.last = snap
+    state.intervals += 1
+    state.seconds += snap.elapsed
+    state.bytes += snap.bytes
+    state.writes += snap.writes
+    state.errors += snap.errors
+    state.sizes = state.sizes + snap.sizes
+    state.latency = state.latency + snap.latency
+    state.latency_max_ns = max(state.latency_max_ns, snap.latency_max_ns)
+    state.sla_missed += snap.sla_missed
+    state.skipped = state.skipped + snap.skipped
+    totals = state.totals
+    for p in snap.processes:
+        t = totals.get(p.pid)
+        if t is None:
+            totals[p.pid] = Totals(p.bytes, p.writes, p.comm, p.uid)
+        else:
+            totals[p.pid] = Totals(t.bytes + p.bytes, t.writes + p.writes, p.comm, p.uid)
+    if len(totals) > MAX_TRACKED:
+        active = {p.pid for p in snap.processes}
+        idle = sorted((t.bytes, pid) for pid, t in totals.items() if pid not in active)
+        for _, pid in idle[: len(totals) - MAX_TRACKED]:
+            del totals[pid]
+            state.forgotten += 1
+    state.history.append(rate(snap.bytes, snap.elapsed))
+    del state.history[:-HISTORY]
+    return state
+
+
+def rate(count: float, seconds: float) -> float:
+    """count per second; 0 for an empty or negative period."""
+    return count / seconds if seconds > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of the top writers table."""
+
+    key: str
+    pid: int | None
+    """None when grouped by name."""
+    comm: str
+    uid: int
+    bytes_s: float
+    writes_s: float
+    avg_size: float
+    total_bytes: int
+    processes: int = 1
+
+
+SORT_KEYS = ("bytes_s", "writes_s", "avg_size", "total_bytes", "pid", "comm")
+SORT_TITLES = {
+    "bytes_s": "BYTES/S",
+    "writes_s": "WRITES/S",
+    "avg_size": "AVG SIZE",
+    "total_bytes": "TOTAL",
+    "pid": "PID",
+    "comm": "COMMAND",
+}
+
+
+def rows(state: RunState, group_by_comm: bool = False, sort: str = "bytes_s") -> list[Row]:
+    """The top writers of the last interval, grouped and sorted; ties broken by key."""
+    snap = state.last
+    if snap is None:
+        return []
+    elapsed = snap.elapsed
+    out: list[Row] = []
+    if not group_by_comm:
+        for p in snap.processes:
+            total = state.totals.get(p.pid)
+            out.append(
+                Row(
+                    key=f"pid:{p.pid}",
+                    pid=p.pid,
+                    comm=p.comm,
+                    uid=p.uid,
+                    bytes_s=rate(p.bytes, elapsed),
+                    writes_s=rate(p.writes, elapsed),
+                    avg_size=p.bytes / p.writes if p.writes else 0.0,
+                    total_bytes=total.bytes if total else p.bytes,
+                )
+            )
+    else:
+        groups: dict[str, list[ProcessWrites]] = {}
+        for p in snap.processes:
+            groups.setdefault(p.comm, []).append(p)
+        run_by_comm: dict[str, int] = {}
+        for t in state.totals.values():
+            if t.comm in groups:
+                run_by_comm[t.comm] = run_by_comm.get(t.comm, 0) + t.bytes
+        for comm, procs in groups.items():
+            b = sum(p.bytes for p in procs)
+            w = sum(p.writes for p in procs)
+            uids = {p.uid for p in procs}
+            out.append(
+                Row(
+                    key=f"comm:{comm}",
+                    pid=None,
+                    comm=comm,
+                    uid=uids.pop() if len(uids) == 1 else -2,
+                    bytes_s=rate(b, elapsed),
+                    writes_s=rate(w, elapsed),
+                    avg_size=b / w if w else 0.0,
+                    total_bytes=run_by_comm.get(comm, b),
+                    processes=len(procs),
+                )
+            )
+    if sort in ("pid", "comm"):
+        out.sort(key=lambda r: ((r.pid or 0) if sort == "pid" else r.comm, r.key))
+    else:
+        out.sort(key=lambda r: (-getattr(r, sort), r.key))
+    return out
+
+
+def top_totals(state: RunState, n: int = 20) -> list[tuple[int, Totals]]:
+    """Processes with the most bytes since start (the exit summary)."""
+    items = sorted(state.totals.items(), key=lambda kv: (-kv[1].bytes, kv[0]))
+    return items[:n]
+
+
+def percentile(hist: Log2Histogram, q: float, max_value: int | None = None) -> float | None:
+    """Estimate the q-quantile (0..1) from log2 buckets by linear interpolation in the bucket.
+
+    The estimate lies in the right bucket, so it is within a factor of 2 of the truth; with
+    max_value (the exact maximum) the top bucket is capped there.
+    """
+    total = hist.total
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0
+    for i, c in enumerate(hist.counts):
+        if c == 0:
+            continue
+        if seen + c >= rank:
+            lo, hi = Log2Histogram.bounds(i)
+            if max_value is not None and lo <= max_value < hi:
+                hi = max_value + 1
+            frac = (rank - seen) / c
+            return lo + (hi - lo) * frac
+        seen += c
+    return float(max_value) if max_value is not None else None
+
+
+def exceeding(hist: Log2Histogram, threshold: int) -> int:
+    """Writes in buckets wholly above threshold (a lower bound; the kernel counts exactly)."""
+    return sum(c for i, c in enumerate(hist.counts) if Log2Histogram.bounds(i)[0] > threshold)
+
+
+def nonempty_range(hist: Log2Histogram) -> range:
+    idx = [i for i, c in enumerate(hist.counts) if c]
+    if not idx:
+        return range(0)
+    return range(idx[0], idx[-1] + 1)
+
+
+# -- units -------------------------------------------------------------------------------
+
+_BIN = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+
+
+def human_bytes(n: float) -> str:
+    """1536 -> '1.5 KiB'; under 1 KiB as plain bytes."""
+    n = float(n)
+    for unit in _BIN:
+        if abs(n) < 1024 or unit == _BIN[-1]:
+            if unit == "B":
+                return f"{n:.0f} B"
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError  # pragma: no cover
+
+
+def human_rate(n: float) -> str:
+    return human_bytes(n) + "/s"
+
+
+def human_count(n: float) -> str:
+    """Counts: 999, 1.2k, 3.4M."""
+    n = float(n)
+    for unit in ("", "k", "M", "G", "T"):
+        if abs(n) < 1000 or unit == "T":
+            return f"{n:.0f}" if unit == "" else f"{n:.1f}{unit}"
+        n /= 1000
+    raise AssertionError  # pragma: no cover
+
+
+def human_ns(ns: float) -> str:
+    """Durations: 850ns, 12.5us, 3.2ms, 1.50s."""
+    ns = float(ns)
+    if ns < 1000:
+        return f"{ns:.0f}ns"
+    if ns < 1_000_000:
+        return f"{ns / 1000:.1f}us"
+    if ns < 1_000_000_000:
+        return f"{ns / 1_000_000:.1f}ms"
+    return f"{ns / 1_000_000_000:.2f}s"
+
+
+def pow2_label(v: int, unit: str = "") -> str:
+    """bpftrace's bucket bound labels: 0, 1, 512, 1K, 4M, 2G..."""
+    for suffix in ("", "K", "M", "G", "T", "P"):
+        if v < 1024 or suffix == "P":
+            return f"{v}{suffix}{unit}"
+        v //= 1024
+    raise AssertionError  # pragma: no cover
+
+
+def bucket_label(i: int) -> str:
+    """bpftrace's hist() label for bucket i: '[4K, 8K)'."""
+    lo, hi = Log2Histogram.bounds(i)
+    if i == 0:
+        return "[0]"
+    if hi - lo == 1:
+        return f"[{lo}]"
+    return f"[{pow2_label(lo)}, {pow2_label(hi)})"
+
+
+def ns_bucket_label(i: int) -> str:
+    """Latency bucket labels in time units: '[4us, 8us)'."""
+    lo, hi = Log2Histogram.bounds(i)
+    return f"[{human_ns_pow2(lo)}, {human_ns_pow2(hi)})"
+
+
+def human_ns_pow2(ns: int) -> str:
+    for unit, div in (("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1000)):
+        if ns >= div:
+            v = ns / div
+            return f"{v:.0f}{unit}" if v >= 10 or v == int(v) else f"{v:.1f}{unit}"
+    return f"{ns}ns"
+
+
+def merge(snaps: Iterable[Snapshot]) -> RunState:
+    """Fold many snapshots into a fresh state (summaries, tests)."""
+    state = RunState()
+    for s in snaps:
+        fold(state, s)
+    return state
+
+
+def user_name(uid: int, _cache: dict[int, str] = {}) -> str:  # noqa: B006 - deliberate cache
+    """Login name for a uid, the number when unknown; '*' for a group of several users."""
+    if uid == -2:
+        return "*"
+    if uid < 0:
+        return "?"
+    name = _cache.get(uid)
+    if name is None:
+        try:
+            import pwd
+
+            name = pwd.getpwuid(uid).pw_name
+        except (KeyError, ImportError):
+            name = str(uid)
+        _cache[uid] = name
+    return name
+
+
+__all__ = ["RunState", "Row", "fold", "rows", "percentile", "replace"]

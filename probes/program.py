@@ -1,0 +1,69 @@
+"""The BPF program and the compiler flags that select its options.
+
+Options become -D flags for writes.c (#ifdef), never string replacement in the C text.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+SOURCE = Path(__file__).with_name("writes.c")
+TRACEPOINTS = (("syscalls", "sys_enter_write"), ("syscalls", "sys_exit_write"), ("sched", "sched_process_exec"))
+
+DEFAULT_MAX_PROCS = 32768
+DEFAULT_SLOTS = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeOptions:
+    """What the probes count; every field maps to a -D flag."""
+
+    self_tgid: int = 0
+    pid: int | None = None
+    comm: str | None = None
+    uid: int | None = None
+    sla_ns: int = 10_000_000
+    max_procs: int = DEFAULT_MAX_PROCS
+    slots: int = DEFAULT_SLOTS
+
+    def __post_init__(self) -> None:
+        if self.slots <= 0 or self.slots & (self.slots - 1):
+            raise ValueError("slots must be a power of two")
+        if self.max_procs < 1:
+            raise ValueError("max_procs must be at least 1")
+        if self.comm is not None and not 0 < len(self.comm.encode()) <= 15:
+            raise ValueError("a process name (comm) is 1 to 15 bytes")
+
+
+def comm_words(comm: str) -> tuple[int, int]:
+    """The 16-byte, NUL-padded comm as two little-endian u64 words."""
+    raw = comm.encode().ljust(16, b"\0")
+    return int.from_bytes(raw[:8], "little"), int.from_bytes(raw[8:], "little")
+
+
+def cflags(opts: ProbeOptions) -> list[str]:
+    flags = [
+        f"-DWTOP_SELF_TGID={opts.self_tgid or os.getpid()}",
+        f"-DWTOP_SLOTS={opts.slots}",
+        f"-DWTOP_MAX_PROCS={opts.max_procs}",
+        f"-DWTOP_SLA_NS={int(opts.sla_ns)}ULL",
+    ]
+    if opts.pid is not None:
+        flags.append(f"-DFILTER_TGID={opts.pid}")
+    if opts.uid is not None:
+        flags.append(f"-DFILTER_UID={opts.uid}")
+    if opts.comm is not None:
+        w0, w1 = comm_words(opts.comm)
+        flags += [f"-DFILTER_COMM_0={w0:#x}ULL", f"-DFILTER_COMM_1={w1:#x}ULL"]
+    return flags
+
+
+def render(opts: ProbeOptions) -> str:
+    """The program as BCC compiles it: the flags as #defines, then the source (`wtop --ebpf`)."""
+    defines = []
+    for flag in cflags(opts):
+        name, _, value = flag[2:].partition("=")
+        defines.append(f"#define {name} {value}")
+    return "\n".join(["// wtop BPF program, options:", *defines, "", SOURCE.read_text()])

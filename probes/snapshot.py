@@ -1,0 +1,106 @@
+"""Immutable snapshots: what the probes saw in one interval. Plain data, no bcc types.
+
+Every consumer (the dashboard, the exit summary, batch and JSON output, recordings) reads
+these and nothing else, so a recorded or synthetic source drives the whole UI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+BUCKETS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Log2Histogram:
+    """Counts by power of two, as BCC's bpf_log2l and bpftrace's hist() bucket them.
+
+    Bucket 0 holds the value 0; bucket k >= 1 holds values in [2**(k-1), 2**k).
+    """
+
+    counts: tuple[int, ...] = (0,) * BUCKETS
+
+    def __post_init__(self) -> None:
+        if len(self.counts) != BUCKETS:
+            raise ValueError(f"a Log2Histogram has {BUCKETS} buckets, not {len(self.counts)}")
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+    def __add__(self, other: Log2Histogram) -> Log2Histogram:
+        return Log2Histogram(tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)))
+
+    def __sub__(self, other: Log2Histogram) -> Log2Histogram:
+        return Log2Histogram(tuple(a - b for a, b in zip(self.counts, other.counts, strict=True)))
+
+    @staticmethod
+    def bucket_of(value: int) -> int:
+        """The bucket a value falls in (the same arithmetic as bpf_log2l)."""
+        return max(int(value), 1).bit_length()
+
+    @staticmethod
+    def bounds(bucket: int) -> tuple[int, int]:
+        """[low, high) of a bucket."""
+        if bucket == 0:
+            return (0, 1)
+        return (1 << (bucket - 1), 1 << bucket)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Events the probes could not account for, in one interval."""
+
+    map_full: int = 0
+    """Writes not attributed to a process because the process map was full."""
+    no_entry: int = 0
+    """sys_exit_write with no start time of the same thread (started before wtop, or a slot collision)."""
+    recursion_misses: int = 0
+    """Times the kernel did not run a wtop program because a BPF program was already running on that CPU."""
+
+    @property
+    def total(self) -> int:
+        return self.map_full + self.no_entry + self.recursion_misses
+
+    def __add__(self, other: Skipped) -> Skipped:
+        return Skipped(
+            self.map_full + other.map_full,
+            self.no_entry + other.no_entry,
+            self.recursion_misses + other.recursion_misses,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessWrites:
+    """One process's writes in one interval."""
+
+    pid: int
+    comm: str
+    """Already made safe to show (probes.names.safe_name)."""
+    uid: int
+    bytes: int
+    writes: int
+    errors: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the probes counted in one interval."""
+
+    seq: int
+    time: float
+    """Wall-clock time (epoch seconds) at the end of the interval."""
+    elapsed: float
+    """Seconds the interval really lasted."""
+    processes: tuple[ProcessWrites, ...] = ()
+    sizes: Log2Histogram = field(default_factory=Log2Histogram)
+    latency: Log2Histogram = field(default_factory=Log2Histogram)
+    latency_max_ns: int = 0
+    sla_ns: int = 10_000_000
+    sla_missed: int = 0
+    bytes: int = 0
+    writes: int = 0
+    errors: int = 0
+    skipped: Skipped = field(default_factory=Skipped)
+    notes: tuple[str, ...] = ()
+    """What the source could not do (a missing kernel feature), shown to the user."""

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install what the tests need and run them all (real BPF probes included: run as root).
+#   sudo ./run-tests.sh [pytest args]
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here"
+[ "$(id -u)" = 0 ] || { echo "run-tests.sh: run it as root (the BPF tests load real probes): sudo ./run-tests.sh" >&2; exit 1; }
+./install.sh --no-start
+export DEBIAN_FRONTEND=noninteractive
+# tmux drives the real dashboard in the end-to-end tests; bpftool checks nothing is left
+# loaded; gcc builds the benchmark's writer.
+apt-get install -y -q -o Dpkg::Use-Pty=0 tmux bpftool gcc >/tmp/wtop-apt-tests.log 2>&1 \
+    || { tail -20 /tmp/wtop-apt-tests.log >&2; exit 1; }
+.venv/bin/pip install -q --disable-pip-version-check -e ".[test]" >/tmp/wtop-pip-tests.log 2>&1 \
+    || { tail -20 /tmp/wtop-pip-tests.log >&2; exit 1; }
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

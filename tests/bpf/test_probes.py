@@ -1,0 +1,313 @@
+"""Real probes, real processes, exact figures. Runs as root (CI included)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+from probes.bcc_source import BccSource
+from probes.program import ProbeOptions
+from probes.snapshot import Log2Histogram
+from tests.bpf.conftest import settle
+
+pytestmark = pytest.mark.bpf
+
+
+def row_of(snapshot, pid):
+    rows = [p for p in snapshot.processes if p.pid == pid]
+    assert len(rows) <= 1
+    return rows[0] if rows else None
+
+
+def wtop_maps() -> list[str]:
+    out = subprocess.run(["bpftool", "-j", "map", "list"], capture_output=True, text=True, check=True).stdout
+    return sorted(m.get("name", "") for m in json.loads(out) if m.get("name", "").startswith("wtop_"))
+
+
+def wtop_maps_settled(expect: list[str], timeout: float = 3.0) -> list[str]:
+    """The kernel frees closed maps after an RCU grace period: poll until they match or time runs out."""
+    deadline = time.monotonic() + timeout
+    maps = wtop_maps()
+    while maps != expect and time.monotonic() < deadline:
+        time.sleep(0.05)
+        maps = wtop_maps()
+    return maps
+
+
+def test_exact_bytes_calls_and_buckets(spawn, tmp_path):
+    target = tmp_path / "out.bin"
+    w = spawn(b"wtop-exact", 4096, 1000, str(target))
+    with BccSource(ProbeOptions(pid=w.pid)) as src:
+        src.sample()
+        w.go()
+        assert w.wait() == 0
+        settle()
+        s = src.sample()
+    r = row_of(s, w.pid)
+    assert (r.comm, r.bytes, r.writes, r.errors) == ("wtop-exact", 4_096_000, 1000, 0)
+    assert r.uid == 0
+    assert target.stat().st_size == 4_096_000
+    assert s.sizes.counts[13] == 1000 and s.sizes.total == 1000  # [4K, 8K)
+    assert s.latency.total == 1000
+    assert (s.bytes, s.writes) == (4_096_000, 1000)
+    assert s.skipped.total == 0
+
+
+def test_comm_filter_and_mixed_sizes(spawn):
+    a = spawn(b"wtopmix", 100, 7)
+    b = spawn(b"wtopmix", 5000, 11)
+    other = spawn(b"wtopother", 100, 50)
+    with BccSource(ProbeOptions(comm="wtopmix")) as src:
+        src.sample()
+        for w in (a, b, other):
+            w.go()
+        for w in (a, b, other):
+            w.wait()
+        settle()
+        s = src.sample()
+    assert row_of(s, other.pid) is None
+    assert (row_of(s, a.pid).bytes, row_of(s, a.pid).writes) == (700, 7)
+    assert (row_of(s, b.pid).bytes, row_of(s, b.pid).writes) == (55_000, 11)
+    assert s.sizes.counts[Log2Histogram.bucket_of(100)] == 7  # [64, 128)
+    assert s.sizes.counts[Log2Histogram.bucket_of(5000)] == 11  # [4K, 8K)
+    assert s.sizes.total == 18
+
+
+def test_threads_sum_across_cpus(spawn):
+    w = spawn(b"wtop-threads", 64, 5000, threads=4)
+    with BccSource(ProbeOptions(pid=w.pid)) as src:
+        src.sample()
+        w.go()
+        w.wait()
+        settle()
+        s = src.sample()
+    r = row_of(s, w.pid)
+    assert (r.bytes, r.writes) == (4 * 5000 * 64, 20_000)
+    assert s.sizes.counts[7] == 20_000
+    assert s.skipped.total == 0
+
+
+def test_uid_filter(writer_bin):
+    def as_nobody():
+        os.setgid(65534)
+        os.setuid(65534)
+
+    nobody = subprocess.Popen(
+        [writer_bin, "wtop-nobody", "10", "3", "/dev/null"], stdin=subprocess.PIPE, preexec_fn=as_nobody
+    )
+    root = subprocess.Popen([writer_bin, "wtop-root", "10", "5", "/dev/null"], stdin=subprocess.PIPE)
+    try:
+        with BccSource(ProbeOptions(uid=65534)) as src:
+            src.sample()
+            for p in (nobody, root):
+                p.stdin.close()
+                p.wait(10)
+            settle()
+            s = src.sample()
+        assert row_of(s, root.pid) is None
+        r = row_of(s, nobody.pid)
+        assert (r.uid, r.bytes, r.writes) == (65534, 30, 3)
+    finally:
+        for p in (nobody, root):
+            p.kill()
+
+
+def test_own_writes_are_left_out(spawn):
+    w = spawn(b"wtop-peer", 10, 10)
+    with BccSource(ProbeOptions()) as src:
+        src.sample()
+        fd = os.open("/dev/null", os.O_WRONLY)
+        for _ in range(100):
+            os.write(fd, b"x" * 10)
+        os.close(fd)
+        w.go()
+        w.wait()
+        settle()
+        s = src.sample()
+    assert row_of(s, os.getpid()) is None
+    assert row_of(s, w.pid).writes == 10
+
+
+def test_map_full_is_counted_exactly(spawn):
+    """A deliberately tiny process map: every write of the processes that do not fit is counted."""
+    writers = [spawn(b"wtopfull", 8, 3) for _ in range(40)]
+    with BccSource(ProbeOptions(comm="wtopfull", max_procs=16)) as src:
+        src.sample()
+        for w in writers:
+            w.go()
+        for w in writers:
+            w.wait()
+        settle()
+        s = src.sample()
+    attributed = sum(p.writes for p in s.processes)
+    assert len(s.processes) == 16
+    assert attributed == 48
+    assert s.skipped.map_full == (40 - 16) * 3
+    assert s.writes == 120 and s.sizes.total == 120  # the histograms still see every write
+
+
+def test_exit_without_entry_is_counted(spawn, tmp_path):
+    """A write already blocked when the probes attach ends without a start time: skipped, once."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    w = spawn(b"wtop-blocked", 256 * 1024, 1, str(fifo))
+    w.go()
+    time.sleep(0.3)  # the writer fills the pipe and blocks inside write()
+    with BccSource(ProbeOptions(pid=w.pid)) as src:
+        src.sample()
+        got = 0
+        os.set_blocking(reader, True)
+        while got < 256 * 1024:
+            got += len(os.read(reader, 65536))
+        w.wait()
+        settle()
+        s = src.sample()
+    os.close(reader)
+    assert s.skipped.no_entry == 1
+    assert s.latency.total == 0  # no start time, no latency: nothing invented
+    r = row_of(s, w.pid)
+    assert (r.bytes, r.writes) == (256 * 1024, 1)
+
+
+def test_slow_writes_hit_the_sla_counter_and_max(spawn, tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    w = spawn(b"wtop-slow", 128 * 1024, 1, str(fifo))
+    with BccSource(ProbeOptions(pid=w.pid, sla_ns=20_000_000)) as src:
+        src.sample()
+        w.go()
+        time.sleep(0.15)  # the write blocks on the full pipe for ~150 ms
+        os.set_blocking(reader, True)
+        got = 0
+        while got < 128 * 1024:
+            got += len(os.read(reader, 65536))
+        w.wait()
+        settle()
+        s = src.sample()
+    os.close(reader)
+    assert s.writes == 1 and s.sla_missed == 1
+    assert 100_000_000 <= s.latency_max_ns <= 2_000_000_000
+    assert s.latency.counts[Log2Histogram.bucket_of(s.latency_max_ns)] == 1
+    assert s.skipped.total == 0
+
+
+def test_fast_writes_do_not_miss_a_loose_sla(spawn):
+    w = spawn(b"wtop-fast", 64, 500)
+    with BccSource(ProbeOptions(pid=w.pid, sla_ns=1_000_000_000)) as src:
+        src.sample()
+        w.go()
+        w.wait()
+        settle()
+        s = src.sample()
+    assert s.writes == 500 and s.sla_missed == 0 and 0 < s.latency_max_ns < 1_000_000_000
+
+
+def test_interval_max_resets_each_interval(spawn):
+    w = spawn(b"wtop-max", 64, 100)
+    with BccSource(ProbeOptions(pid=w.pid)) as src:
+        src.sample()
+        w.go()
+        w.wait()
+        settle()
+        first = src.sample()
+        second = src.sample()
+    assert first.latency_max_ns > 0
+    assert second.latency_max_ns == 0 and second.writes == 0
+
+
+def test_exited_processes_leave_the_map(spawn):
+    w = spawn(b"wtop-gone", 10, 2)
+    with BccSource(ProbeOptions(comm="wtop-gone")) as src:
+        src.sample()
+        w.go()
+        w.wait()
+        settle()
+        assert row_of(src.sample(), w.pid).writes == 2
+        import ctypes as ct
+
+        assert src._procs.get(ct.c_uint32(w.pid)) is not None
+        second = src.sample()  # idle and dead: read, then deleted
+        assert row_of(second, w.pid) is None
+        assert src._procs.get(ct.c_uint32(w.pid)) is None
+        assert src._info.get(ct.c_uint32(w.pid)) is None
+
+
+def test_exec_updates_the_name(writer_bin):
+    script = f"read go; printf x > /dev/null; exec {writer_bin} wtop-after 10 4 /dev/null"
+    p = subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE)
+    try:
+        with BccSource(ProbeOptions(pid=p.pid)) as src:
+            src.sample()
+            p.stdin.write(b"go\n")
+            p.stdin.close()
+            p.wait(10)
+            settle()
+            s = src.sample()
+        r = row_of(s, p.pid)
+        assert r.writes == 5 and r.bytes == 41
+        assert r.comm == "writer"  # the exec'd program's name; prctl renames after that are not seen
+    finally:
+        p.kill()
+
+
+def test_recursion_misses_are_read_from_fdinfo():
+    with BccSource(ProbeOptions()) as src:
+        assert len(src.prog_fds()) == 3
+        assert src.recursion_misses() == 0
+        for fd in src.prog_fds():
+            with open(f"/proc/self/fdinfo/{fd}") as f:
+                assert "recursion_misses:" in f.read()
+
+
+def test_close_detaches_everything():
+    before = wtop_maps_settled([])
+    assert before == []
+    src = BccSource(ProbeOptions())
+    assert wtop_maps() == ["wtop_epoch", "wtop_info", "wtop_procs", "wtop_starts", "wtop_stats"]
+    src.close()
+    assert wtop_maps_settled([]) == []
+
+
+def test_two_instances_do_not_disturb_each_other(spawn):
+    w = spawn(b"wtop-twice", 32, 300)
+    with BccSource(ProbeOptions(pid=w.pid)) as a, BccSource(ProbeOptions(pid=w.pid)) as b:
+        a.sample()
+        b.sample()
+        w.go()
+        w.wait()
+        settle()
+        sa, sb = a.sample(), b.sample()
+    assert row_of(sa, w.pid).writes == row_of(sb, w.pid).writes == 300
+
+
+def test_sample_is_safe_while_writes_continue(spawn):
+    """Counters are cumulative and diffed: sampling during a stream loses nothing."""
+    w = spawn(b"wtop-stream", 64, 200_000)
+    with BccSource(ProbeOptions(pid=w.pid)) as src:
+        src.sample()
+        total_writes = 0
+        total_bytes = 0
+        stop = threading.Event()
+        w.go()
+        while not stop.is_set():
+            s = src.sample()
+            r = row_of(s, w.pid)
+            if r:
+                total_writes += r.writes
+                total_bytes += r.bytes
+            if w.proc.poll() is not None:
+                settle()
+                r = row_of(src.sample(), w.pid)
+                if r:
+                    total_writes += r.writes
+                    total_bytes += r.bytes
+                stop.set()
+            time.sleep(0.01)
+    assert (total_writes, total_bytes) == (200_000, 200_000 * 64)

@@ -1,0 +1,77 @@
+"""Shared fixtures: synthetic snapshots, the compiled test writer, root/BPF gating."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from probes.snapshot import BUCKETS, Log2Histogram, ProcessWrites, Skipped, Snapshot
+
+ROOT = Path(__file__).resolve().parent.parent
+HELPERS = Path(__file__).resolve().parent / "helpers"
+
+
+def hist(**buckets: int) -> Log2Histogram:
+    """hist(b13=5) -> 5 writes in bucket 13 ([4K, 8K))."""
+    counts = [0] * BUCKETS
+    for k, v in buckets.items():
+        counts[int(k[1:])] = v
+    return Log2Histogram(tuple(counts))
+
+
+def snap(
+    seq: int = 1,
+    procs=(),
+    elapsed: float = 1.0,
+    sizes=None,
+    latency=None,
+    skipped=None,
+    latency_max_ns: int = 0,
+    sla_missed: int = 0,
+    sla_ns: int = 10_000_000,
+) -> Snapshot:
+    """A snapshot from (pid, comm, uid, bytes, writes) tuples; totals follow from them."""
+    rows = tuple(ProcessWrites(*p) for p in procs)
+    skipped = skipped or Skipped()
+    sizes = sizes or Log2Histogram()
+    latency = latency or Log2Histogram()
+    return Snapshot(
+        seq=seq,
+        time=1_700_000_000.0 + seq,
+        elapsed=elapsed,
+        processes=rows,
+        sizes=sizes,
+        latency=latency,
+        latency_max_ns=latency_max_ns,
+        sla_ns=sla_ns,
+        sla_missed=sla_missed,
+        bytes=sum(r.bytes for r in rows),
+        writes=sum(r.writes for r in rows),
+        skipped=skipped,
+    )
+
+
+@pytest.fixture(scope="session")
+def writer_bin() -> str:
+    """The test writer, compiled once per session, runnable by any user (the uid tests)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.fail("a C compiler is needed to build tests/helpers/writer.c (run-tests.sh installs gcc)")
+    d = tempfile.mkdtemp(prefix="wtop-bin-")
+    os.chmod(d, 0o755)
+    out = Path(d) / "writer"
+    subprocess.run([cc, "-O2", "-pthread", "-o", str(out), str(HELPERS / "writer.c")], check=True)
+    yield str(out)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("BPF tests must run as root in CI")
+        pytest.skip("needs root")

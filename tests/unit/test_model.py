@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import pytest
+
+from probes import model
+from probes.snapshot import Log2Histogram, Skipped
+from tests.conftest import hist, snap
+
+
+def test_fold_accumulates_totals_and_histograms():
+    state = model.RunState()
+    model.fold(
+        state,
+        snap(
+            1,
+            [(10, "a", 0, 1000, 10), (11, "b", 0, 50, 5)],
+            sizes=hist(b10=15),
+            skipped=Skipped(1, 2, 0),
+            latency_max_ns=500,
+        ),
+    )
+    model.fold(
+        state, snap(2, [(10, "a", 0, 3000, 30)], sizes=hist(b10=30), skipped=Skipped(0, 1, 3), latency_max_ns=200)
+    )
+    assert state.bytes == 4050 and state.writes == 45
+    assert state.totals[10].bytes == 4000 and state.totals[10].writes == 40
+    assert state.totals[11].bytes == 50
+    assert state.sizes.counts[10] == 45
+    assert state.skipped == Skipped(1, 3, 3) and state.skipped.total == 7
+    assert state.latency_max_ns == 500  # the run's max is the max of the intervals
+    assert state.intervals == 2 and state.seconds == 2.0
+
+
+def test_rows_by_pid_rates_and_order():
+    state = model.merge([snap(1, [(10, "a", 0, 1000, 10), (11, "b", 0, 4000, 2)], elapsed=2.0)])
+    rows = model.rows(state)
+    assert [r.pid for r in rows] == [11, 10]
+    assert rows[0].bytes_s == 2000 and rows[0].writes_s == 1.0 and rows[0].avg_size == 2000
+    assert model.rows(state, sort="writes_s")[0].pid == 10
+    assert [r.pid for r in model.rows(state, sort="pid")] == [10, 11]
+    assert [r.comm for r in model.rows(state, sort="comm")] == ["a", "b"]
+
+
+def test_rows_grouped_by_comm_like_the_seed_one_liner():
+    state = model.merge(
+        [
+            snap(1, [(10, "nginx", 33, 100, 1), (11, "nginx", 33, 300, 3), (12, "sh", 0, 5, 1)]),
+            snap(2, [(10, "nginx", 33, 100, 1), (12, "sh", 0, 5, 1)]),
+        ]
+    )
+    rows = model.rows(state, group_by_comm=True)
+    nginx = rows[0]
+    assert (nginx.comm, nginx.pid, nginx.processes, nginx.uid) == ("nginx", None, 1, 33)
+    assert nginx.total_bytes == 500  # @[comm] = sum(args->ret) over the run
+    first = model.rows(model.merge([snap(1, [(10, "x", 1, 1, 1), (11, "x", 2, 1, 1)])]), group_by_comm=True)[0]
+    assert first.processes == 2 and first.uid == -2 and model.user_name(first.uid) == "*"
+
+
+def test_ties_are_stable_by_key():
+    state = model.merge([snap(1, [(12, "c", 0, 10, 1), (10, "a", 0, 10, 1), (11, "b", 0, 10, 1)])])
+    assert [r.pid for r in model.rows(state)] == [10, 11, 12]
+
+
+@pytest.mark.parametrize("seconds", [0.0, -1.0])
+def test_rate_guards_an_empty_period(seconds):
+    assert model.rate(100, seconds) == 0.0
+
+
+def test_totals_are_bounded(monkeypatch):
+    monkeypatch.setattr(model, "MAX_TRACKED", 100)
+    state = model.RunState()
+    for i in range(10):
+        model.fold(state, snap(i, [(1000 * i + j, "p", 0, j + 1, 1) for j in range(50)]))
+    assert len(state.totals) == 100
+    assert state.forgotten == 400
+    assert all(pid // 1000 == 9 for pid in list(state.totals)[-50:])
+
+
+def test_percentiles_interpolate_within_the_bucket():
+    h = hist(b11=100)  # 100 writes in [1024, 2048)
+    assert model.percentile(h, 0.5) == pytest.approx(1536)
+    assert model.percentile(h, 0.99) == pytest.approx(1024 + 1024 * 0.99)
+    # the exact max caps the top bucket
+    assert model.percentile(h, 1.0, max_value=1100) == pytest.approx(1101)
+    assert model.percentile(Log2Histogram(), 0.5) is None
+    two = hist(b5=90, b20=10)
+    assert 16 <= model.percentile(two, 0.5) < 32
+    assert 2**19 <= model.percentile(two, 0.95) < 2**20
+
+
+def test_exceeding_counts_whole_buckets_above():
+    h = hist(b10=5, b24=3, b25=2)  # 512.., 8M.., 16M..
+    assert model.exceeding(h, 10_000_000) == 2
+
+
+def test_bucket_labels_match_bpftrace():
+    assert model.bucket_label(0) == "[0]"
+    assert model.bucket_label(1) == "[1]"
+    assert model.bucket_label(2) == "[2, 4)"
+    assert model.bucket_label(13) == "[4K, 8K)"
+    assert model.bucket_label(11) == "[1K, 2K)"
+    assert model.bucket_label(21) == "[1M, 2M)"
+    assert model.ns_bucket_label(24) == "[8.4ms, 17ms)"
+    assert Log2Histogram.bucket_of(4096) == 13 and Log2Histogram.bucket_of(4095) == 12
+    assert Log2Histogram.bucket_of(1) == 1 and Log2Histogram.bounds(13) == (4096, 8192)
+
+
+@pytest.mark.parametrize(
+    ("n", "text"), [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (12.3 * 2**20, "12.3 MiB"), (2**40, "1.0 TiB")]
+)
+def test_human_bytes(n, text):
+    assert model.human_bytes(n) == text
+
+
+def test_human_units():
+    assert model.human_rate(4096) == "4.0 KiB/s"
+    assert model.human_ns(850) == "850ns" and model.human_ns(12_500) == "12.5us"
+    assert model.human_ns(3_200_000) == "3.2ms" and model.human_ns(1_500_000_000) == "1.50s"
+    assert model.human_count(999) == "999" and model.human_count(1200) == "1.2k"
+
+
+def test_histogram_arithmetic_and_shape():
+    a, b = hist(b3=2), hist(b3=1, b4=1)
+    assert (a + b).counts[3] == 3 and (a + b - b) == a and (a + b).total == 4
+    with pytest.raises(ValueError):
+        Log2Histogram((1, 2))

@@ -1,0 +1,30 @@
+"""The wall between the data side and the screen side, enforced."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def modules_after(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys; print('\\n'.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
+    return set(out.split())
+
+
+def test_probes_never_import_textual():
+    mods = modules_after("import probes.snapshot, probes.model, probes.names, probes.program, probes.bcc_source")
+    assert not any(m == "textual" or m.startswith("textual.") for m in mods)
+    assert not any(m == "rich" or m.startswith("rich.") for m in mods)
+
+
+def test_tui_never_imports_bcc():
+    mods = modules_after("import tui.app, tui.cli, tui.summary, tui.render, tui.widgets")
+    assert "bcc" not in mods

@@ -1,0 +1,1 @@
+"""wtop's screen side: the Textual app and the command line. Never imports bcc."""

@@ -1,0 +1,239 @@
+"""The wtop App: a probe worker posts snapshots; the visible view redraws from the folded state."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.screen import ModalScreen
+from textual.widgets import ContentSwitcher, Footer, Static
+from textual.worker import get_current_worker
+
+from probes import model
+from probes.snapshot import Snapshot
+from tui.messages import SnapshotReady, SourceEnded, SourceFailed
+from tui.views.histograms import HistogramView
+from tui.views.top import TopTable
+from tui.widgets import StatusBar
+
+VIEWS = ("top", "sizes", "latency")
+VIEW_TITLES = {"top": "top writers", "sizes": "write sizes", "latency": "write latency"}
+
+HELP = """\
+wtop: who is writing what (write() traced with eBPF, counted in the kernel)
+
+Views
+  1        top writers: processes by bytes/s in the last interval
+  2        write sizes: log2 histogram of successful write() sizes
+  3        write latency: log2 histogram of sys_enter_write..sys_exit_write, p50/p90/p99/max, SLA
+  tab      next view (shift+tab: previous)
+
+Keys
+  s        top writers: cycle the sort column (marked with *)
+  g        top writers: group by process name / by PID
+  c        histograms: both periods side by side / last interval / whole run
+  p        pause the display (the probes keep counting)
+  ?        this help          q, ctrl+c  quit (a summary is printed on exit)
+
+Skipped (header): events the probes could not account for
+  map full      writes not attributed to a process: the process map was full (--max-procs)
+  no entry      a sys_exit_write without the start time of the same thread (the write began
+                before wtop started, or two threads shared a start-time slot)
+  recursion     the kernel skipped a wtop program because another BPF program ran on that CPU
+
+Not seen: pwrite64, writev, pwritev and io_uring writes, and writes to mmap'd memory; only
+write(2) is traced. wtop's own writes (its screen) are left out.
+
+Press escape or ? to close.
+"""
+
+
+class Source(Protocol):
+    def sample(self) -> Snapshot | None: ...
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Static { width: auto; max-width: 100%; height: auto; max-height: 100%;
+                          border: round $accent; padding: 0 1; background: $surface; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(HELP, markup=False)
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    interval: float = 1.0
+    filters: str = ""
+    start_worker: bool = True
+
+
+class WtopApp(App):
+    TITLE = "wtop"
+    CSS_PATH = "wtop.tcss"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("1", "view('top')", "Top", id="view_top"),
+        Binding("2", "view('sizes')", "Sizes", id="view_sizes"),
+        Binding("3", "view('latency')", "Latency", id="view_latency"),
+        Binding("tab", "next_view(1)", "Next", id="next_view", priority=True),
+        Binding("shift+tab", "next_view(-1)", "Prev", show=False, id="prev_view", priority=True),
+        Binding("s", "sort", "Sort", id="sort"),
+        Binding("g", "group", "Group", id="group"),
+        Binding("c", "period", "Period", id="period"),
+        Binding("p", "pause", "Pause", id="pause"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit_ctrl_c"),
+    ]
+
+    def __init__(
+        self, source: Source | None, config: AppConfig = AppConfig(), clock: Callable[[], float] = time.time
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.config = config
+        self.state = model.RunState()
+        self.view = "top"
+        self.paused = False
+        self.sort_key = "bytes_s"
+        self.group = False
+        self.error: str | None = None
+        self.clock = clock
+        self._stop = threading.Event()
+
+    # -- layout ------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield StatusBar(self.config.interval, self.config.filters, id="status")
+        with ContentSwitcher(initial="top", id="views"):
+            yield TopTable(id="top")
+            yield HistogramView("sizes", id="sizes")
+            yield HistogramView("latency", id="latency")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._redraw_status()
+        loop = asyncio.get_running_loop()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                try:
+                    loop.add_signal_handler(sig, self._on_signal, sig)
+                except (RuntimeError, ValueError):  # pragma: no cover - not the main thread
+                    pass
+        if self.source is not None and self.config.start_worker:
+            self.poll_source()
+
+    def _on_signal(self, sig: int) -> None:
+        self.exit_reason = signal.Signals(sig).name
+        self._stop.set()
+        self.exit()
+
+    async def action_quit(self) -> None:
+        self._stop.set()
+        self.exit()
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+
+    # -- the probe worker -------------------------------------------------------------
+    @work(thread=True, exclusive=True, name="probes", exit_on_error=False)
+    def poll_source(self) -> None:
+        """Sample once per interval on a fixed schedule (no drift), until cancelled."""
+        worker = get_current_worker()
+        interval = self.config.interval
+        deadline = time.monotonic() + interval
+        while not worker.is_cancelled:
+            if self._stop.wait(max(0.0, deadline - time.monotonic())):
+                return
+            if worker.is_cancelled:
+                return
+            try:
+                snap = self.source.sample()
+            except Exception as exc:  # the user gets one line, not a traceback
+                self.post_message(SourceFailed(str(exc) or type(exc).__name__))
+                return
+            if snap is None:
+                self.post_message(SourceEnded())
+                return
+            self.post_message(SnapshotReady(snap))
+            deadline += interval
+            now = time.monotonic()
+            if deadline < now:  # a sample overran: skip missed ticks, keep the phase
+                deadline += ((now - deadline) // interval + 1) * interval
+
+    @on(SnapshotReady)
+    def _snapshot(self, message: SnapshotReady) -> None:
+        model.fold(self.state, message.snapshot)
+        if not self.paused:
+            self.redraw()
+
+    @on(SourceFailed)
+    def _failed(self, message: SourceFailed) -> None:
+        self.error = message.error
+        self.exit(return_code=1)
+
+    @on(SourceEnded)
+    def _ended(self, message: SourceEnded) -> None:
+        self.notify("the source has no more data", timeout=5)
+
+    # -- drawing ------------------------------------------------------------------------
+    def _redraw_status(self) -> None:
+        self.query_one(StatusBar).show(self.state, self.paused, VIEW_TITLES[self.view], self.clock)
+
+    def redraw(self) -> None:
+        """Redraw the status bar and the visible view only."""
+        self._redraw_status()
+        if self.state.last is None:
+            return
+        if self.view == "top":
+            self.query_one(TopTable).show(model.rows(self.state, self.group, self.sort_key))
+        else:
+            self.query_one(f"#{self.view}", HistogramView).show(self.state)
+
+    # -- actions ------------------------------------------------------------------------
+    def action_view(self, name: str) -> None:
+        self.view = name
+        self.query_one(ContentSwitcher).current = name
+        self.redraw()
+        self.query_one(f"#{name}").focus()
+
+    def action_next_view(self, step: int) -> None:
+        self.action_view(VIEWS[(VIEWS.index(self.view) + step) % len(VIEWS)])
+
+    def action_sort(self) -> None:
+        keys = model.SORT_KEYS
+        self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
+        table = self.query_one(TopTable)
+        table.set_mode(self.sort_key, self.group)
+        self.notify(f"sorted by {model.SORT_TITLES[self.sort_key]}", timeout=1.5)
+        self.redraw()
+
+    def action_group(self) -> None:
+        self.group = not self.group
+        self.query_one(TopTable).set_mode(self.sort_key, self.group)
+        self.notify("grouped by process name" if self.group else "one row per PID", timeout=1.5)
+        self.redraw()
+
+    def action_period(self) -> None:
+        period = "both"
+        for view in self.query(HistogramView):
+            period = view.cycle_period()
+        self.notify(f"histograms: {period}", timeout=1.5)
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self.redraw() if not self.paused else self._redraw_status()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())

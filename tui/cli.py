@@ -1,0 +1,232 @@
+"""The `wtop` command: options, preflight checks with one-line errors, then the dashboard."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import sys
+import threading
+from pathlib import Path
+
+from probes import __version__
+
+EXAMPLES = """\
+examples:
+  sudo wtop                 live dashboard, refreshed every second
+  sudo wtop -i 2            refresh every 2 seconds
+  sudo wtop -p 1234         only process 1234 (filtered in the kernel)
+  sudo wtop -c postgres     only threads named postgres
+  sudo wtop -u www-data     only writes by user www-data
+  sudo wtop --sla 1ms       count writes slower than 1 ms
+  wtop --ebpf               print the BPF program and exit
+
+keys: 1 2 3 tab views, s sort, g group, c histogram period, p pause, ? help, q quit
+"""
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s)\s*$")
+_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+
+
+def duration_ns(text: str) -> int:
+    m = _DURATION.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 500us, 10ms or 1s")
+    ns = int(float(m.group(1)) * _UNITS[m.group(2)])
+    if ns <= 0:
+        raise argparse.ArgumentTypeError("the duration must be above zero")
+    return ns
+
+
+def interval(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0.1 <= v <= 3600:
+        raise argparse.ArgumentTypeError("the interval is 0.1 to 3600 seconds")
+    return v
+
+
+def pid(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 2**22 + 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a process ID")
+    return int(text)
+
+
+def comm(text: str) -> str:
+    if not text or len(text.encode()) > 15:
+        raise argparse.ArgumentTypeError("a process name (comm) is 1 to 15 bytes, as in /proc/PID/comm")
+    return text
+
+
+def user(text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    import pwd
+
+    try:
+        return pwd.getpwnam(text).pw_uid
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"no user named {text!r}") from None
+
+
+def max_procs(text: str) -> int:
+    if not text.isdigit() or not 16 <= int(text) <= 1_048_576:
+        raise argparse.ArgumentTypeError("--max-procs is 16 to 1048576")
+    return int(text)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(2, f"wtop: {message} (see wtop --help)\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = Parser(
+        prog="wtop",
+        description="top for writes: who is writing what, live, traced with eBPF.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "-i", "--interval", type=interval, default=1.0, metavar="SECONDS", help="refresh interval (default 1)"
+    )
+    p.add_argument("-p", "--pid", type=pid, help="only this process (in the kernel)")
+    p.add_argument("-c", "--comm", type=comm, metavar="NAME", help="only threads with this name (in the kernel)")
+    p.add_argument("-u", "--user", type=user, metavar="USER", help="only this user, name or uid (in the kernel)")
+    p.add_argument(
+        "--sla",
+        type=duration_ns,
+        default=10_000_000,
+        metavar="DURATION",
+        help="latency threshold whose misses are counted exactly (default 10ms)",
+    )
+    p.add_argument(
+        "--max-procs",
+        type=max_procs,
+        default=32768,
+        metavar="N",
+        help="processes tracked at once in the kernel (default 32768)",
+    )
+    p.add_argument("--ebpf", action="store_true", help="print the BPF program and exit")
+    p.add_argument("--version", action="version", version=f"wtop {__version__}")
+    return p
+
+
+def fail(message: str, code: int = 1) -> int:
+    print(f"wtop: {message}", file=sys.stderr)
+    return code
+
+
+def probe_options(args: argparse.Namespace):
+    from probes.program import ProbeOptions
+
+    return ProbeOptions(pid=args.pid, comm=args.comm, uid=args.user, sla_ns=args.sla, max_procs=args.max_procs)
+
+
+TRACEFS_CANDIDATES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+
+
+def ensure_tracefs() -> str | None:
+    """None when tracepoints are reachable (mounting tracefs if needed), else the problem."""
+    for d in TRACEFS_CANDIDATES:
+        if os.path.exists(f"{d}/events/syscalls/sys_exit_write"):
+            return None
+    if os.path.isdir("/sys/kernel/tracing") and not os.listdir("/sys/kernel/tracing"):
+        os.system("mount -t tracefs nodev /sys/kernel/tracing >/dev/null 2>&1")
+        if os.path.exists("/sys/kernel/tracing/events/syscalls/sys_exit_write"):
+            return None
+    if any(os.path.exists(f"{d}/events") for d in TRACEFS_CANDIDATES):
+        return "this kernel has no syscalls:sys_exit_write tracepoint (CONFIG_FTRACE_SYSCALLS is off)"
+    return "tracefs is not mounted: run `mount -t tracefs nodev /sys/kernel/tracing`"
+
+
+def preflight() -> str | None:
+    """The first problem that stops the probes from loading, as one line; None when all is well."""
+    if os.geteuid() != 0:
+        return "loading BPF programs needs root: run it as `sudo wtop`"
+    try:
+        import bcc  # noqa: F401
+    except ImportError:
+        return (
+            "BCC's Python bindings are missing: install python3-bpfcc (Debian/Ubuntu), "
+            "python3-bcc (Fedora/RHEL) or python-bcc (Arch); the PyPI package 'bcc' is unrelated"
+        )
+    release = platform.release()
+    mod = Path("/lib/modules") / release
+    if not (mod / "build").exists() and not (mod / "source").exists():
+        return (
+            f"kernel headers for {release} are missing (BCC compiles against them): install "
+            f"linux-headers-{release}, or run wtop's install.sh, which falls back to the distribution's headers"
+        )
+    return ensure_tracefs()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.ebpf:
+        from probes.program import render
+
+        print(render(probe_options(args)))
+        return 0
+    problem = preflight()
+    if problem:
+        return fail(problem)
+    return run_dashboard(args)
+
+
+def _loading_notice(done: threading.Event) -> None:
+    if not done.wait(0.4) and sys.stderr.isatty():
+        print("wtop: compiling and attaching the BPF probes...", file=sys.stderr, flush=True)
+
+
+def filters_text(args: argparse.Namespace) -> str:
+    from probes.model import user_name
+    from probes.names import safe_name
+
+    parts = []
+    if args.pid:
+        parts.append(f"pid {args.pid}")
+    if args.comm:
+        parts.append(f"comm {safe_name(args.comm)}")
+    if args.user is not None:
+        parts.append(f"user {user_name(args.user)}")
+    return ", ".join(parts)
+
+
+def run_dashboard(args: argparse.Namespace) -> int:
+    from probes.bcc_source import BccSource, ProbeError
+
+    done = threading.Event()
+    threading.Thread(target=_loading_notice, args=(done,), daemon=True).start()
+    try:
+        source = BccSource(probe_options(args))
+    except ProbeError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        done.set()
+    from tui.app import AppConfig, WtopApp
+    from tui.summary import summary
+
+    with source:
+        app = WtopApp(source, AppConfig(interval=args.interval, filters=filters_text(args)))
+        try:
+            app.run()
+        except KeyboardInterrupt:
+            pass
+    if app.error:
+        return fail(app.error)
+    try:
+        sys.stdout.write(summary(app.state))
+        sys.stdout.flush()
+    except OSError:  # the terminal is gone (SIGHUP): the summary has nowhere to go
+        pass
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Plain-text reports: the summary printed on exit (as bpftrace prints its maps)."""
+
+from __future__ import annotations
+
+from probes import model
+from tui.render import histogram_lines, latency_summary
+
+
+def summary(state: model.RunState, top: int = 15) -> str:
+    lines = [f"wtop: {model.human_bytes(state.bytes)} in {state.writes:,} write() calls over {state.seconds:.1f}s"]
+    sk = state.skipped
+    lines.append(
+        f"skipped events: {sk.total} (map full {sk.map_full}, no entry {sk.no_entry}, recursion {sk.recursion_misses})"
+    )
+    lines.append("")
+    lines.append(f"{'PID':>8} {'COMMAND':<16} {'USER':<10} {'BYTES':>12} {'WRITES':>10}")
+    for pid, t in model.top_totals(state, top):
+        lines.append(
+            f"{pid:>8} {t.comm:<16} {model.user_name(t.uid):<10} {model.human_bytes(t.bytes):>12} {t.writes:>10,}"
+        )
+    if not state.totals:
+        lines.append("(no writes)")
+    lines.append("")
+    lines.append("@sizes (bytes):")
+    lines += histogram_lines(state.sizes)
+    lines.append("")
+    lines.append("@latency:")
+    lines += histogram_lines(state.latency, label=model.ns_bucket_label)
+    if state.last is not None:
+        pairs = latency_summary(state.latency, state.latency_max_ns, state.last.sla_ns, state.sla_missed)
+        lines.append("  ".join(f"{k} {v}" for k, v in pairs))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,87 @@
+"""The write sizes and write latency views: interval and whole run, side by side or one."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Static
+
+from probes import model
+from tui.render import latency_summary
+from tui.widgets import HistPlot
+
+PERIODS = ("both", "interval", "run")
+
+
+class HistogramView(VerticalScroll):
+    """kind is 'sizes' or 'latency'."""
+
+    DEFAULT_CSS = """
+    HistogramView { height: 1fr; }
+    HistogramView .plots { height: auto; }
+    HistogramView .facts { height: auto; padding: 0 1; }
+    HistogramView.period-interval .run-plot { display: none; }
+    HistogramView.period-run .interval-plot { display: none; }
+    """
+
+    def __init__(self, kind: str, **kw) -> None:
+        super().__init__(**kw)
+        self.kind = kind
+        self.period = "both"
+        self._state: model.RunState | None = None
+
+    def compose(self) -> ComposeResult:
+        label = model.bucket_label if self.kind == "sizes" else model.ns_bucket_label
+        yield Static(id=f"{self.kind}-facts", classes="facts")
+        with Horizontal(classes="plots"):
+            yield HistPlot(label=label, id=f"{self.kind}-interval", classes="interval-plot")
+            yield HistPlot(label=label, id=f"{self.kind}-run", classes="run-plot")
+
+    def cycle_period(self) -> str:
+        self.period = PERIODS[(PERIODS.index(self.period) + 1) % len(PERIODS)]
+        for p in PERIODS:
+            self.set_class(self.period == p, f"period-{p}")
+        return self.period
+
+    def show(self, state: model.RunState) -> None:
+        snap = state.last
+        if snap is None:
+            return
+        if self.kind == "sizes":
+            h_int, h_run = snap.sizes, state.sizes
+            what = "write() sizes, bytes"
+        else:
+            h_int, h_run = snap.latency, state.latency
+            what = "write() latency"
+        self.query_one(f"#{self.kind}-interval", HistPlot).set_data(h_int, f"{what}: last {snap.elapsed:.1f}s")
+        self.query_one(f"#{self.kind}-run", HistPlot).set_data(h_run, f"{what}: whole run")
+        self.query_one(f"#{self.kind}-facts", Static).update(self.facts(state))
+
+    def facts(self, state: model.RunState) -> Text:
+        snap = state.last
+        t = Text(no_wrap=True, overflow="ellipsis")
+        if self.kind == "sizes":
+            periods = (("interval", snap.sizes.total, snap.bytes), ("run", state.sizes.total, state.bytes))
+            for label, count, nbytes in periods:
+                avg = nbytes / count if count else 0
+                t.append(f"{label}: ", style="bold")
+                t.append(f"{count:,} writes, {model.human_bytes(nbytes)}, avg {model.human_bytes(avg)}   ")
+            return t
+        for label, hist, mx, missed in (
+            ("interval", snap.latency, snap.latency_max_ns, snap.sla_missed),
+            ("run", state.latency, state.latency_max_ns, state.sla_missed),
+        ):
+            t.append(f"{label}: ", style="bold")
+            for name, value in latency_summary(hist, mx, snap.sla_ns, missed):
+                style = "bold red" if name.startswith(">") and missed else ""
+                t.append(f"{name} ", style="dim")
+                t.append(f"{value}  ", style=style)
+            t.append("\n")
+        t.append("SLA ", style="bold")
+        t.append(
+            f"{model.human_ns(snap.sla_ns)} (--sla): counted exactly in the kernel; "
+            "percentiles are estimates within their log2 bucket",
+            style="dim",
+        )
+        return t

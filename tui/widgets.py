@@ -1,0 +1,120 @@
+"""Reusable widgets: the status bar and a log2 histogram drawn with plotext."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+from textual_plotext import PlotextPlot
+
+from probes import model
+from probes.names import safe_name
+from probes.snapshot import Log2Histogram
+
+
+class StatusBar(Static):
+    """Two lines: where and when, then totals and the skipped-events counter."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 2; background: $panel; padding: 0 1; }
+    """
+
+    def __init__(self, interval: float, filters: str = "", **kw) -> None:
+        super().__init__(**kw)
+        self.interval = interval
+        self.filters = filters
+        self.host = safe_name(socket.gethostname())
+        self.started = time.monotonic()
+
+    def show(self, state: model.RunState, paused: bool, view: str, clock: Callable[[], float] = time.time) -> None:
+        snap = state.last
+        line1 = Text(no_wrap=True, overflow="ellipsis")
+        line1.append("wtop", style="bold")
+        line1.append(f" {self.host}  every {self.interval:g}s  ")
+        line1.append(time.strftime("%H:%M:%S", time.localtime(clock())))
+        secs = int(state.seconds)
+        line1.append(f"  up {secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}")
+        line1.append(f"  [{view}]", style="bold")
+        if self.filters:
+            line1.append(f"  filter: {self.filters}", style="italic")
+        if paused:
+            line1.append("  PAUSED", style="reverse bold")
+        line2 = Text(no_wrap=True, overflow="ellipsis")
+        if snap is None:
+            line2.append("waiting for the first interval...")
+        else:
+            line2.append("writes ")
+            line2.append(model.human_rate(model.rate(snap.bytes, snap.elapsed)), style="bold")
+            line2.append(f"  {model.human_count(model.rate(snap.writes, snap.elapsed))}/s")
+            line2.append(f"  run {model.human_bytes(state.bytes)} in {model.human_count(state.writes)} writes")
+            if snap.errors or state.errors:
+                line2.append(f"  errors {snap.errors}/{state.errors}", style="yellow")
+            line2.append("  ")
+            sk, run = snap.skipped, state.skipped
+            style = "bold reverse red" if sk.total else ("bold red" if run.total else "dim")
+            line2.append(
+                f"skipped {sk.total} (run {run.total}: map full {run.map_full}, "
+                f"no entry {run.no_entry}, recursion {run.recursion_misses})",
+                style=style,
+            )
+        self.update(Text("\n").join([line1, line2]))
+
+
+def ascii_only() -> bool:
+    """The Linux text console and the user's request: no braille, no block glyphs."""
+    return os.environ.get("TERM", "") == "linux" or bool(os.environ.get("WTOP_ASCII"))
+
+
+class HistPlot(PlotextPlot):
+    """A horizontal bar chart of a log2 histogram, one row per bucket, labels like bpftrace's."""
+
+    DEFAULT_CSS = """
+    HistPlot { height: auto; min-height: 5; width: 1fr; }
+    """
+
+    title = reactive("")
+
+    def __init__(self, label: Callable[[int], str] = model.bucket_label, **kw) -> None:
+        super().__init__(**kw)
+        self.label = label
+        self.hist = Log2Histogram()
+        if os.environ.get("NO_COLOR"):
+            self.theme = "clear"
+
+    def set_data(self, hist: Log2Histogram, title: str) -> None:
+        self.hist = hist
+        self.title = title
+        rng = model.nonempty_range(hist)
+        self.styles.height = max(len(rng), 1) + 3  # title, top and bottom frame
+        self.replot()
+
+    def replot(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.title(self.title)
+        hist = self.hist
+        rng = model.nonempty_range(hist)
+        total = hist.total
+        if rng:
+            labels = [
+                f"{self.label(i)} {model.human_count(hist.counts[i]):>6} {100 * hist.counts[i] / total:5.1f}%"
+                for i in rng
+            ]
+            counts = [hist.counts[i] for i in rng]
+            plt.bar(
+                labels, counts, orientation="horizontal", width=1 / len(counts), marker="#" if ascii_only() else "sd"
+            )
+            plt.xticks([])
+        else:
+            plt.text("no writes in this period", 0, 0)
+            plt.xlim(-1, 1)
+            plt.ylim(-1, 1)
+            plt.xticks([])
+            plt.yticks([])
+        self.refresh()
