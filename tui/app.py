@@ -77,6 +77,8 @@ class AppConfig:
     interval: float = 1.0
     filters: str = ""
     start_worker: bool = True
+    host: str | None = None
+    """Shown in the status bar; None for this machine's hostname."""
 
 
 class WtopApp(App):
@@ -115,7 +117,7 @@ class WtopApp(App):
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield StatusBar(self.config.interval, self.config.filters, id="status")
+        yield StatusBar(self.config.interval, self.config.filters, host=self.config.host, id="status")
         with ContentSwitcher(initial="top", id="views"):
             yield TopTable(id="top")
             yield HistogramView("sizes", id="sizes")
@@ -229,6 +231,7 @@ class WtopApp(App):
         period = "both"
         for view in self.query(HistogramView):
             period = view.cycle_period()
+        self.redraw()
         self.notify(f"histograms: {period}", timeout=1.5)
 
     def action_pause(self) -> None:

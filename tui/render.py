@@ -30,7 +30,9 @@ def histogram_lines(hist: Log2Histogram, label=model.bucket_label, width: int = 
     return out
 
 
-def latency_summary(hist: Log2Histogram, max_ns: int, sla_ns: int, sla_missed: int) -> list[tuple[str, str]]:
+def latency_summary(
+    hist: Log2Histogram, max_ns: int, sla_ns: int, sla_missed: int, compact: bool = False
+) -> list[tuple[str, str]]:
     """(label, value) pairs: p50/p90/p99/max and the SLA line."""
     total = hist.total
     pairs = []
@@ -39,7 +41,8 @@ def latency_summary(hist: Log2Histogram, max_ns: int, sla_ns: int, sla_missed: i
         pairs.append((name, "-" if v is None else "~" + model.human_ns(v)))
     pairs.append(("max", model.human_ns(max_ns) if total else "-"))
     share = 100 * sla_missed / total if total else 0.0
-    pairs.append((f"> {model.human_ns(sla_ns)}", f"{sla_missed} of {total} ({share:.2f}%)"))
+    missed = f"{sla_missed:,} ({share:.2f}%)" if compact else f"{sla_missed:,}/{total:,} ({share:.2f}%)"
+    pairs.append((f"> {model.human_ns(sla_ns)}", missed))
     return pairs
 
 

@@ -24,11 +24,11 @@ class StatusBar(Static):
     StatusBar { height: 2; background: $panel; padding: 0 1; }
     """
 
-    def __init__(self, interval: float, filters: str = "", **kw) -> None:
+    def __init__(self, interval: float, filters: str = "", host: str | None = None, **kw) -> None:
         super().__init__(**kw)
         self.interval = interval
         self.filters = filters
-        self.host = safe_name(socket.gethostname())
+        self.host = safe_name(host if host is not None else socket.gethostname())
         self.started = time.monotonic()
 
     def show(self, state: model.RunState, paused: bool, view: str, clock: Callable[[], float] = time.time) -> None:
@@ -48,20 +48,20 @@ class StatusBar(Static):
         if snap is None:
             line2.append("waiting for the first interval...")
         else:
-            line2.append("writes ")
-            line2.append(model.human_rate(model.rate(snap.bytes, snap.elapsed)), style="bold")
-            line2.append(f"  {model.human_count(model.rate(snap.writes, snap.elapsed))}/s")
-            line2.append(f"  run {model.human_bytes(state.bytes)} in {model.human_count(state.writes)} writes")
-            if snap.errors or state.errors:
-                line2.append(f"  errors {snap.errors}/{state.errors}", style="yellow")
-            line2.append("  ")
+            # The skipped counter comes first so that no terminal width can hide it.
             sk, run = snap.skipped, state.skipped
             style = "bold reverse red" if sk.total else ("bold red" if run.total else "dim")
-            line2.append(
-                f"skipped {sk.total} (run {run.total}: map full {run.map_full}, "
-                f"no entry {run.no_entry}, recursion {run.recursion_misses})",
-                style=style,
+            wide = self.size.width == 0 or self.size.width >= 110
+            detail = (
+                f": map full {run.map_full}, no entry {run.no_entry}, recursion {run.recursion_misses}" if wide else ""
             )
+            line2.append(f"skipped {sk.total} (run {run.total}{detail})", style=style)
+            line2.append("  writes ")
+            line2.append(model.human_rate(model.rate(snap.bytes, snap.elapsed)), style="bold")
+            line2.append(f"  {model.human_count(model.rate(snap.writes, snap.elapsed))}/s")
+            line2.append(f"  run {model.human_bytes(state.bytes)}, {model.human_count(state.writes)} writes")
+            if snap.errors or state.errors:
+                line2.append(f"  errors {snap.errors} (run {state.errors})", style="yellow")
         self.update(Text("\n").join([line1, line2]))
 
 
@@ -102,11 +102,13 @@ class HistPlot(PlotextPlot):
         rng = model.nonempty_range(hist)
         total = hist.total
         if rng:
+            # plotext draws the first bar at the bottom; bpftrace lists small buckets first (top).
+            order = list(reversed(rng))
             labels = [
                 f"{self.label(i)} {model.human_count(hist.counts[i]):>6} {100 * hist.counts[i] / total:5.1f}%"
-                for i in rng
+                for i in order
             ]
-            counts = [hist.counts[i] for i in rng]
+            counts = [hist.counts[i] for i in order]
             plt.bar(
                 labels, counts, orientation="horizontal", width=1 / len(counts), marker="#" if ascii_only() else "sd"
             )

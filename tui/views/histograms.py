@@ -12,6 +12,8 @@ from tui.render import latency_summary
 from tui.widgets import HistPlot
 
 PERIODS = ("both", "interval", "run")
+WIDE = 110
+"""Below this many columns the periods are shown one at a time (c toggles) unless chosen."""
 
 
 class HistogramView(VerticalScroll):
@@ -29,7 +31,8 @@ class HistogramView(VerticalScroll):
         super().__init__(**kw)
         self.kind = kind
         self.period = "both"
-        self._state: model.RunState | None = None
+        self.chosen = False
+        """True once the user picked a period with c; until then it follows the width."""
 
     def compose(self) -> ComposeResult:
         label = model.bucket_label if self.kind == "sizes" else model.ns_bucket_label
@@ -38,10 +41,23 @@ class HistogramView(VerticalScroll):
             yield HistPlot(label=label, id=f"{self.kind}-interval", classes="interval-plot")
             yield HistPlot(label=label, id=f"{self.kind}-run", classes="run-plot")
 
-    def cycle_period(self) -> str:
-        self.period = PERIODS[(PERIODS.index(self.period) + 1) % len(PERIODS)]
+    def on_mount(self) -> None:
+        self._apply_period()
+
+    def on_resize(self) -> None:
+        if not self.chosen:
+            self._apply_period()
+
+    def _apply_period(self) -> None:
+        if not self.chosen:
+            self.period = "both" if self.app.size.width >= WIDE else "interval"
         for p in PERIODS:
             self.set_class(self.period == p, f"period-{p}")
+
+    def cycle_period(self) -> str:
+        self.period = PERIODS[(PERIODS.index(self.period) + 1) % len(PERIODS)]
+        self.chosen = True
+        self._apply_period()
         return self.period
 
     def show(self, state: model.RunState) -> None:
@@ -68,20 +84,23 @@ class HistogramView(VerticalScroll):
                 t.append(f"{label}: ", style="bold")
                 t.append(f"{count:,} writes, {model.human_bytes(nbytes)}, avg {model.human_bytes(avg)}   ")
             return t
+        wide = self.app.size.width >= WIDE
         for label, hist, mx, missed in (
             ("interval", snap.latency, snap.latency_max_ns, snap.sla_missed),
             ("run", state.latency, state.latency_max_ns, state.sla_missed),
         ):
-            t.append(f"{label}: ", style="bold")
-            for name, value in latency_summary(hist, mx, snap.sla_ns, missed):
+            t.append(f"{label:<9}" if wide else f"{label[:3]} ", style="bold")
+            for name, value in latency_summary(hist, mx, snap.sla_ns, missed, compact=not wide):
                 style = "bold red" if name.startswith(">") and missed else ""
                 t.append(f"{name} ", style="dim")
                 t.append(f"{value}  ", style=style)
             t.append("\n")
-        t.append("SLA ", style="bold")
-        t.append(
-            f"{model.human_ns(snap.sla_ns)} (--sla): counted exactly in the kernel; "
-            "percentiles are estimates within their log2 bucket",
-            style="dim",
-        )
+        if wide:
+            t.append(
+                f"writes slower than {model.human_ns(snap.sla_ns)} (--sla) are counted exactly in the kernel; "
+                "p50/p90/p99 are estimated within their log2 bucket (~)",
+                style="dim",
+            )
+        else:
+            t.append(f"> {model.human_ns(snap.sla_ns)} (--sla) counted exactly; ~ estimated", style="dim")
         return t

@@ -1,0 +1,220 @@
+"""The dashboard driven with Pilot: keys, views, refreshes, hostile names, the worker."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from textual.widgets import ContentSwitcher
+
+from probes.snapshot import Skipped
+from tests.app.conftest import make_app, workload
+from tests.conftest import snap
+from tui.app import HelpScreen
+from tui.messages import SnapshotReady
+from tui.views.histograms import HistogramView
+from tui.views.top import TopTable
+
+
+async def feed(pilot, *snaps):
+    for s in snaps:
+        pilot.app.post_message(SnapshotReady(s))
+    await pilot.pause()
+
+
+def table_rows(app) -> list[list[str]]:
+    t = app.query_one(TopTable)
+    return [[c.plain for c in t.get_row_at(i)] for i in range(t.row_count)]
+
+
+async def test_top_writers_show_exact_figures_sorted_by_bytes():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, workload())
+        rows = table_rows(app)
+        assert [r[0] for r in rows] == ["4242", "1717", "1718", "999"]
+        assert rows[0][1:] == ["postgres", "root", "8.0 MiB/s", "1,024", "8.0 KiB", "8.0 MiB"]
+        assert rows[1][2] == "nobody"
+        assert rows[3][1] == "[/bold]\\x1b[2J"  # hostile name shown literally
+
+
+async def test_view_keys_and_tab():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, workload())
+        switcher = app.query_one(ContentSwitcher)
+        for key, view in (
+            ("2", "sizes"),
+            ("3", "latency"),
+            ("1", "top"),
+            ("tab", "sizes"),
+            ("tab", "latency"),
+            ("tab", "top"),
+            ("shift+tab", "latency"),
+        ):
+            await pilot.press(key)
+            assert switcher.current == view == app.view
+
+
+async def test_sort_key_cycles_and_marks_the_column():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, workload())
+        await pilot.press("s")
+        assert app.sort_key == "writes_s"
+        table = app.query_one(TopTable)
+        assert str(table.columns["writes_s"].label).endswith("*")
+        assert not str(table.columns["bytes_s"].label).endswith("*")
+        assert [r[0] for r in table_rows(app)] == ["1717", "1718", "4242", "999"]
+        for _ in range(3):
+            await pilot.press("s")
+        assert app.sort_key == "pid"
+        assert [r[0] for r in table_rows(app)] == ["999", "1717", "1718", "4242"]
+
+
+async def test_group_by_name_sums_processes():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, workload())
+        await pilot.press("g")
+        rows = table_rows(app)
+        nginx = next(r for r in rows if r[1] == "nginx")
+        assert nginx[0] == "2" and nginx[3] == "768.0 KiB/s" and nginx[4] == "6,144"
+        assert str(app.query_one(TopTable).columns["pid"].label) == "PROCS"
+        await pilot.press("g")
+        assert len(table_rows(app)) == 4
+
+
+async def test_cursor_follows_its_process_across_refreshes():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, workload(1))
+        table = app.query_one(TopTable)
+        await pilot.press("down", "down")  # onto 1718
+        assert table_rows(app)[table.cursor_row][0] == "1718"
+        # 1718 becomes the top writer: the cursor moves with it
+        await feed(
+            pilot,
+            snap(2, [(4242, "postgres", 0, 10, 1), (1718, "nginx", 65534, 10**9, 5), (1717, "nginx", 65534, 100, 1)]),
+        )
+        assert table_rows(app)[0][0] == "1718"
+        assert table_rows(app)[table.cursor_row][0] == "1718"
+        # its row disappears: the cursor stays where it was
+        await feed(pilot, snap(3, [(4242, "postgres", 0, 10, 1), (1717, "nginx", 65534, 100, 1)]))
+        assert table.cursor_row <= 1
+
+
+async def test_scroll_position_survives_refresh():
+    app = make_app()
+    procs = [(1000 + i, f"w{i}", 0, 10_000 - i, 1) for i in range(200)]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await feed(pilot, snap(1, procs))
+        table = app.query_one(TopTable)
+        await pilot.press("pagedown", "pagedown")
+        y, row = table.scroll_y, table.cursor_row
+        assert y > 0
+        await feed(pilot, snap(2, procs))
+        assert table.scroll_y == y and table.cursor_row == row
+
+
+async def test_pause_keeps_counting_but_freezes_the_screen():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, workload(1))
+        await pilot.press("p")
+        assert app.paused
+        await feed(pilot, snap(2, [(7, "newcomer", 0, 10**9, 1)]))
+        assert "7" not in [r[0] for r in table_rows(app)]
+        assert app.state.intervals == 2  # still folded
+        await pilot.press("p")
+        assert [r[0] for r in table_rows(app)] == ["7"]
+
+
+async def test_period_key_toggles_histogram_periods():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, workload())
+        await pilot.press("2")
+        view = app.query_one("#sizes", HistogramView)
+        await pilot.press("c")
+        assert view.period == "interval" and view.has_class("period-interval")
+        assert not app.query_one("#sizes-run").display
+        await pilot.press("c")
+        assert view.period == "run" and not app.query_one("#sizes-interval").display
+        await pilot.press("c")
+        assert view.period == "both"
+
+
+async def test_help_opens_and_closes():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_skipped_events_are_in_the_status_bar():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, workload(1), snap(2, [], skipped=Skipped(0, 4, 1)))
+        text = str(app.query_one("#status").render())
+        assert "skipped 5 (run 8: map full 2, no entry 5, recursion 1)" in text
+
+
+async def test_latency_view_shows_percentiles_and_sla():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, workload())
+        await pilot.press("3")
+        facts = str(app.query_one("#latency-facts").render())
+        assert "max 12.3ms" in facts
+        assert "> 10.0ms 3/7,174 (0.04%)" in facts
+        assert "p50 ~" in facts and "p99 ~" in facts
+
+
+async def test_q_quits():
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+class CountingSource:
+    """A synthetic source for the real worker: one snapshot a call."""
+
+    def __init__(self):
+        self.calls = 0
+        self.threads = set()
+
+    def sample(self):
+        self.calls += 1
+        self.threads.add(threading.current_thread().name)
+        return snap(self.calls, [(1, "init", 0, 100, 1)], elapsed=0.05)
+
+
+async def test_worker_samples_on_schedule_and_stops_on_quit():
+    source = CountingSource()
+    app = make_app(source, interval=0.05, start_worker=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.6)
+        assert app.state.intervals >= 5
+        assert threading.main_thread().name not in source.threads
+        t0 = time.monotonic()
+        await pilot.press("q")
+    assert time.monotonic() - t0 < 1.0
+    calls = source.calls
+    time.sleep(0.2)
+    assert source.calls == calls  # the worker stopped
+
+
+class FailingSource:
+    def sample(self):
+        raise OSError("the BPF map went away")
+
+
+async def test_source_error_exits_with_its_message():
+    app = make_app(FailingSource(), interval=0.05, start_worker=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+    assert app.return_code == 1 and app.error == "the BPF map went away"
