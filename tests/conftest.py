@@ -75,3 +75,51 @@ def require_root() -> None:
         if os.environ.get("CI"):
             pytest.fail("BPF tests must run as root in CI")
         pytest.skip("needs root")
+
+
+class Writer:
+    """A started writer process, blocked until go()."""
+
+    def __init__(
+        self,
+        writer_bin: str,
+        name: bytes,
+        size: int,
+        count: int,
+        path: str,
+        period_ms: int = 0,
+        threads: int = 1,
+        repeats: int = 0,
+    ):
+        args = [name, size, count, path, period_ms, threads, repeats]
+        self.proc = subprocess.Popen(
+            [writer_bin.encode(), *(a if isinstance(a, bytes) else str(a).encode() for a in args)],
+            stdin=subprocess.PIPE,
+        )
+        self.pid = self.proc.pid
+
+    def go(self) -> None:
+        self.proc.stdin.write(b"g")
+        self.proc.stdin.close()
+
+    def wait(self, timeout: float = 10) -> int:
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def spawn(writer_bin):
+    started: list[Writer] = []
+
+    def make(name: bytes, size: int, count: int, path: str = "/dev/null", **kw) -> Writer:
+        w = Writer(writer_bin, name, size, count, path, **kw)
+        started.append(w)
+        return w
+
+    yield make
+    for w in started:
+        w.kill()

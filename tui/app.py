@@ -13,6 +13,7 @@ from typing import Protocol
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import get_current_worker
@@ -28,31 +29,34 @@ VIEWS = ("top", "sizes", "latency")
 VIEW_TITLES = {"top": "top writers", "sizes": "write sizes", "latency": "write latency"}
 
 HELP = """\
-wtop: who is writing what (write() traced with eBPF, counted in the kernel)
+wtop: who is writing what. write(2) traced with eBPF, counted in the kernel.
 
 Views
-  1        top writers: processes by bytes/s in the last interval
-  2        write sizes: log2 histogram of successful write() sizes
-  3        write latency: log2 histogram of sys_enter_write..sys_exit_write, p50/p90/p99/max, SLA
-  tab      next view (shift+tab: previous)
+  1      top writers: processes by bytes/s in the last interval
+  2      write sizes: log2 histogram of successful write() sizes
+  3      write latency: sys_enter_write to sys_exit_write, log2 histogram,
+         p50/p90/p99 (estimated in the bucket), max and SLA misses (exact)
+  tab    next view (shift+tab: previous)
 
 Keys
-  s        top writers: cycle the sort column (marked with *)
-  g        top writers: group by process name / by PID
-  c        histograms: both periods side by side / last interval / whole run
-  p        pause the display (the probes keep counting)
-  ?        this help          q, ctrl+c  quit (a summary is printed on exit)
+  s      top writers: cycle the sort column (marked *)
+  g      top writers: group by process name / one row per PID
+  c      histograms: both periods / last interval / whole run
+  p      pause the display (the probes keep counting)
+  ?      this help (escape closes it)
+  q      quit; ctrl+c, SIGTERM and SIGHUP too. A summary is printed.
 
-Skipped (header): events the probes could not account for
-  map full      writes not attributed to a process: the process map was full (--max-procs)
-  no entry      a sys_exit_write without the start time of the same thread (the write began
-                before wtop started, or two threads shared a start-time slot)
-  recursion     the kernel skipped a wtop program because another BPF program ran on that CPU
+Skipped: events the probes could not account for
+  map full   writes not attributed to a process: the process map was
+             full (--max-procs); the histograms still count them
+  no entry   a sys_exit_write without its thread's start time: the
+             write began before wtop started, or two threads shared
+             a start-time slot; no latency is invented for it
+  recursion  the kernel skipped a wtop program because another BPF
+             program was running on that CPU
 
-Not seen: pwrite64, writev, pwritev and io_uring writes, and writes to mmap'd memory; only
-write(2) is traced. wtop's own writes (its screen) are left out.
-
-Press escape or ? to close.
+Not seen: pwrite64, writev, pwritev, io_uring and writes to mmap'd
+memory (only write(2) is traced). wtop's own writes are left out.
 """
 
 
@@ -64,12 +68,14 @@ class HelpScreen(ModalScreen):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "close")]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Static { width: auto; max-width: 100%; height: auto; max-height: 100%;
-                          border: round $accent; padding: 0 1; background: $surface; }
+    HelpScreen > VerticalScroll { width: auto; max-width: 100%; height: auto; max-height: 100%;
+                                  border: round $accent; padding: 0 1; background: $surface; }
+    HelpScreen Static { width: auto; }
     """
 
     def compose(self) -> ComposeResult:
-        yield Static(HELP, markup=False)
+        with VerticalScroll():
+            yield Static(HELP, markup=False)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 // A writer with a known workload, for wtop's tests.
-// usage: writer NAME SIZE COUNT PATH [PERIOD_MS [THREADS]]
+// usage: writer NAME SIZE COUNT PATH [PERIOD_MS [THREADS [REPEATS]]]
 //   sets its comm to NAME (prctl, any bytes but NUL), reads one byte from stdin (the test's
 //   "go"; EOF also goes), then each of THREADS threads writes COUNT writes of SIZE bytes to
-//   PATH. With PERIOD_MS > 0 it repeats every PERIOD_MS until killed; else it exits.
+//   PATH. With PERIOD_MS > 0 it repeats every PERIOD_MS, REPEATS times in all (0: until
+//   killed); else it exits after one round.
 //   It prints nothing and makes no other write() calls.
 #include <fcntl.h>
 #include <pthread.h>
@@ -13,7 +14,7 @@
 #include <unistd.h>
 
 static size_t size;
-static long count, period_ms;
+static long count, period_ms, repeats;
 static const char *path;
 
 static void *run(void *arg)
@@ -24,13 +25,13 @@ static void *run(void *arg)
         _exit(3);
     char *buf = malloc(size ? size : 1);
     memset(buf, 'w', size ? size : 1);
-    for (;;) {
+    for (long round = 1;; round++) {
         for (long i = 0; i < count; i++) {
             ssize_t n = write(fd, buf, size);
             if (n != (ssize_t)size)
                 _exit(4);
         }
-        if (period_ms <= 0)
+        if (period_ms <= 0 || (repeats > 0 && round >= repeats))
             break;
         struct timespec ts = {period_ms / 1000, (period_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
@@ -48,6 +49,7 @@ int main(int argc, char **argv)
     path = argv[4];
     period_ms = argc > 5 ? strtol(argv[5], NULL, 10) : 0;
     int threads = argc > 6 ? atoi(argv[6]) : 1;
+    repeats = argc > 7 ? strtol(argv[7], NULL, 10) : 0;
     char go;
     if (read(0, &go, 1) < 0)
         return 5;

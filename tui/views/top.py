@@ -57,7 +57,9 @@ class TopTable(DataTable):
                 label = "PROCS" if key == "pid" and self.group else title
                 if key == self.sort_key:
                     label += "*"
-                self.columns[key].label = Text(label, justify="right" if right else "left")
+                column = self.columns[key]
+                column.label = Text(label, justify="right" if right else "left")
+                column.content_width = max(column.content_width, column.label.cell_len)
             self._require_update_dimensions = True
             self.refresh()
 
@@ -98,7 +100,7 @@ class TopTable(DataTable):
                 else:
                     for ck, a, b in zip(col_keys, old, cells, strict=True):
                         if a.plain != b.plain:
-                            self.update_cell(r.key, ck, b)
+                            self.update_cell(r.key, ck, b, update_width=True)
                 self._cells[r.key] = cells
             rank = {r.key: i for i, r in enumerate(rows)}
             ident = {(c[0].plain, c[1].plain): k for k, c in self._cells.items()}

@@ -1,0 +1,131 @@
+"""wtop as a user runs it: a real terminal, real writers, every key, every way out."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ALPHA = b"e2e-alpha"
+HOSTILE = b"e2e\x1b[31mred"  # an ESC sequence as a process name
+MARKUP = b"[/bold]e2e"
+
+
+def wtop_maps() -> list[str]:
+    out = subprocess.run(["bpftool", "-j", "map", "list"], capture_output=True, text=True, check=True).stdout
+    return [m.get("name", "") for m in json.loads(out) if m.get("name", "").startswith("wtop_")]
+
+
+def no_maps_left(timeout: float = 3.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while wtop_maps() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not wtop_maps()
+
+
+def start_writers(spawn):
+    """alpha: 8 rounds of 100 x 4 KiB every 250 ms (exactly 3,276,800 bytes); two hostile names."""
+    ws = [
+        spawn(ALPHA, 4096, 100, period_ms=250, repeats=8),
+        spawn(HOSTILE, 100, 10, period_ms=200),
+        spawn(MARKUP, 100, 10, period_ms=200),
+    ]
+    return ws
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])
+def test_live_dashboard_every_key_and_exact_summary(term, spawn, size):
+    assert no_maps_left()
+    t = term(*size)
+    t.wait_for("skipped")  # the first interval arrived
+    writers = start_writers(spawn)
+    for w in writers:
+        w.go()
+    screen = t.wait_for("e2e-alpha")
+    line = next(ln for ln in screen.splitlines() if "e2e-alpha" in ln)
+    assert str(writers[0].pid) in line and "4.0 KiB" in line  # exact average size
+    # hostile names: shown literally, escaped, never interpreted by the terminal
+    screen = t.wait_for("[/bold]e2e")
+    assert "e2e\\x1b[31mred" in screen
+
+    t.keys("2")
+    screen = t.wait_for("write() sizes")
+    assert "[4K, 8K)" in screen and "[64, 128)" in screen
+    t.keys("3")
+    screen = t.wait_for("write() latency")
+    assert re.search(r"p50 ~\d", screen) and "(--sla)" in screen
+    t.keys("c")
+    t.wait_for("whole run")
+    t.keys("?")
+    t.wait_for("Skipped: events")
+    t.keys("Escape")
+    time.sleep(0.3)  # ESC then a key at once reads as alt+key in any terminal
+    t.keys("1")
+    t.keys("s")
+    t.wait_for("WRITES/S*")
+    t.keys("g")
+    t.wait_for("PROCS")
+    t.keys("p")
+    t.wait_for("PAUSED")
+    t.keys("p")
+    writers[0].wait(15)
+    time.sleep(1.2)  # one more interval takes alpha's last writes
+    t.keys("q")
+    t.wait_exit(2.0)
+    summary = t.wait_for("@sizes", history=True)
+    alpha = next(ln for ln in summary.splitlines() if "e2e-alpha" in ln)
+    assert "3.1 MiB" in alpha and re.search(r"\b800\b", alpha)  # exactly 8 x 100 writes
+    assert "\x1b" not in summary
+    assert no_maps_left()
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "SIGINT-key", "tmux-kill"])
+def test_every_way_out_detaches_and_restores(term, how):
+    t = term(100, 30)
+    t.wait_for("skipped")
+    assert len(wtop_maps()) == 5
+    if how == "SIGTERM":
+        os.kill(t.pid, signal.SIGTERM)
+    elif how == "SIGHUP":
+        os.kill(t.pid, signal.SIGHUP)
+    elif how == "SIGINT-key":
+        t.keys("C-c")
+    else:  # the terminal goes away, as when an SSH connection drops
+        subprocess.run(["tmux", "-L", t.sock, "kill-server"], check=True)
+    took = t.wait_exit(3.0)
+    assert took < 1.0, f"{how}: exit took {took:.2f}s"
+    assert no_maps_left()
+    if how != "tmux-kill":
+        screen = t.screen(history=True)
+        assert "wtop:" in screen and "@sizes" in screen  # the summary, on the normal screen
+
+
+def test_sigkill_leaves_nothing_behind(term):
+    t = term(100, 30)
+    t.wait_for("skipped")
+    os.kill(t.pid, signal.SIGKILL)
+    t.wait_exit(2.0)
+    assert no_maps_left()  # the kernel frees perf-event attachments with the fds
+
+
+def test_filter_shows_only_that_process(term, spawn):
+    a = spawn(b"e2e-only", 512, 20, period_ms=100)
+    b = spawn(b"e2e-other", 512, 20, period_ms=100)
+    t = term(120, 40, ["-c", "e2e-only"])
+    t.wait_for("filter: comm e2e-only")
+    a.go()
+    b.go()
+    screen = t.wait_for("e2e-only  ")
+    time.sleep(1.5)
+    assert "e2e-other" not in t.screen()
+    t.keys("q")
+    t.wait_exit()
+    assert "e2e-other" not in t.screen()
+    assert screen
