@@ -26,6 +26,7 @@ from tui.views.top import TopTable
 from tui.widgets import StatusBar
 
 VIEWS = ("top", "sizes", "latency")
+FIRST_SAMPLE = 0.25
 VIEW_TITLES = {"top": "top writers", "sizes": "write sizes", "latency": "write latency"}
 
 HELP = """\
@@ -157,10 +158,15 @@ class WtopApp(App):
     # -- the probe worker -------------------------------------------------------------
     @work(thread=True, exclusive=True, name="probes", exit_on_error=False)
     def poll_source(self) -> None:
-        """Sample once per interval on a fixed schedule (no drift), until cancelled."""
+        """Sample once per interval on a fixed schedule (no drift), until cancelled.
+
+        The first sample comes after at most FIRST_SAMPLE seconds, so live figures show at
+        once; rates use each snapshot's measured elapsed time, so a short first interval is
+        still exact.
+        """
         worker = get_current_worker()
         interval = self.config.interval
-        deadline = time.monotonic() + interval
+        deadline = time.monotonic() + min(interval, FIRST_SAMPLE)
         while not worker.is_cancelled:
             if self._stop.wait(max(0.0, deadline - time.monotonic())):
                 return

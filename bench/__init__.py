@@ -1,0 +1,1 @@
+"""wtop's benchmark: `sudo .venv/bin/python -m bench` (see README, Performance)."""
