@@ -213,12 +213,16 @@ _BIN = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 
 
 def human_bytes(n: float) -> str:
-    """1536 -> '1.5 KiB'; under 1 KiB as plain bytes."""
+    """1536 -> '1.5 KiB'; under 1000 B as plain bytes.
+
+    The unit steps up at 1000 (so 1000 B shows as '1.0 KiB'): a figure never needs four
+    integer digits, which keeps every column of the table within its width.
+    """
     n = float(n)
     for unit in _BIN:
-        if abs(n) < 1024 or unit == _BIN[-1]:
-            if unit == "B":
-                return f"{n:.0f} B"
+        if unit == "B" and abs(n) < 999.5:
+            return f"{n:.0f} B"
+        if unit != "B" and (abs(n) < 999.95 or unit == _BIN[-1]):
             return f"{n:.1f} {unit}"
         n /= 1024
     raise AssertionError  # pragma: no cover

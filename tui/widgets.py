@@ -9,23 +9,23 @@ from collections.abc import Callable
 
 from rich.text import Text
 from textual.reactive import reactive
-from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from probes import model
 from probes.names import safe_name
 from probes.snapshot import Log2Histogram
+from tui.lines import DiffLines
 
 
-class StatusBar(Static):
-    """Two lines: where and when, then totals and the skipped-events counter."""
+class StatusBar(DiffLines):
+    """Two lines: where and when, then the skipped-events counter and totals."""
 
     DEFAULT_CSS = """
     StatusBar { height: 2; background: $panel; padding: 0 1; }
     """
 
     def __init__(self, interval: float, filters: str = "", host: str | None = None, **kw) -> None:
-        super().__init__(**kw)
+        super().__init__(2, **kw)
         self.interval = interval
         self.filters = filters
         self.host = safe_name(host if host is not None else socket.gethostname())
@@ -62,7 +62,12 @@ class StatusBar(Static):
             line2.append(f"  run {model.human_bytes(state.bytes)}, {model.human_count(state.writes)} writes")
             if snap.errors or state.errors:
                 line2.append(f"  errors {snap.errors} (run {state.errors})", style="yellow")
-        self.update(Text("\n").join([line1, line2]))
+        self.set_texts([line1, line2])
+
+    @property
+    def plain(self) -> str:
+        """The two lines as plain text."""
+        return "\n".join(t.plain for t in self.texts)
 
 
 def ascii_only() -> bool:

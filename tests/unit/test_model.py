@@ -106,7 +106,17 @@ def test_bucket_labels_match_bpftrace():
 
 
 @pytest.mark.parametrize(
-    ("n", "text"), [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (12.3 * 2**20, "12.3 MiB"), (2**40, "1.0 TiB")]
+    ("n", "text"),
+    [
+        (0, "0 B"),
+        (999, "999 B"),
+        (999.7, "1.0 KiB"),
+        (1000, "1.0 KiB"),
+        (1536, "1.5 KiB"),
+        (1023 * 1024, "1.0 MiB"),
+        (12.3 * 2**20, "12.3 MiB"),
+        (2**40, "1.0 TiB"),
+    ],
 )
 def test_human_bytes(n, text):
     assert model.human_bytes(n) == text
@@ -124,3 +134,25 @@ def test_histogram_arithmetic_and_shape():
     assert (a + b).counts[3] == 3 and (a + b - b) == a and (a + b).total == 4
     with pytest.raises(ValueError):
         Log2Histogram((1, 2))
+
+
+def test_writes_rate_fits_its_column():
+    from tui.views.top import writes_rate
+
+    assert [writes_rate(v) for v in (0, 4, 9.97, 10, 1024, 99_999.4, 123_456)] == [
+        "0.0",
+        "4.0",
+        "10",
+        "10",
+        "1,024",
+        "99,999",
+        "123.5k",
+    ]
+
+
+def test_every_column_fits_its_title_with_the_sort_marker_and_80_columns():
+    from tui.views.top import COLUMNS
+
+    for key, title, _right, width in COLUMNS:
+        assert len(title) + 1 <= width, key
+    assert sum(width + 1 for *_rest, width in COLUMNS) <= 80

@@ -1,111 +1,75 @@
-"""The top writers view: a DataTable updated by row key, cursor and scroll preserved."""
+"""The top writers view: rows keyed by process, cursor and scroll preserved across refreshes."""
 
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from probes import model
+from tui.lines import Column, RowTable
 from tui.render import name_text
 
-MAX_ROWS = 500
+MAX_ROWS = 100
+"""Rows kept in the table (it scrolls); the status bar counts every process that wrote."""
+# (key, title, right-aligned, width). Fixed widths: columns never jump between refreshes.
+# (Textual's DataTable measured every cell of a column on each update: 5 s a refresh at
+# 1,000 rows; and re-rendered every visible cell through Rich: 4% of a core under load.)
+# Figures never exceed these widths ("999.9 MiB/s"); a longer name (an escaped hostile
+# name can be 60 characters) is cut with an ellipsis here and shown whole in the summary.
 COLUMNS = (
-    ("pid", "PID", True),
-    ("comm", "COMMAND", False),
-    ("user", "USER", False),
-    ("bytes_s", "BYTES/S", True),
-    ("writes_s", "WRITES/S", True),
-    ("avg_size", "AVG SIZE", True),
-    ("total_bytes", "TOTAL", True),
+    ("pid", "PID", True, 7),
+    ("comm", "COMMAND", False, 16),
+    ("user", "USER", False, 8),
+    ("bytes_s", "BYTES/S", True, 11),
+    ("writes_s", "WRITES/S", True, 9),
+    ("avg_size", "AVG SIZE", True, 9),
+    ("total_bytes", "TOTAL", True, 9),
 )
+"""76 columns with padding: the whole table fits an 80-column terminal, sort marker included."""
 
 
-class TopTable(DataTable):
+def writes_rate(v: float) -> str:
+    """'4.0', '1,024', '123.4k': at most 8 characters."""
+    if v < 9.95:
+        return f"{v:.1f}"
+    if v < 99_999.5:
+        return f"{v:,.0f}"
+    return model.human_count(v)
+
+
+class TopTable(RowTable):
     """Top writers of the last interval."""
 
-    DEFAULT_CSS = """
-    TopTable { height: 1fr; }
-    """
-
     def __init__(self, **kw) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kw)
         self.sort_key = "bytes_s"
         self.group = False
-        self._cells: dict[str, tuple] = {}
+        super().__init__(self._columns(), **kw)
 
-    def on_mount(self) -> None:
-        self._make_columns()
+    def _columns(self) -> list[Column]:
+        return [Column(key, self._label(key), width, right) for key, _title, right, width in COLUMNS]
 
-    def _make_columns(self) -> None:
-        self.clear(columns=True)
-        self._cells.clear()
-        for key, title, right in COLUMNS:
-            label = title
-            if key == "pid" and self.group:
-                label = "PROCS"
-            if key == self.sort_key:
-                label += "*"
-            self.add_column(Text(label, justify="right" if right else "left"), key=key)
+    def _label(self, key: str) -> str:
+        title = next(c[1] for c in COLUMNS if c[0] == key)
+        if key == "pid" and self.group:
+            title = "PROCS"
+        return title + ("*" if key == self.sort_key else "")
 
     def set_mode(self, sort_key: str, group: bool) -> None:
-        changed_group = group != self.group
         self.sort_key, self.group = sort_key, group
-        if changed_group:
-            self._make_columns()
-        else:
-            for key, title, right in COLUMNS:
-                label = "PROCS" if key == "pid" and self.group else title
-                if key == self.sort_key:
-                    label += "*"
-                column = self.columns[key]
-                column.label = Text(label, justify="right" if right else "left")
-                column.content_width = max(column.content_width, column.label.cell_len)
-            self._require_update_dimensions = True
-            self.refresh()
+        self.set_columns(self._columns())
 
     @staticmethod
-    def cells(r: model.Row) -> tuple:
-        right = {"justify": "right"}
+    def cells(r: model.Row) -> tuple[Text, ...]:
         return (
-            Text(str(r.processes if r.pid is None else r.pid), **right),
+            Text(str(r.processes if r.pid is None else r.pid)),
             name_text(r.comm),
             name_text(model.user_name(r.uid)),
-            Text(model.human_rate(r.bytes_s), **right),
-            Text(f"{r.writes_s:,.0f}" if r.writes_s >= 10 else f"{r.writes_s:.1f}", **right),
-            Text(model.human_bytes(r.avg_size), **right),
-            Text(model.human_bytes(r.total_bytes), **right),
+            Text(model.human_rate(r.bytes_s)),
+            Text(writes_rate(r.writes_s)),
+            Text(model.human_bytes(r.avg_size)),
+            Text(model.human_bytes(r.total_bytes)),
         )
 
     def show(self, rows: list[model.Row]) -> None:
+        """Show rows in order; the cursor stays on its process, the scroll where it was."""
         rows = rows[:MAX_ROWS]
-        keep_key = None
-        if self.row_count:
-            try:
-                keep_key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-            except Exception:
-                keep_key = None
-        keep_index = self.cursor_row
-        new = {r.key: r for r in rows}
-        with self.app.batch_update():
-            for key in list(self._cells):
-                if key not in new:
-                    self.remove_row(key)
-                    del self._cells[key]
-            col_keys = [c[0] for c in COLUMNS]
-            for r in rows:
-                cells = self.cells(r)
-                old = self._cells.get(r.key)
-                if old is None:
-                    self.add_row(*cells, key=r.key)
-                else:
-                    for ck, a, b in zip(col_keys, old, cells, strict=True):
-                        if a.plain != b.plain:
-                            self.update_cell(r.key, ck, b, update_width=True)
-                self._cells[r.key] = cells
-            rank = {r.key: i for i, r in enumerate(rows)}
-            ident = {(c[0].plain, c[1].plain): k for k, c in self._cells.items()}
-            self.sort(key=lambda vals: rank[ident[(vals[0].plain, vals[1].plain)]])
-            if keep_key in new:
-                self.move_cursor(row=self.get_row_index(keep_key), animate=False, scroll=False)
-            elif self.row_count:
-                self.move_cursor(row=min(keep_index, self.row_count - 1), animate=False, scroll=False)
+        self.set_rows([r.key for r in rows], [self.cells(r) for r in rows])

@@ -1,0 +1,334 @@
+"""Widgets drawn line by line that repaint only the cells that changed.
+
+A 1 Hz dashboard over SSH should send the terminal what changed and nothing more, as
+htop does. Textual repaints whole widgets on refresh(); these widgets keep the strips on
+screen, compare each new line cell by cell, and mark only the changed span of each line
+dirty, so the compositor sends just those spans. Building a line is plain string work
+(fixed widths, no Rich layout), which also keeps the CPU cost of a refresh low.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.widget import Widget
+
+
+def changed_span(old: Strip | None, new: Strip, width: int) -> tuple[int, int] | None:
+    """[x0, x1) of the cells that differ between two lines, None when they are the same."""
+    if old is None:
+        return (0, width)
+    if old == new:
+        return None
+    a = [(ch, seg.style) for seg in old for ch in seg.text]
+    b = [(ch, seg.style) for seg in new for ch in seg.text]
+    n = max(len(a), len(b))
+    a += [None] * (n - len(a))
+    b += [None] * (n - len(b))
+    x0 = next((i for i in range(n) if a[i] != b[i]), None)
+    if x0 is None:
+        return None
+    x1 = next(i for i in range(n, 0, -1) if a[i - 1] != b[i - 1])
+    return (x0, x1)
+
+
+def text_strip(text: Text, width: int, style: Style) -> Strip:
+    """One line of Text as a Strip of exactly width cells (cropped or padded)."""
+    parts = []
+    for span_text, span_style in _spans(text):
+        parts.append(Segment(span_text, style + span_style if span_style else style))
+    return Strip(parts).adjust_cell_length(width, style).simplify()
+
+
+def as_style(style: str | Style | None) -> Style:
+    """A Text's style as a Style object (style names such as 'bold red' are parsed)."""
+    if not style:
+        return Style()
+    return Style.parse(style) if isinstance(style, str) else style
+
+
+def _spans(text: Text):
+    """(text, Style) pieces of a one-line Text, styles resolved (no markup involved)."""
+    plain = text.plain.replace("\n", " ")
+    if not text.spans and not text.style:
+        yield plain, None
+        return
+    base = as_style(text.style)
+    cuts = sorted({0, len(plain), *(s.start for s in text.spans), *(s.end for s in text.spans)})
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        if a >= b:
+            continue
+        st = base
+        for sp in text.spans:
+            if sp.start <= a and sp.end >= b:
+                st = st + as_style(sp.style)
+        yield plain[a:b], st
+
+
+class DiffLines(Widget):
+    """A fixed number of lines of Text; repaints only the cells that changed."""
+
+    DEFAULT_CSS = """
+    DiffLines { height: auto; }
+    """
+
+    def __init__(self, lines: int, **kw) -> None:
+        super().__init__(**kw)
+        self.n = lines
+        self.texts: list[Text] = [Text() for _ in range(lines)]
+        self._shown: list[Strip | None] = [None] * lines
+        self._width = 0
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return self.n
+
+    def set_texts(self, texts: Sequence[Text]) -> None:
+        self.texts = list(texts)[: self.n] + [Text()] * (self.n - len(texts))
+        self._publish()
+
+    def _strip(self, y: int) -> Strip:
+        return text_strip(self.texts[y], self.size.width, self.rich_style)
+
+    def _publish(self) -> None:
+        width = self.size.width
+        if width == 0:
+            return
+        if width != self._width:
+            self._width = width
+            self._shown = [None] * self.n
+        for y in range(self.n):
+            new = self._strip(y)
+            span = changed_span(self._shown[y], new, width)
+            self._shown[y] = new
+            if span:
+                self.refresh(Region(span[0], y, span[1] - span[0], 1))
+
+    def on_resize(self) -> None:
+        self._shown = [None] * self.n
+        self._width = 0
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        if y >= self.n:
+            return Strip.blank(self.size.width, self.rich_style)
+        strip = self._shown[y] if self._width == self.size.width else None
+        if strip is None:
+            strip = self._strip(y)
+            if self._width == self.size.width:
+                self._shown[y] = strip
+        return strip
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    width: int
+    right: bool = False
+
+
+class _ColumnView(Widget):
+    """One column of a RowTable. Each column is its own widget because Textual repaints
+    whole widget-lines: narrow widgets make a changed figure cost its own cells only."""
+
+    DEFAULT_CSS = """
+    _ColumnView { height: 1fr; }
+    """
+
+    def __init__(self, table: RowTable, index: int | None, width: int | None) -> None:
+        super().__init__()
+        self.table = table
+        self.index = index  # None: the filler to the right of the last column
+        if width is not None:
+            self.styles.width = width
+        else:
+            self.styles.width = "1fr"
+        self._shown: list[Strip | None] = []
+        self._width = -1
+
+    def publish(self) -> None:
+        width, height = self.size.width, self.size.height
+        if width == 0:
+            return
+        if width != self._width or len(self._shown) != height:
+            self._width = width
+            self._shown = [None] * height
+        for y in range(height):
+            new = self.table.cell_strip(self.index, y, width)
+            if new != self._shown[y]:
+                self._shown[y] = new
+                self.refresh(Region(0, y, width, 1))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if width != self._width or len(self._shown) != self.size.height:
+            self._width = width
+            self._shown = [None] * self.size.height
+        if y >= len(self._shown):
+            return Strip.blank(width)
+        strip = self._shown[y]
+        if strip is None:
+            strip = self._shown[y] = self.table.cell_strip(self.index, y, width)
+        return strip
+
+    def on_resize(self) -> None:
+        self._width = -1
+        self.refresh()
+
+
+class RowTable(Widget, can_focus=True):
+    """A keyed table with a fixed header, drawn column by column, line by line.
+
+    set_rows() takes the rows in display order; the cursor stays on its row's key (or its
+    position, when that row is gone) and the scroll position stays where it was. Only the
+    cells that changed are sent to the terminal.
+    """
+
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "jump(0)", "First", show=False),
+        Binding("end", "jump(-1)", "Last", show=False),
+    ]
+    COMPONENT_CLASSES = {"rowtable--header", "rowtable--cursor", "rowtable--odd"}
+    DEFAULT_CSS = """
+    RowTable { height: 1fr; layout: horizontal; background: $surface; }
+    RowTable > .rowtable--header { background: $panel; text-style: bold; }
+    RowTable > .rowtable--cursor { background: $accent 40%; text-style: bold; }
+    RowTable:focus > .rowtable--cursor { background: $accent; }
+    RowTable > .rowtable--odd { background: $surface-lighten-1; }
+    """
+
+    def __init__(self, columns: Sequence[Column], **kw) -> None:
+        super().__init__(**kw)
+        self.columns = list(columns)
+        self.keys: list[str] = []
+        self.row_cells: list[tuple[Text, ...]] = []
+        self.cursor_row = 0
+        self.top = 0
+        """The first row shown (the scroll position, in rows)."""
+        self._styles: dict[int, Style] = {}
+
+    def compose(self):
+        for i, col in enumerate(self.columns):
+            yield _ColumnView(self, i, col.width + 1)
+        yield _ColumnView(self, None, None)
+
+    # -- data --------------------------------------------------------------------------
+    @property
+    def row_count(self) -> int:
+        return len(self.keys)
+
+    @property
+    def cursor_key(self) -> str | None:
+        return self.keys[self.cursor_row] if self.keys else None
+
+    @property
+    def visible_rows(self) -> int:
+        return max(1, self.size.height - 1)
+
+    def set_columns(self, columns: Sequence[Column]) -> None:
+        """New titles (same keys and widths)."""
+        self.columns = list(columns)
+        self._publish()
+
+    def set_rows(self, keys: Sequence[str], cells: Sequence[tuple[Text, ...]]) -> None:
+        keep = self.cursor_key
+        self.keys, self.row_cells = list(keys), list(cells)
+        if keep in self.keys:
+            self.cursor_row = self.keys.index(keep)
+        self.cursor_row = max(0, min(self.cursor_row, len(self.keys) - 1))
+        self.top = max(0, min(self.top, len(self.keys) - self.visible_rows))
+        self._publish()
+
+    # -- drawing -----------------------------------------------------------------------
+    def _style(self, row: int) -> Style:
+        """-1 is the header."""
+        if row == -1:
+            return self.get_component_rich_style("rowtable--header")
+        base = self.rich_style
+        if row % 2:
+            base = base + self.get_component_rich_style("rowtable--odd")
+        if row == self.cursor_row:
+            base = base + self.get_component_rich_style("rowtable--cursor")
+        return base
+
+    def cell_strip(self, index: int | None, y: int, width: int) -> Strip:
+        """Line y (0: the header) of one column, exactly width cells."""
+        row = -1 if y == 0 else self.top + y - 1
+        if row >= len(self.keys):
+            return Strip.blank(width, self.rich_style)
+        style = self._style(row)
+        if index is None:  # the filler; its header tells where the view is
+            text = ""
+            if y == 0 and len(self.keys) > self.visible_rows:
+                last = min(len(self.keys), self.top + self.visible_rows)
+                text = f"{self.top + 1}-{last} of {len(self.keys)} "
+            return Strip([Segment(text.rjust(width)[-width:] if width else "", style)]).adjust_cell_length(width, style)
+        col = self.columns[index]
+        cell = Text(col.title) if row == -1 else self.row_cells[row][index]
+        plain = cell.plain
+        if cell_len(plain) > col.width:
+            plain = set_cell_size(plain, col.width - 1) + "…"
+        pad = col.width - cell_len(plain)
+        text = (" " * pad + plain) if col.right else (plain + " " * pad)
+        segments = [Segment(" ", style), Segment(text, style + as_style(cell.style))]
+        return Strip(segments).adjust_cell_length(width, style).simplify()
+
+    def _publish(self) -> None:
+        for view in self.query(_ColumnView):
+            view.publish()
+
+    def on_resize(self) -> None:
+        self.top = max(0, min(self.top, len(self.keys) - self.visible_rows))
+
+    # -- cursor and scrolling ----------------------------------------------------------
+    def _move_to(self, row: int) -> None:
+        if not self.keys:
+            return
+        self.cursor_row = max(0, min(row, len(self.keys) - 1))
+        if self.cursor_row < self.top:
+            self.top = self.cursor_row
+        elif self.cursor_row >= self.top + self.visible_rows:
+            self.top = self.cursor_row - self.visible_rows + 1
+        self._publish()
+
+    def scroll_rows(self, step: int) -> None:
+        self.top = max(0, min(self.top + step, len(self.keys) - self.visible_rows))
+        self.cursor_row = max(self.top, min(self.cursor_row, self.top + self.visible_rows - 1))
+        self._publish()
+
+    def action_cursor(self, step: int) -> None:
+        self._move_to(self.cursor_row + step)
+
+    def action_page(self, step: int) -> None:
+        self._move_to(self.cursor_row + step * max(1, self.visible_rows - 1))
+
+    def action_jump(self, where: int) -> None:
+        self._move_to(len(self.keys) - 1 if where < 0 else 0)
+
+    def on_mouse_scroll_down(self, event) -> None:
+        self.scroll_rows(3)
+        event.stop()
+
+    def on_mouse_scroll_up(self, event) -> None:
+        self.scroll_rows(-3)
+        event.stop()
+
+    def on_click(self, event) -> None:
+        y = event.screen_y - self.region.y
+        if y >= 1:
+            self._move_to(self.top + y - 1)
+
+    def row_plain(self, row: int) -> list[str]:
+        return [c.plain for c in self.row_cells[row]]
