@@ -1,81 +1,125 @@
-"""The only module that imports bcc: compile, attach, drain once per interval, detach.
+"""The real probes: load (in a child, with BCC), attach, drain once per interval, detach.
 
 Counters in the kernel are cumulative; each sample() computes the interval as the
 difference from the previous read, so nothing is lost between a read and a clear. Entries
 of processes that have exited are deleted after their last values were read.
+
+This process never imports bcc: probes/loader.py compiles and loads the program in a
+short-lived child and passes the fds over a Unix socket; the maps are read here with
+plain bpf(2) calls (probes/bpfsys.py). That keeps LLVM's memory out of a dashboard that
+may run for weeks.
 """
 
 from __future__ import annotations
 
 import ctypes as ct
-import errno
+import json
 import os
+import socket
 import struct
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict, replace
+from pathlib import Path
 
+from . import bpfsys
 from .names import safe_name
-from .program import SOURCE, ProbeOptions, cflags
+from .program import MAPS, PROGRAMS, ProbeOptions
 from .snapshot import BUCKETS, Log2Histogram, ProcessWrites, Skipped, Snapshot
 
-PROC_FIELDS = 3  # bytes, writes, errors (struct proc_stats)
-INFO = struct.Struct("<II16s")  # struct proc_info
+PROC_FIELDS = 3  # struct proc_stats: bytes, writes, errors
+INFO = struct.Struct("<II16s")  # struct proc_info: uid, pad, comm
+CPU_STATS = struct.Struct(f"<{BUCKETS}Q{BUCKETS}Q8Q")  # struct cpu_stats
+CPU_FIELDS = ("lat_max", "lat_epoch", "sla_missed", "bytes", "writes", "errors", "skip_map_full", "skip_no_entry")
 SWEEP = 10
 
 
-def _possible_cpus() -> int:
-    from bcc.utils import get_possible_cpus
-
-    return len(get_possible_cpus())
-
-
 class ProbeError(RuntimeError):
-    """The probes could not be compiled or attached; the message is for the user."""
+    """The probes could not be loaded or attached; the message is for the user."""
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
+        """What the compiler printed, if anything (several lines)."""
+
+
+def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str, int]]:
+    """Compile and load in a child; returns (program fds, map fds by name)."""
+    parent, child = socket.socketpair()
+    env = {**os.environ, "WTOP_LOADER_FD": str(child.fileno())}
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "probes.loader", json.dumps(asdict(opts))],
+        pass_fds=(child.fileno(),),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=root,
+    )
+    child.close()
+    parent.settimeout(timeout)
+    try:
+        msg, fds, _flags, _addr = socket.recv_fds(parent, 65536, len(PROGRAMS) + len(MAPS))
+    except TimeoutError:
+        proc.kill()
+        msg, fds = b"", []
+    finally:
+        parent.close()
+    _out, err = proc.communicate()
+    details = err.decode(errors="replace").strip()
+    info = json.loads(msg) if msg else {"error": "the BPF loader ended without an answer"}
+    if "error" in info or len(fds) != len(PROGRAMS) + len(MAPS):
+        for fd in fds:
+            os.close(fd)
+        raise ProbeError(info.get("error", "the BPF loader sent the wrong number of fds"), details)
+    progs = fds[: len(PROGRAMS)]
+    return progs, dict(zip(MAPS, fds[len(PROGRAMS) :], strict=True))
 
 
 class BccSource:
     """Real probes. Use as a context manager; sample() once per interval."""
 
     def __init__(self, opts: ProbeOptions, clock: Callable[[], float] = time.monotonic):
-        try:
-            from bcc import BPF
-            from bcc.libbcc import lib
-        except ImportError as exc:  # pragma: no cover - checked by the CLI preflight
-            raise ProbeError(f"BCC is not installed: {exc}") from exc
-        self._lib = lib
+        opts = replace(opts, self_tgid=opts.self_tgid or os.getpid())
         self.opts = opts
         self._clock = clock
+        self._progs, self._maps = load(opts)
+        self._links: list[int] = []
         try:
-            self.bpf = BPF(src_file=str(SOURCE).encode(), cflags=cflags(opts))
-        except Exception as exc:
-            raise ProbeError(f"could not compile or attach the BPF program: {exc}") from exc
-        self.ncpu = _possible_cpus()
-        self._stats = self.bpf[b"wtop_stats"]
-        self._procs = self.bpf[b"wtop_procs"]
-        self._info = self.bpf[b"wtop_info"]
-        self._epoch = self.bpf[b"wtop_epoch"]
-        self._epoch_value = 0
+            for fd, (category, event) in zip(self._progs, PROGRAMS, strict=True):
+                self._links.append(bpfsys.attach_tracepoint(fd, category, event))
+        except OSError as exc:
+            self.close()
+            raise ProbeError(f"could not attach the BPF programs: {exc}") from exc
+        self.ncpu = bpfsys.possible_cpus()
         n = opts.max_procs
+        self._zero = ct.c_uint32(0)
+        self._cpu_buf = ct.create_string_buffer(CPU_STATS.size * self.ncpu)
         self._keys = (ct.c_uint32 * n)()
         self._proc_vals = ct.create_string_buffer(n * PROC_FIELDS * 8 * self.ncpu)
         self._info_keys = (ct.c_uint32 * n)()
         self._info_vals = ct.create_string_buffer(n * INFO.size)
+        self._epoch_value = 0
         self._prev_procs: dict[int, tuple[int, int, int]] = {}
-        self._prev_cpu = self._read_cpu()
-        self._prev_misses = self.recursion_misses()
         self._names: dict[int, tuple[str, int]] = {}
         self._safe: dict[bytes, str] = {}
         """safe_name results by raw comm: names repeat, and 10,000 of them cost 20 ms a second."""
         self._alive_idle: set[int] = set()
         """Idle entries whose process was alive when last checked (re-checked every SWEEP samples)."""
         self._seq = 0
-        self._t_prev = clock()
         self.notes: list[str] = []
         self.last_drain_s = 0.0
+        self._prev_cpu = self._read_cpu()
+        self._prev_misses = self.recursion_misses()
+        self._t_prev = clock()
         if self._prev_misses is None:
             self.notes.append("recursion misses unavailable (no recursion_misses in BPF fdinfo)")
 
-    # -- lifecycle -------------------------------------------------------------
+    # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> BccSource:
         return self
 
@@ -83,19 +127,25 @@ class BccSource:
         self.close()
 
     def close(self) -> None:
-        bpf = getattr(self, "bpf", None)
-        if bpf is not None:
-            self.bpf = None
-            bpf.cleanup()
+        """Detach (close the perf links), then drop the programs and maps."""
+        for fd in self._links + self._progs + list(self._maps.values()):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._links, self._progs, self._maps = [], [], {}
 
-    # -- reading ---------------------------------------------------------------
+    # -- reading ---------------------------------------------------------------------------
     def prog_fds(self) -> list[int]:
-        return [fn.fd for fn in self.bpf.funcs.values()]
+        return list(self._progs)
+
+    def map_fd(self, name: str) -> int:
+        return self._maps[name]
 
     def recursion_misses(self) -> int | None:
         """Sum of the kernel's recursion_misses over wtop's programs, None if not exposed."""
         total = 0
-        for fd in self.prog_fds():
+        for fd in self._progs:
             try:
                 with open(f"/proc/self/fdinfo/{fd}") as f:
                     for line in f:
@@ -109,65 +159,48 @@ class BccSource:
         return total
 
     def _read_cpu(self) -> dict:
-        per_cpu = self._stats.getvalue(0)
+        bpfsys.lookup(self._maps["wtop_stats"], self._zero, self._cpu_buf)
         sizes = [0] * BUCKETS
         lat = [0] * BUCKETS
-        acc = {"sla_missed": 0, "bytes": 0, "writes": 0, "errors": 0, "skip_map_full": 0, "skip_no_entry": 0}
-        for cs in per_cpu:
+        acc = dict.fromkeys(CPU_FIELDS[2:], 0)
+        lat_max = 0
+        for cpu in range(self.ncpu):
+            v = CPU_STATS.unpack_from(self._cpu_buf, cpu * CPU_STATS.size)
             for i in range(BUCKETS):
-                sizes[i] += cs.sizes[i]
-                lat[i] += cs.lat[i]
+                sizes[i] += v[i]
+                lat[i] += v[BUCKETS + i]
+            fields = dict(zip(CPU_FIELDS, v[2 * BUCKETS :], strict=True))
             for k in acc:
-                acc[k] += getattr(cs, k)
-        # The maximum of this interval: CPUs that saw a write since the epoch advanced.
-        acc["lat_max"] = max((cs.lat_max for cs in per_cpu if cs.lat_epoch == self._epoch_value), default=0)
+                acc[k] += fields[k]
+            # the maximum of this interval: CPUs that saw a write since the epoch advanced
+            if fields["lat_epoch"] == self._epoch_value:
+                lat_max = max(lat_max, fields["lat_max"])
+        acc["lat_max"] = lat_max
         acc["sizes"] = Log2Histogram(tuple(sizes))
         acc["lat"] = Log2Histogram(tuple(lat))
         return acc
 
-    def _batch(self, fd: int, keys, vals, vsize: int) -> int:
-        """BPF_MAP_LOOKUP_BATCH over the whole map into preallocated buffers; returns the count."""
-        lib = self._lib
-        cap = len(keys)
-        total = 0
-        out = ct.c_uint32(0)
-        count = ct.c_uint32(0)
-        while total < cap:
-            count.value = cap - total
-            res = lib.bpf_lookup_batch(
-                fd,
-                ct.byref(out) if total else None,
-                ct.byref(out),
-                ct.byref(keys, 4 * total),
-                ct.byref(vals, vsize * total),
-                ct.byref(count),
-            )
-            err = ct.get_errno()
-            total += count.value
-            if res != 0:
-                if err == errno.ENOENT:
-                    break
-                raise ProbeError(f"reading a BPF map failed: {os.strerror(err)}")
-            if count.value == 0:
-                break
-        return total
+    def _advance_epoch(self) -> None:
+        self._epoch_value += 1
+        bpfsys.update(self._maps["wtop_epoch"], self._zero, ct.c_uint64(self._epoch_value))
 
     def _read_procs(self) -> dict[int, tuple[int, int, int]]:
         vsize = PROC_FIELDS * 8 * self.ncpu
-        n = self._batch(self._procs.map_fd, self._keys, self._proc_vals, vsize)
+        n = bpfsys.lookup_batch(self._maps["wtop_procs"], self._keys, self._proc_vals, 4, vsize, len(self._keys))
         words = memoryview(self._proc_vals).cast("B")[: n * vsize].cast("Q")
         out = {}
         step = PROC_FIELDS
         per = PROC_FIELDS * self.ncpu
         keys = self._keys
         for i in range(n):
-            base = i * per
-            chunk = words[base : base + per]
+            chunk = words[i * per : (i + 1) * per]
             out[keys[i]] = (sum(chunk[0::step]), sum(chunk[1::step]), sum(chunk[2::step]))
         return out
 
     def _read_names(self) -> None:
-        n = self._batch(self._info.map_fd, self._info_keys, self._info_vals, INFO.size)
+        n = bpfsys.lookup_batch(
+            self._maps["wtop_info"], self._info_keys, self._info_vals, 4, INFO.size, len(self._info_keys)
+        )
         raw = self._info_vals.raw
         names = {}
         safe = self._safe
@@ -180,6 +213,13 @@ class BccSource:
                 name = safe[comm] = safe_name(comm)
             names[self._info_keys[i]] = (name, uid)
         self._names = names
+
+    def has_entry(self, pid: int) -> tuple[bool, bool]:
+        """(in the process map, in the name map): for tests of the map's upkeep."""
+        key = ct.c_uint32(pid)
+        procs = bpfsys.lookup(self._maps["wtop_procs"], key, ct.create_string_buffer(PROC_FIELDS * 8 * self.ncpu))
+        info = bpfsys.lookup(self._maps["wtop_info"], key, ct.create_string_buffer(INFO.size))
+        return procs, info
 
     def _dead(self, idle: list[int]) -> list[int]:
         """Which idle entries belong to processes that have exited.
@@ -204,17 +244,17 @@ class BccSource:
                 self._alive_idle.add(pid)
         return dead
 
-    def _delete(self, fd: int, pids: list[int]) -> None:
+    def _delete(self, pids: list[int]) -> None:
         for pid in pids:
             key = ct.c_uint32(pid)
-            self._lib.bpf_delete_elem(fd, ct.byref(key))
+            bpfsys.delete(self._maps["wtop_procs"], key)
+            bpfsys.delete(self._maps["wtop_info"], key)
 
     def sample(self) -> Snapshot:
         """Read the maps and return what happened since the previous sample."""
         t0 = self._clock()
         cpu = self._read_cpu()
-        self._epoch_value += 1
-        self._epoch[ct.c_int(0)] = ct.c_uint64(self._epoch_value)
+        self._advance_epoch()
         procs = self._read_procs()
         self._read_names()
         misses = self.recursion_misses()
@@ -234,8 +274,7 @@ class BccSource:
         if idle:
             dead = self._dead(idle)
             if dead:
-                self._delete(self._procs.map_fd, dead)
-                self._delete(self._info.map_fd, dead)
+                self._delete(dead)
                 for pid in dead:
                     procs.pop(pid, None)
                     self._alive_idle.discard(pid)

@@ -11,6 +11,10 @@ from pathlib import Path
 
 SOURCE = Path(__file__).with_name("writes.c")
 TRACEPOINTS = (("syscalls", "sys_enter_write"), ("syscalls", "sys_exit_write"), ("sched", "sched_process_exec"))
+PROGRAMS = TRACEPOINTS
+"""The programs of writes.c, one per tracepoint, in the order the loader hands them over."""
+MAPS = ("wtop_stats", "wtop_epoch", "wtop_procs", "wtop_info", "wtop_starts")
+"""The maps of writes.c, in the order the loader hands them over."""
 
 DEFAULT_MAX_PROCS = 32768
 DEFAULT_SLOTS = 65536

@@ -147,9 +147,11 @@ def preflight() -> str | None:
     """The first problem that stops the probes from loading, as one line; None when all is well."""
     if os.geteuid() != 0:
         return "loading BPF programs needs root: run it as `sudo wtop`"
-    try:
-        import bcc  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    # find_spec, not import: importing bcc costs 62 MB that this process never needs
+    # (the program is compiled in a child, see probes/loader.py).
+    if importlib.util.find_spec("bcc") is None:
         return (
             "BCC's Python bindings are missing: install python3-bpfcc (Debian/Ubuntu), "
             "python3-bcc (Fedora/RHEL) or python-bcc (Arch); the PyPI package 'bcc' is unrelated"
@@ -204,6 +206,8 @@ def run_dashboard(args: argparse.Namespace) -> int:
     try:
         source = BccSource(probe_options(args))
     except ProbeError as exc:
+        if exc.details:  # what the compiler printed: worth seeing, before the screen exists
+            print(exc.details, file=sys.stderr)
         return fail(str(exc))
     except KeyboardInterrupt:
         return 130

@@ -230,13 +230,10 @@ def test_exited_processes_leave_the_map(spawn):
         w.wait()
         settle()
         assert row_of(src.sample(), w.pid).writes == 2
-        import ctypes as ct
-
-        assert src._procs.get(ct.c_uint32(w.pid)) is not None
+        assert src.has_entry(w.pid) == (True, True)
         second = src.sample()  # idle and dead: read, then deleted
         assert row_of(second, w.pid) is None
-        assert src._procs.get(ct.c_uint32(w.pid)) is None
-        assert src._info.get(ct.c_uint32(w.pid)) is None
+        assert src.has_entry(w.pid) == (False, False)
 
 
 def test_exec_updates_the_name(writer_bin):

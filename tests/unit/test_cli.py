@@ -86,7 +86,10 @@ def test_durations():
 
 def test_missing_bcc_names_every_distribution(monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 0)
-    monkeypatch.setitem(sys.modules, "bcc", None)  # import bcc -> ImportError
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bcc" else real(name, *a))
     msg = cli.preflight()
     assert "python3-bpfcc (Debian/Ubuntu)" in msg and "python3-bcc (Fedora/RHEL)" in msg and "python-bcc (Arch)" in msg
 

@@ -28,3 +28,9 @@ def test_probes_never_import_textual():
 def test_tui_never_imports_bcc():
     mods = modules_after("import tui.app, tui.cli, tui.summary, tui.render, tui.widgets")
     assert "bcc" not in mods
+
+
+def test_the_dashboard_process_never_imports_bcc():
+    """Only the short-lived loader child imports bcc (62 MB resident, measured)."""
+    mods = modules_after("import probes.bcc_source, tui.cli; tui.cli.preflight")
+    assert "bcc" not in mods

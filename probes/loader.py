@@ -1,0 +1,44 @@
+"""Compile and load writes.c in a short-lived child; hand the fds to the parent.
+
+    python -m probes.loader   (started by probes.bcc_source.load(); not for users)
+
+The child imports bcc, compiles (LLVM), loads the programs and maps, detaches what BCC
+attached on its own, and sends the program and map fds over a Unix socket. Then it exits,
+taking LLVM's memory with it; the parent attaches the programs itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+
+from .program import MAPS, PROGRAMS, SOURCE, ProbeOptions, cflags
+
+
+def child(sock_fd: int, opts_json: str) -> int:
+    sock = socket.socket(fileno=sock_fd)
+    try:
+        from bcc import BPF
+    except ImportError as exc:
+        sock.sendall(json.dumps({"error": f"BCC is not installed: {exc}"}).encode())
+        return 1
+    opts = ProbeOptions(**json.loads(opts_json))
+    try:
+        b = BPF(src_file=str(SOURCE).encode(), cflags=cflags(opts))
+    except Exception as exc:
+        sock.sendall(json.dumps({"error": f"could not compile or load the BPF program: {exc}"}).encode())
+        return 1
+    # BCC attaches TRACEPOINT_PROBEs as it loads them: the parent attaches its own.
+    for tp in list(b.tracepoint_fds):
+        b.detach_tracepoint(tp)
+    fds = [b.funcs[f"tracepoint__{cat}__{event}".encode()].fd for cat, event in PROGRAMS]
+    fds += [b[name.encode()].map_fd for name in MAPS]
+    socket.send_fds(sock, [json.dumps({"progs": len(PROGRAMS), "maps": len(MAPS)}).encode()], fds)
+    sock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(child(int(os.environ["WTOP_LOADER_FD"]), sys.argv[1]))

@@ -1,0 +1,90 @@
+"""Make screenshots/*.svg from a real session: real probes, real writers, the real app.
+
+    sudo .venv/bin/python screenshots/make.py
+
+Writers with known names and sizes run for a few seconds while the probes sample; the
+snapshots they produce are then shown by the dashboard at 120x40 and saved per view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from probes.bcc_source import BccSource  # noqa: E402
+from probes.program import ProbeOptions  # noqa: E402
+from tui.app import AppConfig, WtopApp  # noqa: E402
+from tui.messages import SnapshotReady  # noqa: E402
+
+# name, size, writes per round, round period ms, threads
+WORKLOAD = [
+    (b"postgres", 8192, 400, 100, 1),
+    (b"nginx", 512, 300, 100, 2),
+    (b"rsyslogd", 180, 120, 100, 1),
+    (b"backup.sh", 131072, 30, 200, 1),
+    (b"[/bold]\x1b[2Jx", 64, 20, 100, 1),  # a hostile name, shown harmlessly
+]
+VIEWS = [("top", ()), ("sizes", ("2",)), ("latency", ("3",)), ("help", ("question_mark",))]
+
+
+def record(seconds: int) -> list:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    tmp = Path(tempfile.mkdtemp())
+    writer = tmp / "writer"
+    subprocess.run([cc, "-O2", "-pthread", "-o", str(writer), str(ROOT / "tests/helpers/writer.c")], check=True)
+    target = tmp / "data"
+    procs = [
+        subprocess.Popen(
+            [str(writer), name, str(size), str(n), str(target), str(period), str(threads)], stdin=subprocess.DEVNULL
+        )
+        for name, size, n, period, threads in WORKLOAD
+    ]
+    snaps = []
+    try:
+        with BccSource(ProbeOptions()) as src:
+            src.sample()
+            for _ in range(seconds):
+                time.sleep(1.0)
+                snaps.append(src.sample())
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return snaps
+
+
+async def shoot(snaps: list, out: Path, size=(120, 40)) -> None:
+    for name, keys in VIEWS:
+        app = WtopApp(None, AppConfig(interval=1.0, start_worker=False))
+        async with app.run_test(size=size) as pilot:
+            for s in snaps:
+                app.post_message(SnapshotReady(s))
+            await pilot.pause()
+            if keys:
+                await pilot.press(*keys)
+            await pilot.pause(0.3)
+            app.save_screenshot(filename=f"{name}.svg", path=str(out))
+        print(f"wrote {out / (name + '.svg')}")
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        print("make.py: run it as root (it loads the real probes)", file=sys.stderr)
+        return 1
+    snaps = record(5)
+    asyncio.run(shoot(snaps, ROOT / "screenshots"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
