@@ -31,8 +31,18 @@ from .snapshot import BUCKETS, Log2Histogram, ProcessWrites, Skipped, Snapshot
 
 PROC_FIELDS = 3  # struct proc_stats: bytes, writes, errors
 INFO = struct.Struct("<II16s")  # struct proc_info: uid, pad, comm
-CPU_STATS = struct.Struct(f"<{BUCKETS}Q{BUCKETS}Q8Q")  # struct cpu_stats
-CPU_FIELDS = ("lat_max", "lat_epoch", "sla_missed", "bytes", "writes", "errors", "skip_map_full", "skip_no_entry")
+CPU_STATS = struct.Struct(f"<{BUCKETS}Q{BUCKETS}Q9Q")  # struct cpu_stats
+CPU_FIELDS = (
+    "lat_max",
+    "lat_epoch",
+    "sla_missed",
+    "bytes",
+    "writes",
+    "errors",
+    "skip_map_full",
+    "skip_no_entry",
+    "lat_sum",
+)
 SWEEP = 10
 
 
@@ -113,7 +123,9 @@ class BccSource:
         self._seq = 0
         self.notes: list[str] = []
         self.last_drain_s = 0.0
+        # Baselines: the first interval starts now, for the totals and for every process.
         self._prev_cpu = self._read_cpu()
+        self._prev_procs = self._read_procs()
         self._prev_misses = self.recursion_misses()
         self._t_prev = clock()
         if self._prev_misses is None:
@@ -302,6 +314,7 @@ class BccSource:
             sizes=cpu["sizes"] - pc["sizes"],
             latency=cpu["lat"] - pc["lat"],
             latency_max_ns=cpu["lat_max"],
+            latency_sum_ns=cpu["lat_sum"] - pc["lat_sum"],
             sla_ns=self.opts.sla_ns,
             sla_missed=cpu["sla_missed"] - pc["sla_missed"],
             bytes=cpu["bytes"] - pc["bytes"],

@@ -37,6 +37,7 @@ class RunState:
     sizes: Log2Histogram = field(default_factory=Log2Histogram)
     latency: Log2Histogram = field(default_factory=Log2Histogram)
     latency_max_ns: int = 0
+    latency_sum_ns: int = 0
     sla_missed: int = 0
     skipped: Skipped = field(default_factory=Skipped)
     totals: dict[int, Totals] = field(default_factory=dict)
@@ -59,6 +60,7 @@ def fold(state: RunState, snap: Snapshot) -> RunState:
     state.sizes = state.sizes + snap.sizes
     state.latency = state.latency + snap.latency
     state.latency_max_ns = max(state.latency_max_ns, snap.latency_max_ns)
+    state.latency_sum_ns += snap.latency_sum_ns
     state.sla_missed += snap.sla_missed
     state.skipped = state.skipped + snap.skipped
     totals = state.totals
@@ -285,6 +287,26 @@ def human_ns_pow2(ns: int) -> str:
             v = ns / div
             return f"{v:.0f}{unit}" if v >= 10 or v == int(v) else f"{v:.1f}{unit}"
     return f"{ns}ns"
+
+
+def copy_state(state: RunState) -> RunState:
+    """An independent copy (the mutable parts are the totals dict and the history list)."""
+    return replace(state, totals=dict(state.totals), history=list(state.history))
+
+
+CHECKPOINT = 50
+
+
+def state_at(snaps: list[Snapshot], pos: int, cache: dict[int, RunState]) -> RunState:
+    """The state after the first pos snapshots; cache keeps a copy every CHECKPOINT, so
+    stepping back and forth through a long recording costs at most CHECKPOINT folds."""
+    base = max((k for k in cache if k <= pos), default=0)
+    state = copy_state(cache[base]) if base else RunState()
+    for i in range(base, pos):
+        fold(state, snaps[i])
+        if (i + 1) % CHECKPOINT == 0 and (i + 1) not in cache:
+            cache[i + 1] = copy_state(state)
+    return state
 
 
 def merge(snaps: Iterable[Snapshot]) -> RunState:

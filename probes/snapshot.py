@@ -96,6 +96,8 @@ class Snapshot:
     sizes: Log2Histogram = field(default_factory=Log2Histogram)
     latency: Log2Histogram = field(default_factory=Log2Histogram)
     latency_max_ns: int = 0
+    latency_sum_ns: int = 0
+    """Sum of the latencies in the histogram (exact, from the kernel)."""
     sla_ns: int = 10_000_000
     sla_missed: int = 0
     bytes: int = 0

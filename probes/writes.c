@@ -28,6 +28,7 @@ struct cpu_stats {
     u64 errors;                // calls that returned < 0
     u64 skip_map_full;         // exits not attributed to a process: process map full
     u64 skip_no_entry;         // exits with no start time of the same thread
+    u64 lat_sum;               // sum of all latencies (ns): the histogram's exact _sum
 };
 BPF_PERCPU_ARRAY(wtop_stats, struct cpu_stats, 1);
 
@@ -152,6 +153,7 @@ TRACEPOINT_PROBE(syscalls, sys_exit_write)
         if (b >= LAT_BUCKETS)
             b = LAT_BUCKETS - 1;
         cs->lat[b]++;
+        cs->lat_sum += delta;
         u64 *ep = wtop_epoch.lookup(&zero);
         u64 e = ep ? *ep : 0;
         if (cs->lat_epoch != e) {

@@ -19,8 +19,9 @@ from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import get_current_worker
 
 from probes import model
+from probes.schedule import ticks
 from probes.snapshot import Snapshot
-from tui.messages import SnapshotReady, SourceEnded, SourceFailed
+from tui.messages import SinkFailed, SnapshotReady, SourceEnded, SourceFailed
 from tui.views.histograms import HistogramView
 from tui.views.top import TopTable
 from tui.widgets import StatusBar
@@ -43,7 +44,8 @@ Keys
   s      top writers: cycle the sort column (marked *)
   g      top writers: group by process name / one row per PID
   c      histograms: both periods / last interval / whole run
-  p      pause the display (the probes keep counting)
+  p      pause the display (the probes keep counting); in a replay, play/pause
+  left right  replay: one interval back / forward; [ ] ten; < > start / end
   ?      this help (escape closes it)
   q      quit; ctrl+c, SIGTERM and SIGHUP too. A summary is printed.
 
@@ -84,6 +86,8 @@ class AppConfig:
     interval: float = 1.0
     filters: str = ""
     start_worker: bool = True
+    count: int | None = None
+    """Quit after this many intervals (as top -n)."""
     host: str | None = None
     """Shown in the status bar; None for this machine's hostname."""
 
@@ -103,16 +107,35 @@ class WtopApp(App):
         Binding("c", "period", "Period", id="period"),
         Binding("p", "pause", "Pause", id="pause"),
         Binding("question_mark", "help", "Help", id="help"),
+        Binding("left", "replay_step(-1)", "Back", id="replay_back"),
+        Binding("right", "replay_step(1)", "Fwd", id="replay_forward"),
+        Binding("left_square_bracket", "replay_step(-10)", "-10", show=False, id="replay_back10"),
+        Binding("right_square_bracket", "replay_step(10)", "+10", show=False, id="replay_forward10"),
+        Binding("less_than_sign", "replay_jump(0)", "Start", show=False, id="replay_start"),
+        Binding("greater_than_sign", "replay_jump(-1)", "End", show=False, id="replay_end"),
         Binding("q", "quit", "Quit", id="quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit_ctrl_c"),
     ]
 
     def __init__(
-        self, source: Source | None, config: AppConfig = AppConfig(), clock: Callable[[], float] = time.time
+        self,
+        source: Source | None,
+        config: AppConfig = AppConfig(),
+        clock: Callable[[], float] = time.time,
+        sinks: tuple = (),
+        replay: list[Snapshot] | None = None,
+        replay_note: str | None = None,
     ) -> None:
         super().__init__()
         self.source = source
         self.config = config
+        self.sinks = tuple(sinks)
+        """Outlets called with each snapshot in the worker thread (recording, metrics)."""
+        self.replay = replay
+        """A recording to show instead of live probes; None when live."""
+        self.replay_note = replay_note
+        self.replay_pos = 0
+        self._replay_cache: dict = {}
         self.state = model.RunState()
         self.view = "top"
         self.paused = False
@@ -142,6 +165,11 @@ class WtopApp(App):
                     pass
         if self.source is not None and self.config.start_worker:
             self.poll_source()
+        if self.replay is not None:
+            if self.replay_note:
+                self.notify(self.replay_note, severity="warning", timeout=10)
+            self._replay_to(min(1, len(self.replay)))
+            self.set_interval(self.config.interval, self._replay_tick)
 
     def _on_signal(self, sig: int) -> None:
         self.exit_reason = signal.Signals(sig).name
@@ -162,14 +190,11 @@ class WtopApp(App):
 
         The first sample comes after at most FIRST_SAMPLE seconds, so live figures show at
         once; rates use each snapshot's measured elapsed time, so a short first interval is
-        still exact.
+        still exact. The outlets get each snapshot here, off the UI thread.
         """
         worker = get_current_worker()
-        interval = self.config.interval
-        deadline = time.monotonic() + min(interval, FIRST_SAMPLE)
-        while not worker.is_cancelled:
-            if self._stop.wait(max(0.0, deadline - time.monotonic())):
-                return
+        sinks = list(self.sinks)
+        for n in ticks(self.config.interval, self._stop, first=FIRST_SAMPLE):
             if worker.is_cancelled:
                 return
             try:
@@ -180,11 +205,16 @@ class WtopApp(App):
             if snap is None:
                 self.post_message(SourceEnded())
                 return
+            for sink in list(sinks):
+                try:
+                    sink(snap)
+                except Exception as exc:
+                    sinks.remove(sink)
+                    self.post_message(SinkFailed(f"{type(sink).__name__.lower()} stopped: {exc}"))
             self.post_message(SnapshotReady(snap))
-            deadline += interval
-            now = time.monotonic()
-            if deadline < now:  # a sample overran: skip missed ticks, keep the phase
-                deadline += ((now - deadline) // interval + 1) * interval
+            if self.config.count and n >= self.config.count:
+                self.post_message(SourceEnded())
+                return
 
     @on(SnapshotReady)
     def _snapshot(self, message: SnapshotReady) -> None:
@@ -199,11 +229,45 @@ class WtopApp(App):
 
     @on(SourceEnded)
     def _ended(self, message: SourceEnded) -> None:
-        self.notify("the source has no more data", timeout=5)
+        self.exit()
+
+    @on(SinkFailed)
+    def _sink_failed(self, message: SinkFailed) -> None:
+        self.notify(message.error, severity="error", timeout=30)
 
     # -- drawing ------------------------------------------------------------------------
     def _redraw_status(self) -> None:
-        self.query_one(StatusBar).show(self.state, self.paused, VIEW_TITLES[self.view], self.clock)
+        bar = self.query_one(StatusBar)
+        if self.replay is None:
+            bar.show(self.state, self.paused, VIEW_TITLES[self.view], self.clock)
+            return
+        snap = self.state.last
+        label = f"REPLAY {self.replay_pos}/{len(self.replay)}" + (" paused" if self.paused else "")
+        bar.show(self.state, False, VIEW_TITLES[self.view], (lambda: snap.time) if snap else self.clock, label)
+
+    # -- replay -------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action.startswith("replay_"):
+            return self.replay is not None
+        return True
+
+    def _replay_to(self, pos: int) -> None:
+        pos = max(0, min(pos, len(self.replay)))
+        self.replay_pos = pos
+        self.state = model.state_at(self.replay, pos, self._replay_cache)
+        self.redraw()
+
+    def _replay_tick(self) -> None:
+        if not self.paused and self.replay_pos < len(self.replay):
+            self._replay_to(self.replay_pos + 1)
+
+    def action_replay_step(self, step: int) -> None:
+        self.paused = True
+        self._replay_to(self.replay_pos + step)
+
+    def action_replay_jump(self, where: int) -> None:
+        self.paused = True
+        self._replay_to(len(self.replay) if where < 0 else 1)
 
     def redraw(self) -> None:
         """Redraw the status bar and the visible view only."""
@@ -248,6 +312,9 @@ class WtopApp(App):
 
     def action_pause(self) -> None:
         self.paused = not self.paused
+        if self.replay is not None:
+            self._redraw_status()
+            return
         self.redraw() if not self.paused else self._redraw_status()
 
     def action_help(self) -> None:

@@ -8,6 +8,7 @@ import platform
 import re
 import sys
 import threading
+import time
 from pathlib import Path
 
 from probes import __version__
@@ -15,11 +16,17 @@ from probes import __version__
 EXAMPLES = """\
 examples:
   sudo wtop                 live dashboard, refreshed every second
-  sudo wtop -i 2            refresh every 2 seconds
+  sudo wtop -i 2            refresh every 2 seconds (or: sudo wtop 2)
   sudo wtop -p 1234         only process 1234 (filtered in the kernel)
   sudo wtop -c postgres     only threads named postgres
   sudo wtop -u www-data     only writes by user www-data
   sudo wtop --sla 1ms       count writes slower than 1 ms
+  sudo wtop --batch 5 12    plain text every 5 s, 12 times, no screen (as top -b)
+  sudo wtop --json | jq .   one JSON object per interval (schema wtop/1)
+  sudo wtop --record incident.wtop.gz       the dashboard, recorded as it runs
+  wtop --replay incident.wtop.gz            look at it later, anywhere, without root
+  wtop --replay incident.wtop.gz --json     a recording as JSON lines
+  sudo wtop --no-tui --prometheus 9100      metrics on 127.0.0.1:9100/metrics, no screen
   wtop --ebpf               print the BPF program and exit
 
 keys: 1 2 3 tab views, s sort, g group, c histogram period, p pause, ? help, q quit
@@ -72,6 +79,18 @@ def user(text: str) -> int:
         raise argparse.ArgumentTypeError(f"no user named {text!r}") from None
 
 
+def count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count of intervals (1 or more)")
+    return int(text)
+
+
+def top_n(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes")
+    return int(text)
+
+
 def max_procs(text: str) -> int:
     if not text.isdigit() or not 16 <= int(text) <= 1_048_576:
         raise argparse.ArgumentTypeError("--max-procs is 16 to 1048576")
@@ -110,6 +129,27 @@ def parser() -> argparse.ArgumentParser:
         metavar="N",
         help="processes tracked at once in the kernel (default 32768)",
     )
+    p.add_argument(
+        "interval_pos", nargs="?", type=interval, metavar="INTERVAL", help="refresh interval in seconds (as -i)"
+    )
+    p.add_argument("count", nargs="?", type=count, metavar="COUNT", help="stop after this many intervals")
+    out = p.add_argument_group("outlets")
+    out.add_argument("-b", "--batch", action="store_true", help="plain text per interval, no screen (as top -b)")
+    out.add_argument("-j", "--json", action="store_true", help="one JSON object per interval, no screen (wtop/1)")
+    out.add_argument(
+        "-n",
+        "--top",
+        type=top_n,
+        default=20,
+        metavar="N",
+        help="processes per interval in --batch text (default 20; 0: all)",
+    )
+    out.add_argument("--record", metavar="FILE", help="record every interval to FILE (gzip'd JSON lines)")
+    out.add_argument("--replay", metavar="FILE", help="show a recording instead of live probes (no root needed)")
+    out.add_argument(
+        "--prometheus", metavar="[ADDR:]PORT", help="serve metrics over HTTP (binds 127.0.0.1 unless ADDR is given)"
+    )
+    out.add_argument("--no-tui", action="store_true", help="no screen: only --record and/or --prometheus")
     p.add_argument("--ebpf", action="store_true", help="print the BPF program and exit")
     p.add_argument("--version", action="version", version=f"wtop {__version__}")
     return p
@@ -166,17 +206,144 @@ def preflight() -> str | None:
     return ensure_tracefs()
 
 
+def check_modes(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Options that cannot go together: one line, exit 2."""
+    if args.interval_pos is not None:
+        if args.interval != 1.0 and args.interval != args.interval_pos:
+            p.error("give the interval once: -i or INTERVAL")
+        args.interval = args.interval_pos
+    if args.batch and args.json:
+        p.error("--batch and --json: choose one")
+    if args.replay and (args.record or args.prometheus):
+        p.error("--replay shows a recording: --record and --prometheus need live probes")
+    if args.replay and (args.pid or args.comm or args.user is not None):
+        p.error("filters act in the kernel while recording; a replay shows what was recorded")
+    if args.no_tui and not (args.record or args.prometheus):
+        p.error("--no-tui needs --record or --prometheus (for text without a screen: --batch)")
+    if args.prometheus:
+        from probes.metrics import parse_listen
+
+        try:
+            parse_listen(args.prometheus)
+        except ValueError as exc:
+            p.error(f"--prometheus: {exc}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    check_modes(p, args)
     if args.ebpf:
         from probes.program import render
 
         print(render(probe_options(args)))
         return 0
+    if args.replay:
+        return run_replay(args)
     problem = preflight()
     if problem:
         return fail(problem)
-    return run_dashboard(args)
+    return run_live(args)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from probes.recording import RecordingError, read
+
+    try:
+        rep = read(args.replay)
+    except RecordingError as exc:
+        return fail(str(exc))
+    if rep.problem:
+        print(f"wtop: {args.replay}: {rep.problem}", file=sys.stderr)
+    if not rep.snapshots:
+        return fail(f"{args.replay} holds no interval to show")
+    snaps = rep.snapshots[: args.count] if args.count else rep.snapshots
+    if args.batch or args.json:
+        from tui.batch import emit
+
+        return emit(snaps, "json" if args.json else "text", args.top, sys.stdout)
+    from tui.app import AppConfig, WtopApp
+    from tui.summary import summary
+
+    interval = args.interval if args.interval_pos or args.interval != 1.0 else rep.header.get("interval", 1.0)
+    filters = rep.header.get("filters", "")
+    app = WtopApp(
+        None,
+        AppConfig(interval=interval, filters=filters, host=rep.header.get("host")),
+        replay=snaps,
+        replay_note=rep.problem,
+    )
+    app.run()
+    try:
+        sys.stdout.write(summary(app.state))
+    except OSError:
+        pass
+    return 0
+
+
+def run_live(args: argparse.Namespace) -> int:
+    import socket
+
+    from probes.bcc_source import BccSource, ProbeError
+
+    done = threading.Event()
+    if not (args.batch or args.json or args.no_tui):
+        threading.Thread(target=_loading_notice, args=(done,), daemon=True).start()
+    try:
+        source = BccSource(probe_options(args))
+    except ProbeError as exc:
+        if exc.details:  # what the compiler printed: worth seeing, before the screen exists
+            print(exc.details, file=sys.stderr)
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        done.set()
+    sinks: list = []
+    server = None
+    with source:
+        try:
+            if args.record:
+                from probes.recording import Recorder, RecordingError
+
+                try:
+                    sinks.append(
+                        Recorder(
+                            args.record,
+                            {
+                                "host": socket.gethostname(),
+                                "started": time.time(),
+                                "interval": args.interval,
+                                "sla_ns": args.sla,
+                                "filters": filters_text(args),
+                                "wtop": __version__,
+                            },
+                        )
+                    )
+                except RecordingError as exc:
+                    return fail(str(exc))
+            if args.prometheus:
+                from probes.metrics import Metrics, serve
+
+                metrics = Metrics()
+                try:
+                    server = serve(metrics, args.prometheus)
+                except OSError as exc:
+                    return fail(f"--prometheus {args.prometheus}: {exc.strerror or exc}")
+                sinks.append(metrics)
+            if args.batch or args.json or args.no_tui:
+                from tui.batch import run
+
+                fmt = "json" if args.json else "text" if args.batch else ""
+                return run(source, args.interval, args.count, fmt, args.top, sinks)
+            return run_dashboard(args, source, sinks)
+        finally:
+            for sink in sinks:
+                close = getattr(sink, "close", None)
+                if close:
+                    close()
+            if server is not None:
+                server.shutdown()
 
 
 def _loading_notice(done: threading.Event) -> None:
@@ -198,30 +365,17 @@ def filters_text(args: argparse.Namespace) -> str:
     return ", ".join(parts)
 
 
-def run_dashboard(args: argparse.Namespace) -> int:
-    from probes.bcc_source import BccSource, ProbeError
-
-    done = threading.Event()
-    threading.Thread(target=_loading_notice, args=(done,), daemon=True).start()
-    try:
-        source = BccSource(probe_options(args))
-    except ProbeError as exc:
-        if exc.details:  # what the compiler printed: worth seeing, before the screen exists
-            print(exc.details, file=sys.stderr)
-        return fail(str(exc))
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        done.set()
+def run_dashboard(args: argparse.Namespace, source, sinks: list) -> int:
     from tui.app import AppConfig, WtopApp
     from tui.summary import summary
 
-    with source:
-        app = WtopApp(source, AppConfig(interval=args.interval, filters=filters_text(args)))
-        try:
-            app.run()
-        except KeyboardInterrupt:
-            pass
+    app = WtopApp(
+        source, AppConfig(interval=args.interval, filters=filters_text(args), count=args.count), sinks=tuple(sinks)
+    )
+    try:
+        app.run()
+    except KeyboardInterrupt:
+        pass
     if app.error:
         return fail(app.error)
     try:

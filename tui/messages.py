@@ -25,4 +25,11 @@ class SourceFailed(Message):
 
 @dataclass
 class SourceEnded(Message):
-    """A finite source (a recording) has no more snapshots."""
+    """The source has no more snapshots, or COUNT intervals were shown."""
+
+
+@dataclass
+class SinkFailed(Message):
+    """An outlet (a recording, the metrics endpoint) failed; the dashboard goes on."""
+
+    error: str

@@ -31,7 +31,9 @@ class StatusBar(DiffLines):
         self.host = safe_name(host if host is not None else socket.gethostname())
         self.started = time.monotonic()
 
-    def show(self, state: model.RunState, paused: bool, view: str, clock: Callable[[], float] = time.time) -> None:
+    def show(
+        self, state: model.RunState, paused: bool, view: str, clock: Callable[[], float] = time.time, mode: str = ""
+    ) -> None:
         snap = state.last
         line1 = Text(no_wrap=True, overflow="ellipsis")
         line1.append("wtop", style="bold")
@@ -44,6 +46,8 @@ class StatusBar(DiffLines):
             line1.append(f"  filter: {self.filters}", style="italic")
         if paused:
             line1.append("  PAUSED", style="reverse bold")
+        if mode:
+            line1.append(f"  {mode}", style="reverse bold")
         line2 = Text(no_wrap=True, overflow="ellipsis")
         if snap is None:
             line2.append("waiting for the first interval...")

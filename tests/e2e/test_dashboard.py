@@ -129,3 +129,20 @@ def test_filter_shows_only_that_process(term, spawn):
     t.wait_exit()
     assert "e2e-other" not in t.screen()
     assert screen
+
+
+def test_the_dashboard_records_while_it_runs(term, spawn, tmp_path):
+    rec = tmp_path / "session.wtop.gz"
+    w = spawn(b"e2e-rec", 1000, 10, period_ms=100, repeats=20)  # 200,000 bytes
+    t = term(120, 40, ["--record", str(rec), "-c", "e2e-rec"])
+    t.wait_for("skipped")
+    w.go()
+    w.wait(15)
+    time.sleep(1.2)
+    t.keys("q")
+    t.wait_exit()
+    from probes.recording import read
+
+    rep = read(str(rec))
+    assert rep.problem is None  # closed properly on quit
+    assert sum(s.bytes for s in rep.snapshots) == 200_000

@@ -1,0 +1,153 @@
+"""Snapshots as plain dicts: the JSON output (schema wtop/1) and recordings share this.
+
+Schema "wtop/1", one object per interval (`wtop --json`):
+
+    schema        "wtop/1"
+    seq           interval number, from 1
+    time          end of the interval, seconds since the epoch (float)
+    time_iso      the same, ISO 8601 UTC
+    elapsed_s     how long the interval really lasted
+    bytes, writes, errors           totals of the interval (write(2) calls that returned)
+    bytes_per_s, writes_per_s       the same per second
+    skipped       {map_full, no_entry, recursion_misses, total}
+    processes     [{pid, comm, uid, user, bytes, writes, errors, bytes_per_s, writes_per_s}],
+                  by bytes, descending; comm is made safe (control characters as \\xNN)
+    sizes         {buckets: [{low, high, count}] (non-empty only; value in [low, high)), total}
+    latency       {buckets: [{low_ns, high_ns, count}], total, max_ns, sum_ns, p50_ns, p90_ns, p99_ns
+                   (estimates within the log2 bucket), sla_ns, sla_missed, sla_missed_share}
+    notes         [what the source could not do]
+
+Fields are only ever added within a schema version; a change of meaning is a new version.
+"""
+
+from __future__ import annotations
+
+import time as _time
+
+from . import model
+from .snapshot import BUCKETS, Log2Histogram, ProcessWrites, Skipped, Snapshot
+
+SCHEMA = "wtop/1"
+
+
+def _sparse(h: Log2Histogram) -> dict[str, int]:
+    return {str(i): c for i, c in enumerate(h.counts) if c}
+
+
+def _dense(d: dict[str, int]) -> Log2Histogram:
+    counts = [0] * BUCKETS
+    for k, v in d.items():
+        counts[int(k)] = int(v)
+    return Log2Histogram(tuple(counts))
+
+
+def to_record(s: Snapshot) -> dict:
+    """Everything in a Snapshot, compactly (recordings): from_record(to_record(s)) == s."""
+    return {
+        "seq": s.seq,
+        "time": s.time,
+        "elapsed": s.elapsed,
+        "procs": [[p.pid, p.comm, p.uid, p.bytes, p.writes, p.errors] for p in s.processes],
+        "sizes": _sparse(s.sizes),
+        "latency": _sparse(s.latency),
+        "latency_max_ns": s.latency_max_ns,
+        "latency_sum_ns": s.latency_sum_ns,
+        "sla_ns": s.sla_ns,
+        "sla_missed": s.sla_missed,
+        "bytes": s.bytes,
+        "writes": s.writes,
+        "errors": s.errors,
+        "skipped": [s.skipped.map_full, s.skipped.no_entry, s.skipped.recursion_misses],
+        "notes": list(s.notes),
+    }
+
+
+def from_record(d: dict) -> Snapshot:
+    return Snapshot(
+        seq=int(d["seq"]),
+        time=float(d["time"]),
+        elapsed=float(d["elapsed"]),
+        processes=tuple(
+            ProcessWrites(int(a), str(b), int(c), int(e), int(f), int(g)) for a, b, c, e, f, g in d["procs"]
+        ),
+        sizes=_dense(d["sizes"]),
+        latency=_dense(d["latency"]),
+        latency_max_ns=int(d["latency_max_ns"]),
+        latency_sum_ns=int(d.get("latency_sum_ns", 0)),
+        sla_ns=int(d["sla_ns"]),
+        sla_missed=int(d["sla_missed"]),
+        bytes=int(d["bytes"]),
+        writes=int(d["writes"]),
+        errors=int(d["errors"]),
+        skipped=Skipped(*(int(x) for x in d["skipped"])),
+        notes=tuple(d.get("notes", ())),
+    )
+
+
+def to_json(s: Snapshot) -> dict:
+    """The documented per-interval object (schema wtop/1)."""
+    el = s.elapsed
+    procs = sorted(s.processes, key=lambda p: (-p.bytes, p.pid))
+    lat_total = s.latency.total
+
+    def pct(q: float):
+        v = model.percentile(s.latency, q, s.latency_max_ns)
+        return None if v is None else round(v)
+
+    return {
+        "schema": SCHEMA,
+        "seq": s.seq,
+        "time": round(s.time, 6),
+        "time_iso": _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(s.time)) + f".{int(s.time % 1 * 1000):03d}Z",
+        "elapsed_s": round(el, 6),
+        "bytes": s.bytes,
+        "writes": s.writes,
+        "errors": s.errors,
+        "bytes_per_s": round(model.rate(s.bytes, el), 3),
+        "writes_per_s": round(model.rate(s.writes, el), 3),
+        "skipped": {
+            "map_full": s.skipped.map_full,
+            "no_entry": s.skipped.no_entry,
+            "recursion_misses": s.skipped.recursion_misses,
+            "total": s.skipped.total,
+        },
+        "processes": [
+            {
+                "pid": p.pid,
+                "comm": p.comm,
+                "uid": p.uid,
+                "user": model.user_name(p.uid),
+                "bytes": p.bytes,
+                "writes": p.writes,
+                "errors": p.errors,
+                "bytes_per_s": round(model.rate(p.bytes, el), 3),
+                "writes_per_s": round(model.rate(p.writes, el), 3),
+            }
+            for p in procs
+        ],
+        "sizes": {
+            "buckets": [
+                {"low": Log2Histogram.bounds(i)[0], "high": Log2Histogram.bounds(i)[1], "count": c}
+                for i, c in enumerate(s.sizes.counts)
+                if c
+            ],
+            "total": s.sizes.total,
+        },
+        "latency": {
+            "buckets": [
+                {"low_ns": Log2Histogram.bounds(i)[0], "high_ns": Log2Histogram.bounds(i)[1], "count": c}
+                for i, c in enumerate(s.latency.counts)
+                if c
+            ],
+            "total": lat_total,
+            "max_ns": s.latency_max_ns,
+            "sum_ns": s.latency_sum_ns,
+            "p50_ns": pct(0.5),
+            "p90_ns": pct(0.9),
+            "p99_ns": pct(0.99),
+            "sla_ns": s.sla_ns,
+            "sla_missed": s.sla_missed,
+            "sla_missed_share": round(s.sla_missed / lat_total, 6) if lat_total else 0.0,
+        },
+        "notes": list(s.notes),
+    }

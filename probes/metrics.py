@@ -1,0 +1,157 @@
+"""Prometheus / OpenMetrics: the run's counters and histograms, served over HTTP.
+
+Served with the official prometheus_client library, bound to 127.0.0.1 unless an address
+is given (wtop runs as root). Process names become a bounded label: the first MAX_LABELS
+names seen get their own series and keep it (a counter must not move between series),
+every other name is counted under comm="other". Names are already made safe
+(probes.names), and the library escapes label values.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import CollectorRegistry
+
+from .snapshot import Log2Histogram, Snapshot
+
+MAX_LABELS = 20
+OTHER = "other"
+
+
+SIZE_BUCKETS = range(0, 31)
+"""le = 0 B .. 1 GiB - 1: a fixed set, as Prometheus expects of a histogram's buckets."""
+LATENCY_BUCKETS = range(7, 35)
+"""le = 127 ns .. about 17 s."""
+
+
+def _histogram(
+    name: str, doc: str, hist: Log2Histogram, total_sum: float, scale: float, ks: range
+) -> HistogramMetricFamily:
+    """Log2 buckets as cumulative Prometheus buckets.
+
+    Values are integers (bytes, ns) and bucket k holds [2**(k-1), 2**k - 1], so the exact
+    cumulative bound is le = 2**k - 1. (le = 2**k would leave out the values equal to it,
+    such as every 4096-byte write from le="4096".)
+    """
+    buckets = []
+    acc = sum(hist.counts[: ks.start])
+    for k in ks:
+        acc += hist.counts[k]
+        buckets.append((repr((Log2Histogram.bounds(k)[1] - 1) * scale), acc))
+    buckets.append(("+Inf", hist.total))
+    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=total_sum)
+
+
+class Metrics:
+    """A sink for snapshots and a collector for a registry (thread-safe)."""
+
+    def __init__(self, max_labels: int = MAX_LABELS) -> None:
+        self.max_labels = max_labels
+        self._lock = threading.Lock()
+        self.bytes: dict[str, int] = {}
+        self.writes: dict[str, int] = {}
+        self.errors = 0
+        self.sizes = Log2Histogram()
+        self.size_sum = 0
+        self.latency = Log2Histogram()
+        self.latency_sum_ns = 0
+        self.skipped = {"map_full": 0, "no_entry": 0, "recursion": 0}
+        self.sla_missed = 0
+        self.sla_ns = 0
+        self.intervals = 0
+
+    def _label(self, comm: str) -> str:
+        if comm in self.bytes or len(self.bytes) < self.max_labels:
+            return comm
+        return OTHER
+
+    def __call__(self, snap: Snapshot) -> None:
+        with self._lock:
+            for p in sorted(snap.processes, key=lambda p: (-p.bytes, p.pid)):
+                label = self._label(p.comm)
+                self.bytes[label] = self.bytes.get(label, 0) + p.bytes
+                self.writes[label] = self.writes.get(label, 0) + p.writes
+            unattributed = snap.skipped.map_full
+            if unattributed:
+                self.writes[OTHER] = self.writes.get(OTHER, 0) + unattributed
+                self.bytes.setdefault(OTHER, 0)
+            self.errors += snap.errors
+            self.sizes = self.sizes + snap.sizes
+            self.size_sum += snap.bytes
+            self.latency = self.latency + snap.latency
+            self.latency_sum_ns += snap.latency_sum_ns
+            self.skipped["map_full"] += snap.skipped.map_full
+            self.skipped["no_entry"] += snap.skipped.no_entry
+            self.skipped["recursion"] += snap.skipped.recursion_misses
+            self.sla_missed += snap.sla_missed
+            self.sla_ns = snap.sla_ns
+            self.intervals += 1
+
+    def collect(self):
+        with self._lock:
+            b = CounterMetricFamily("wtop_write_bytes", "Bytes written by write(2), by process name.", labels=["comm"])
+            for comm, v in sorted(self.bytes.items()):
+                b.add_metric([comm], v)
+            w = CounterMetricFamily("wtop_writes", "write(2) calls that returned, by process name.", labels=["comm"])
+            for comm, v in sorted(self.writes.items()):
+                w.add_metric([comm], v)
+            e = CounterMetricFamily("wtop_write_errors", "write(2) calls that returned an error.")
+            e.add_metric([], self.errors)
+            s = CounterMetricFamily(
+                "wtop_skipped_events", "Events the probes could not account for.", labels=["reason"]
+            )
+            for reason, v in self.skipped.items():
+                s.add_metric([reason], v)
+            sla = CounterMetricFamily("wtop_sla_missed", "write(2) calls slower than the --sla threshold.")
+            sla.add_metric([], self.sla_missed)
+            slag = GaugeMetricFamily("wtop_sla_seconds", "The --sla latency threshold.")
+            slag.add_metric([], self.sla_ns / 1e9)
+            n = CounterMetricFamily("wtop_intervals", "Intervals sampled since wtop started.")
+            n.add_metric([], self.intervals)
+            yield b
+            yield w
+            yield e
+            yield s
+            yield sla
+            yield slag
+            yield n
+            yield _histogram(
+                "wtop_write_size_bytes",
+                "Sizes of successful write(2) calls.",
+                self.sizes,
+                float(self.size_sum),
+                1.0,
+                SIZE_BUCKETS,
+            )
+            yield _histogram(
+                "wtop_write_latency_seconds",
+                "Latency of write(2), sys_enter to sys_exit.",
+                self.latency,
+                self.latency_sum_ns / 1e9,
+                1e-9,
+                LATENCY_BUCKETS,
+            )
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """'9100' -> ('127.0.0.1', 9100); '0.0.0.0:9100', '[::1]:9100' as given."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", text
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not [ADDRESS:]PORT")
+    return host, int(port)
+
+
+def serve(metrics: Metrics, listen: str):
+    """Start the HTTP endpoint; returns an object with shutdown()."""
+    from prometheus_client import start_http_server
+
+    host, port = parse_listen(listen)
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(metrics)
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    return server

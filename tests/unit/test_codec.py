@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import json
+
+from probes import model
+from probes.codec import SCHEMA, from_record, to_json, to_record
+from probes.snapshot import Skipped
+from tests.conftest import hist, snap
+
+
+def sample():
+    return snap(
+        7,
+        [(10, "a\\x1b", 0, 4096, 1), (11, "b", 65534, 100, 4)],
+        elapsed=0.5,
+        sizes=hist(b5=4, b13=1),
+        latency=hist(b9=3, b20=2),
+        latency_max_ns=700_000,
+        sla_missed=2,
+        sla_ns=500_000,
+        skipped=Skipped(1, 2, 3),
+    )
+
+
+def test_records_round_trip_exactly():
+    s = sample()
+    assert from_record(json.loads(json.dumps(to_record(s)))) == s
+
+
+def test_json_schema_fields_and_figures():
+    d = to_json(sample())
+    assert d["schema"] == SCHEMA == "wtop/1"
+    assert (d["seq"], d["bytes"], d["writes"], d["elapsed_s"]) == (7, 4196, 5, 0.5)
+    assert d["bytes_per_s"] == 8392.0 and d["writes_per_s"] == 10.0
+    assert d["skipped"] == {"map_full": 1, "no_entry": 2, "recursion_misses": 3, "total": 6}
+    assert [p["pid"] for p in d["processes"]] == [10, 11]
+    assert d["processes"][0]["comm"] == "a\\x1b" and d["processes"][1]["user"] == "nobody"
+    assert d["sizes"]["buckets"] == [{"low": 16, "high": 32, "count": 4}, {"low": 4096, "high": 8192, "count": 1}]
+    lat = d["latency"]
+    assert lat["total"] == 5 and lat["max_ns"] == 700_000 and lat["sla_missed"] == 2
+    assert lat["sla_missed_share"] == 0.4
+    assert lat["p50_ns"] == round(model.percentile(sample().latency, 0.5, 700_000))
+    assert d["time_iso"].endswith("Z") and "T" in d["time_iso"]
+    json.dumps(d)  # serialisable as is

@@ -1,0 +1,95 @@
+"""The Prometheus endpoint, scraped over real HTTP and parsed with the library's parser."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from probes.metrics import MAX_LABELS, Metrics, parse_listen, serve
+from probes.snapshot import Skipped
+from tests.conftest import hist, snap
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scrape(port: int) -> dict:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+@pytest.fixture
+def endpoint():
+    m = Metrics()
+    port = free_port()
+    server = serve(m, str(port))
+    yield m, port, server
+    server.shutdown()
+
+
+def test_scrape_matches_the_snapshots(endpoint):
+    m, port, server = endpoint
+    m(
+        snap(
+            1,
+            [(1, "nginx", 0, 4096, 1), (2, "nginx", 0, 100, 2), (3, "[/bold]\\x1b", 0, 1, 1)],
+            sizes=hist(b1=1, b7=2, b13=1),
+            latency=hist(b9=3, b25=1),
+            sla_missed=1,
+            skipped=Skipped(2, 1, 0),
+        )
+    )
+    m(snap(2, [(1, "nginx", 0, 4096, 1)], sizes=hist(b13=1)))
+    got = scrape(port)
+    assert got[("wtop_write_bytes_total", (("comm", "nginx"),))] == 8292
+    assert got[("wtop_writes_total", (("comm", "nginx"),))] == 4
+    assert got[("wtop_write_bytes_total", (("comm", "[/bold]\\x1b"),))] == 1  # a safe name, escaped by the library
+    assert got[("wtop_skipped_events_total", (("reason", "map_full"),))] == 2
+    assert got[("wtop_skipped_events_total", (("reason", "no_entry"),))] == 1
+    assert got[("wtop_sla_missed_total", ())] == 1
+    assert got[("wtop_intervals_total", ())] == 2
+    # histogram: 4096-byte writes are in le=4095? no: in le=8191, and every value <= le is counted
+    assert got[("wtop_write_size_bytes_bucket", (("le", "4095.0"),))] == 3
+    assert got[("wtop_write_size_bytes_bucket", (("le", "8191.0"),))] == 5
+    assert got[("wtop_write_size_bytes_bucket", (("le", "+Inf"),))] == 5
+    assert got[("wtop_write_size_bytes_count", ())] == 5
+    assert got[("wtop_write_size_bytes_sum", ())] == 4096 + 100 + 1 + 4096
+    assert got[("wtop_write_latency_seconds_count", ())] == 4
+
+
+def test_process_name_labels_are_bounded_and_sticky(endpoint):
+    m, port, server = endpoint
+    m(snap(1, [(i, f"n{i:02d}", 0, 100 + i, 1) for i in range(MAX_LABELS + 5)]))
+    m(snap(2, [(24, "n24", 0, 10, 1), (999, "late", 0, 7, 1)]))
+    got = scrape(port)
+    comms = {dict(k[1])["comm"] for k in got if k[0] == "wtop_write_bytes_total"}
+    # the 20 biggest writers of the first interval got labels (n05..n24), the rest is "other"
+    assert len(comms) == MAX_LABELS + 1 and "other" in comms and "late" not in comms and "n01" not in comms
+    assert got[("wtop_write_bytes_total", (("comm", "n24"),))] == 134
+    assert got[("wtop_write_bytes_total", (("comm", "other"),))] == sum(100 + i for i in range(5)) + 7
+    total = sum(v for k, v in got.items() if k[0] == "wtop_write_bytes_total")
+    assert total == sum(100 + i for i in range(MAX_LABELS + 5)) + 17  # nothing lost to the bound
+
+
+def test_binds_loopback_unless_told():
+    assert parse_listen("9100") == ("127.0.0.1", 9100)
+    assert parse_listen("0.0.0.0:9100") == ("0.0.0.0", 9100)
+    assert parse_listen("[::1]:9100") == ("::1", 9100)
+    with pytest.raises(ValueError):
+        parse_listen("localhost:http")
+    m = Metrics()
+    server = serve(m, str(free_port()))
+    try:
+        assert server.server_address[0] == "127.0.0.1"
+    finally:
+        server.shutdown()

@@ -1,0 +1,89 @@
+"""Batch mode, as `top -b` and `iotop -b`: plain text or JSON per interval, no screen.
+
+Works without a terminal (pipes, cron, systemd); a closed pipe ends it quietly; SIGTERM,
+SIGHUP and SIGINT end it after the current interval.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import TextIO
+
+from probes import model
+from probes.codec import to_json
+from probes.schedule import ticks
+from probes.snapshot import Snapshot
+from tui.render import latency_summary
+
+Sink = Callable[[Snapshot], None]
+
+
+def text_block(snap: Snapshot, state: model.RunState, top: int) -> str:
+    """One interval as text: a header line, the top writers, the latency line."""
+    el = snap.elapsed
+    sk = snap.skipped
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snap.time))
+    lines = [
+        f"wtop {when}  interval {el:.2f}s  writes {model.human_rate(model.rate(snap.bytes, el))} "
+        f"{model.human_count(model.rate(snap.writes, el))}/s ({snap.bytes:,} bytes in {snap.writes:,} calls)  "
+        f"errors {snap.errors}  skipped {sk.total} (map full {sk.map_full}, no entry {sk.no_entry}, "
+        f"recursion {sk.recursion_misses})",
+        f"{'PID':>8} {'COMMAND':<16} {'USER':<9} {'BYTES/S':>12} {'WRITES/S':>9} {'AVG SIZE':>9} "
+        f"{'BYTES':>12} {'WRITES':>9}",
+    ]
+    procs = sorted(snap.processes, key=lambda p: (-p.bytes, p.pid))
+    for p in procs[:top] if top else procs:
+        avg = p.bytes / p.writes if p.writes else 0
+        lines.append(
+            f"{p.pid:>8} {p.comm:<16} {model.user_name(p.uid):<9} {model.human_rate(model.rate(p.bytes, el)):>12} "
+            f"{model.rate(p.writes, el):>9.1f} {model.human_bytes(avg):>9} {p.bytes:>12,} {p.writes:>9,}"
+        )
+    if top and len(procs) > top:
+        lines.append(f"{'':>8} ({len(procs) - top} more processes wrote in this interval; -n 0 shows all)")
+    pairs = latency_summary(snap.latency, snap.latency_max_ns, snap.sla_ns, snap.sla_missed)
+    lines.append("latency " + "  ".join(f"{k} {v}" for k, v in pairs))
+    return "\n".join(lines) + "\n\n"
+
+
+def emit(snaps: Iterable[Snapshot], fmt: str, top: int, out: TextIO, sinks: list[Sink] = ()) -> int:
+    """Print snapshots (a recording, or a live stream) as text or JSON lines; 0, or 0 on a closed pipe."""
+    state = model.RunState()
+    try:
+        for snap in snaps:
+            model.fold(state, snap)
+            for sink in sinks:
+                sink(snap)
+            if fmt == "json":
+                out.write(json.dumps(to_json(snap), separators=(",", ":")) + "\n")
+            elif fmt == "text":
+                out.write(text_block(snap, state, top))
+            out.flush()
+    except BrokenPipeError:
+        # the reader went away (`wtop --batch | head`): end quietly, and keep Python from
+        # complaining when it flushes stdout at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        return 0
+    return 0
+
+
+def live(source, interval: float, count: int | None, stop: threading.Event) -> Iterable[Snapshot]:
+    for n in ticks(interval, stop):
+        yield source.sample()
+        if count and n >= count:
+            return
+
+
+def run(
+    source, interval: float, count: int | None, fmt: str, top: int, sinks: list[Sink], out: TextIO = sys.stdout
+) -> int:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return emit(live(source, interval, count, stop), fmt, top, out, sinks)
