@@ -57,17 +57,32 @@ def snap(
 
 
 @pytest.fixture(scope="session")
-def writer_bin() -> str:
-    """The test writer, compiled once per session, runnable by any user (the uid tests)."""
+def helper_bins():
+    """The C helpers of tests/helpers, compiled once per session, runnable by any user."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
-        pytest.fail("a C compiler is needed to build tests/helpers/writer.c (run-tests.sh installs gcc)")
+        pytest.fail("a C compiler is needed to build tests/helpers/*.c (run-tests.sh installs gcc)")
     d = tempfile.mkdtemp(prefix="wtop-bin-")
     os.chmod(d, 0o755)
-    out = Path(d) / "writer"
-    subprocess.run([cc, "-O2", "-pthread", "-o", str(out), str(HELPERS / "writer.c")], check=True)
-    yield str(out)
+    bins = {}
+    for src in sorted(HELPERS.glob("*.c")):
+        out = Path(d) / src.stem
+        subprocess.run([cc, "-O2", "-pthread", "-o", str(out), str(src)], check=True)
+        bins[src.stem] = str(out)
+    yield bins
     shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def writer_bin(helper_bins) -> str:
+    """A writer with a known workload (tests/helpers/writer.c)."""
+    return helper_bins["writer"]
+
+
+@pytest.fixture(scope="session")
+def churn_bin(helper_bins) -> str:
+    """Short-lived processes by the thousand (tests/helpers/churn.c)."""
+    return helper_bins["churn"]
 
 
 def require_root() -> None:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.filter import NoColor
+from textual.geometry import Size
 from textual.screen import ModalScreen
 from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import get_current_worker
@@ -26,7 +30,39 @@ from tui.views.histograms import HistogramView
 from tui.views.top import TopTable
 from tui.widgets import StatusBar
 
+
+def _survive_a_vanished_terminal() -> None:
+    """Keep Textual's output thread alive when the terminal goes away.
+
+    When an SSH session drops, writing to the terminal raises OSError (EIO). Textual's
+    WriterThread dies on it; its bounded queue then fills and the main thread blocks for
+    ever in the shutdown's last writes: wtop hung with its probes attached (seen in tests
+    with tmux kill-server). Draining, and discarding, what is left keeps shutdown moving.
+    """
+    from textual.drivers import _writer_thread
+
+    cls = _writer_thread.WriterThread
+    if getattr(cls, "_wtop_patched", False):
+        return
+    original = cls.run
+
+    def run(self) -> None:
+        try:
+            original(self)
+        except OSError:
+            while self._queue.get() is not None:
+                pass
+
+    cls.run = run
+    cls._wtop_patched = True
+
+
+_survive_a_vanished_terminal()
+
 VIEWS = ("top", "sizes", "latency")
+EXIT_DEADLINE = 2.0
+"""After SIGHUP or SIGTERM, the process ends within this many seconds whatever happens."""
+MIN_SIZE = (60, 12)
 FIRST_SAMPLE = 0.25
 VIEW_TITLES = {"top": "top writers", "sizes": "write sizes", "latency": "write latency"}
 
@@ -81,6 +117,34 @@ class HelpScreen(ModalScreen):
             yield Static(HELP, markup=False)
 
 
+class TooSmallScreen(ModalScreen):
+    """Shown while the terminal is smaller than MIN_SIZE."""
+
+    BINDINGS = [Binding("q", "app.quit", "Quit")]
+    DEFAULT_CSS = """
+    TooSmallScreen { align: center middle; background: $background; }
+    TooSmallScreen > Static { width: 1fr; height: auto; text-align: center; }
+    """
+
+    def __init__(self, w: int, h: int) -> None:
+        super().__init__()
+        self.w, self.h = w, h
+
+    def _text(self) -> str:
+        return (
+            f"wtop needs a terminal of at least {MIN_SIZE[0]}x{MIN_SIZE[1]}; this one is {self.w}x{self.h}.\n"
+            "Make it larger, or press q to quit."
+        )
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._text(), id="too-small", markup=False)
+
+    def show_size(self, w: int, h: int) -> None:
+        self.w, self.h = w, h
+        if self.is_mounted:
+            self.query_one("#too-small", Static).update(self._text())
+
+
 @dataclass(frozen=True)
 class AppConfig:
     interval: float = 1.0
@@ -131,6 +195,10 @@ class WtopApp(App):
         self.config = config
         self.sinks = tuple(sinks)
         """Outlets called with each snapshot in the worker thread (recording, metrics)."""
+        if self.no_color:
+            # NO_COLOR means no colour: Textual's own monochrome filter still emits 256-colour
+            # greys. Its NoColor filter leaves only bold, reverse and the like.
+            self._filters.append(NoColor())
         self.replay = replay
         """A recording to show instead of live probes; None when live."""
         self.replay_note = replay_note
@@ -154,6 +222,27 @@ class WtopApp(App):
             yield HistogramView("latency", id="latency")
         yield Footer()
 
+    def on_resize(self, event) -> None:
+        self._check_size(event.size)
+
+    def _check_size(self, size=None) -> None:
+        """Below MIN_SIZE nothing is readable: say how much room is needed (the probes go on).
+
+        A screen of its own (a full repaint) rather than hidden widgets; checked on every
+        resize and every redraw, so quick successive resizes cannot leave a stale answer.
+        """
+        w, h = size or self.size
+        small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
+        showing = isinstance(self.screen, TooSmallScreen)
+        if small and not showing:
+            self.push_screen(TooSmallScreen(w, h))
+        elif not small and showing:
+            self.pop_screen()
+        if small:
+            for screen in self.screen_stack:
+                if isinstance(screen, TooSmallScreen):
+                    screen.show_size(w, h)
+
     def on_mount(self) -> None:
         self._redraw_status()
         loop = asyncio.get_running_loop()
@@ -174,7 +263,21 @@ class WtopApp(App):
     def _on_signal(self, sig: int) -> None:
         self.exit_reason = signal.Signals(sig).name
         self._stop.set()
+        threading.Thread(target=self._exit_deadline, daemon=True, name="exit-deadline").start()
         self.exit()
+
+    def _exit_deadline(self) -> None:
+        """A safety net: if an orderly exit has not finished in time, close the outlets (a
+        recording gets its end) and leave; the kernel detaches the probes with the fds."""
+        time.sleep(EXIT_DEADLINE)
+        for sink in self.sinks:
+            try:
+                close = getattr(sink, "close", None)
+                if close:
+                    close()
+            except Exception:
+                pass
+        os._exit(0)
 
     async def action_quit(self) -> None:
         self._stop.set()
@@ -269,8 +372,28 @@ class WtopApp(App):
         self.paused = True
         self._replay_to(len(self.replay) if where < 0 else 1)
 
+    def _sync_terminal_size(self) -> None:
+        """Catch a resize that never arrived.
+
+        When the terminal reports resizes in band (tmux does), Textual ignores SIGWINCH; two
+        quick resizes can then leave the app drawing at the old size (seen in tmux: 120x40 ->
+        80x24 -> 40x10 within milliseconds). Once an interval, compare with the terminal's own
+        size (TIOCGWINSZ) and deliver the resize that was missed.
+        """
+        for stream in (sys.__stderr__, sys.__stdout__):
+            try:
+                cols, rows = os.get_terminal_size(stream.fileno())
+            except (OSError, AttributeError, ValueError):
+                continue
+            if cols and rows and (cols, rows) != tuple(self.size):  # 0x0: a pty nobody sized
+                size = Size(cols, rows)
+                self.post_message(events.Resize(size, size))
+            return
+
     def redraw(self) -> None:
         """Redraw the status bar and the visible view only."""
+        self._sync_terminal_size()
+        self._check_size()
         self._redraw_status()
         if self.state.last is None:
             return

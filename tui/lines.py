@@ -133,6 +133,8 @@ class Column:
     title: str
     width: int
     right: bool = False
+    grow_to: int = 0
+    """A column that takes the spare width of the table, up to this many cells."""
 
 
 class _ColumnView(Widget):
@@ -224,6 +226,17 @@ class RowTable(Widget, can_focus=True):
             yield _ColumnView(self, i, col.width + 1)
         yield _ColumnView(self, None, None)
 
+    def widths(self, total: int) -> list[int]:
+        """Column widths for a table total cells wide: growing columns take the spare cells."""
+        widths = [c.width for c in self.columns]
+        spare = total - sum(w + 1 for w in widths) - 1
+        for i, c in enumerate(self.columns):
+            if c.grow_to and spare > 0:
+                extra = min(spare, c.grow_to - c.width)
+                widths[i] += extra
+                spare -= extra
+        return widths
+
     # -- data --------------------------------------------------------------------------
     @property
     def row_count(self) -> int:
@@ -261,6 +274,8 @@ class RowTable(Widget, can_focus=True):
             base = base + self.get_component_rich_style("rowtable--odd")
         if row == self.cursor_row:
             base = base + self.get_component_rich_style("rowtable--cursor")
+            if self.app.no_color:  # without colour, a background cannot mark the cursor
+                base = base + Style(reverse=True)
         return base
 
     def cell_strip(self, index: int | None, y: int, width: int) -> Strip:
@@ -276,11 +291,12 @@ class RowTable(Widget, can_focus=True):
                 text = f"{self.top + 1}-{last} of {len(self.keys)} "
             return Strip([Segment(text.rjust(width)[-width:] if width else "", style)]).adjust_cell_length(width, style)
         col = self.columns[index]
+        cw = width - 1  # this column's width as laid out (growing columns vary)
         cell = Text(col.title) if row == -1 else self.row_cells[row][index]
         plain = cell.plain
-        if cell_len(plain) > col.width:
-            plain = set_cell_size(plain, col.width - 1) + "…"
-        pad = col.width - cell_len(plain)
+        if cell_len(plain) > cw:
+            plain = set_cell_size(plain, cw - 1) + "…"
+        pad = cw - cell_len(plain)
         text = (" " * pad + plain) if col.right else (plain + " " * pad)
         segments = [Segment(" ", style), Segment(text, style + as_style(cell.style))]
         return Strip(segments).adjust_cell_length(width, style).simplify()
@@ -291,6 +307,10 @@ class RowTable(Widget, can_focus=True):
 
     def on_resize(self) -> None:
         self.top = max(0, min(self.top, len(self.keys) - self.visible_rows))
+        views = list(self.query(_ColumnView))
+        for view, w in zip(views, self.widths(self.size.width), strict=False):
+            if view.styles.width is None or view.styles.width.value != w + 1:
+                view.styles.width = w + 1
 
     # -- cursor and scrolling ----------------------------------------------------------
     def _move_to(self, row: int) -> None:

@@ -83,7 +83,7 @@ class HistPlot(PlotextPlot):
     """A horizontal bar chart of a log2 histogram, one row per bucket, labels like bpftrace's."""
 
     DEFAULT_CSS = """
-    HistPlot { height: auto; min-height: 5; width: 1fr; }
+    HistPlot { height: auto; min-height: 4; width: 1fr; }
     """
 
     title = reactive("")

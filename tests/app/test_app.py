@@ -10,7 +10,7 @@ from textual.widgets import ContentSwitcher
 from probes.snapshot import Skipped
 from tests.app.conftest import make_app, workload
 from tests.conftest import snap
-from tui.app import HelpScreen
+from tui.app import HelpScreen, TooSmallScreen
 from tui.messages import SnapshotReady
 from tui.views.histograms import HistogramView
 from tui.views.top import TopTable
@@ -221,3 +221,17 @@ async def test_source_error_exits_with_its_message():
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.3)
     assert app.return_code == 1 and app.error == "the BPF map went away"
+
+
+async def test_a_tiny_terminal_says_how_much_room_it_needs():
+    app = make_app()
+    async with app.run_test(size=(50, 10)) as pilot:
+        await feed(pilot, workload())
+        await pilot.pause()
+        msg = str(app.screen.query_one("#too-small").render())
+        assert "at least 60x12" in msg and "50x10" in msg
+        assert isinstance(app.screen, TooSmallScreen)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert not isinstance(app.screen, TooSmallScreen)
+        assert app.state.intervals == 1

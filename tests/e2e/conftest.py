@@ -74,7 +74,14 @@ class Term:
         return time.monotonic() - t0
 
     def close(self) -> None:
+        """Kill the terminal (wtop gets SIGHUP, as when SSH drops); wtop must be gone soon after."""
         subprocess.run(["tmux", "-L", self.sock, "kill-server"], capture_output=True)
+        deadline = time.monotonic() + 3
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.alive():
+            os.kill(self.pid, 9)
+            raise AssertionError("wtop outlived its terminal by 3 s (a hang on SIGHUP)")
 
 
 @pytest.fixture

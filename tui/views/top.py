@@ -17,14 +17,17 @@ MAX_ROWS = 100
 # name can be 60 characters) is cut with an ellipsis here and shown whole in the summary.
 COLUMNS = (
     ("pid", "PID", True, 7),
-    ("comm", "COMMAND", False, 16),
+    ("comm", "COMMAND", False, 16, 36),
     ("user", "USER", False, 8),
     ("bytes_s", "BYTES/S", True, 11),
     ("writes_s", "WRITES/S", True, 9),
     ("avg_size", "AVG SIZE", True, 9),
     ("total_bytes", "TOTAL", True, 9),
 )
-"""76 columns with padding: the whole table fits an 80-column terminal, sort marker included."""
+"""(key, title, right-aligned, width[, grow to]). 76 columns with padding: the whole table fits an
+80-column terminal, sort marker included; on a wider one COMMAND takes up to 36 cells, room
+for a 15-byte name with five escaped bytes (a longer one ends in an ellipsis here and is
+shown whole in the summary, --batch and --json)."""
 
 
 def writes_rate(v: float) -> str:
@@ -45,7 +48,7 @@ class TopTable(RowTable):
         super().__init__(self._columns(), **kw)
 
     def _columns(self) -> list[Column]:
-        return [Column(key, self._label(key), width, right) for key, _title, right, width in COLUMNS]
+        return [Column(c[0], self._label(c[0]), c[3], c[2], *c[4:]) for c in COLUMNS]
 
     def _label(self, key: str) -> str:
         title = next(c[1] for c in COLUMNS if c[0] == key)
