@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import bpfsys
 from .names import safe_name
-from .program import MAPS, PROGRAMS, ProbeOptions
+from .program import MAPS, MISSING_NOTES, TRACEPOINTS, ProbeOptions, available_tracepoints
 from .snapshot import BUCKETS, Log2Histogram, ProcessWrites, Skipped, Snapshot
 
 PROC_FIELDS = 3  # struct proc_stats: bytes, writes, errors
@@ -57,6 +57,7 @@ class ProbeError(RuntimeError):
 
 def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str, int]]:
     """Compile and load in a child; returns (program fds, map fds by name)."""
+    programs = opts.tracepoints
     parent, child = socket.socketpair()
     env = {**os.environ, "WTOP_LOADER_FD": str(child.fileno())}
     root = str(Path(__file__).resolve().parent.parent)
@@ -73,7 +74,7 @@ def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str
     child.close()
     parent.settimeout(timeout)
     try:
-        msg, fds, _flags, _addr = socket.recv_fds(parent, 65536, len(PROGRAMS) + len(MAPS))
+        msg, fds, _flags, _addr = socket.recv_fds(parent, 65536, len(programs) + len(MAPS))
     except TimeoutError:
         proc.kill()
         msg, fds = b"", []
@@ -82,25 +83,32 @@ def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str
     _out, err = proc.communicate()
     details = err.decode(errors="replace").strip()
     info = json.loads(msg) if msg else {"error": "the BPF loader ended without an answer"}
-    if "error" in info or len(fds) != len(PROGRAMS) + len(MAPS):
+    if "error" in info or len(fds) != len(programs) + len(MAPS):
         for fd in fds:
             os.close(fd)
         raise ProbeError(info.get("error", "the BPF loader sent the wrong number of fds"), details)
-    progs = fds[: len(PROGRAMS)]
-    return progs, dict(zip(MAPS, fds[len(PROGRAMS) :], strict=True))
+    progs = fds[: len(programs)]
+    return progs, dict(zip(MAPS, fds[len(programs) :], strict=True))
 
 
 class BccSource:
     """Real probes. Use as a context manager; sample() once per interval."""
 
     def __init__(self, opts: ProbeOptions, clock: Callable[[], float] = time.monotonic):
-        opts = replace(opts, self_tgid=opts.self_tgid or os.getpid())
+        # Start with what this kernel has: without sys_enter_write there is no latency, without
+        # sched_process_exec no renames; each absence is said in a note, not a failure.
+        have = set(available_tracepoints(bpfsys.tracefs()))
+        wanted = tuple(tp for tp in opts.tracepoints if tp in have)
+        if ("syscalls", "sys_exit_write") not in wanted:
+            raise ProbeError("this kernel has no syscalls:sys_exit_write tracepoint (CONFIG_FTRACE_SYSCALLS)")
+        opts = replace(opts, self_tgid=opts.self_tgid or os.getpid(), tracepoints=wanted)
         self.opts = opts
+        self.notes: list[str] = [MISSING_NOTES[tp] for tp in TRACEPOINTS if tp not in wanted]
         self._clock = clock
         self._progs, self._maps = load(opts)
         self._links: list[int] = []
         try:
-            for fd, (category, event) in zip(self._progs, PROGRAMS, strict=True):
+            for fd, (category, event) in zip(self._progs, opts.tracepoints, strict=True):
                 self._links.append(bpfsys.attach_tracepoint(fd, category, event))
         except OSError as exc:
             self.close()
@@ -121,7 +129,6 @@ class BccSource:
         self._alive_idle: set[int] = set()
         """Idle entries whose process was alive when last checked (re-checked every SWEEP samples)."""
         self._seq = 0
-        self.notes: list[str] = []
         self.last_drain_s = 0.0
         # Baselines: the first interval starts now, for the totals and for every process.
         self._prev_cpu = self._read_cpu()
@@ -129,7 +136,9 @@ class BccSource:
         self._prev_misses = self.recursion_misses()
         self._t_prev = clock()
         if self._prev_misses is None:
-            self.notes.append("recursion misses unavailable (no recursion_misses in BPF fdinfo)")
+            self.notes.append("recursion: unavailable, this kernel shows no recursion_misses in BPF fdinfo")
+        if not bpfsys.batch_supported():
+            self.notes.append("maps: read key by key, this kernel has no batch map operations")
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> BccSource:
@@ -154,12 +163,12 @@ class BccSource:
     def map_fd(self, name: str) -> int:
         return self._maps[name]
 
-    def recursion_misses(self) -> int | None:
+    def recursion_misses(self, fdinfo: str = "/proc/self/fdinfo") -> int | None:
         """Sum of the kernel's recursion_misses over wtop's programs, None if not exposed."""
         total = 0
         for fd in self._progs:
             try:
-                with open(f"/proc/self/fdinfo/{fd}") as f:
+                with open(f"{fdinfo}/{fd}") as f:
                     for line in f:
                         if line.startswith("recursion_misses:"):
                             total += int(line.split()[1])
@@ -198,7 +207,7 @@ class BccSource:
 
     def _read_procs(self) -> dict[int, tuple[int, int, int]]:
         vsize = PROC_FIELDS * 8 * self.ncpu
-        n = bpfsys.lookup_batch(self._maps["wtop_procs"], self._keys, self._proc_vals, 4, vsize, len(self._keys))
+        n = bpfsys.lookup_all(self._maps["wtop_procs"], self._keys, self._proc_vals, 4, vsize, len(self._keys))
         words = memoryview(self._proc_vals).cast("B")[: n * vsize].cast("Q")
         out = {}
         step = PROC_FIELDS
@@ -210,7 +219,7 @@ class BccSource:
         return out
 
     def _read_names(self) -> None:
-        n = bpfsys.lookup_batch(
+        n = bpfsys.lookup_all(
             self._maps["wtop_info"], self._info_keys, self._info_vals, 4, INFO.size, len(self._info_keys)
         )
         raw = self._info_vals.raw

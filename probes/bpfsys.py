@@ -27,7 +27,14 @@ _NR = {
 BPF_MAP_LOOKUP_ELEM = 1
 BPF_MAP_UPDATE_ELEM = 2
 BPF_MAP_DELETE_ELEM = 3
-BPF_MAP_LOOKUP_BATCH = 24
+BPF_MAP_GET_NEXT_KEY = 4
+BPF_MAP_LOOKUP_BATCH = 24  # Linux 5.6
+_NO_BATCH_ERRNOS = (errno.EINVAL, errno.EOPNOTSUPP, 524)  # 524: the kernel's ENOTSUPP
+
+_batch_ok: bool | None = None
+"""Whether BPF_MAP_LOOKUP_BATCH works here: None until tried."""
+force_no_batch = False
+"""Tests set this to run the key-by-key path on a kernel that has batches."""
 
 PERF_TYPE_TRACEPOINT = 2
 PERF_SAMPLE_RAW = 1 << 10
@@ -150,6 +157,57 @@ def lookup_batch(map_fd: int, keys, values, key_size: int, value_size: int, capa
         if attr.count == 0:
             break
     return total
+
+
+def batch_supported() -> bool:
+    return _batch_ok is not False and not force_no_batch
+
+
+def lookup_all(map_fd: int, keys, values, key_size: int, value_size: int, capacity: int) -> int:
+    """Every entry of a hash map into preallocated buffers; the count.
+
+    In batches where the kernel has them, else key by key (BPF_MAP_GET_NEXT_KEY), which
+    older kernels have; the first refusal is remembered.
+    """
+    global _batch_ok
+    if _batch_ok is not False and not force_no_batch:
+        try:
+            n = lookup_batch(map_fd, keys, values, key_size, value_size, capacity)
+            _batch_ok = True
+            return n
+        except BpfError as exc:
+            if exc.errno not in _NO_BATCH_ERRNOS:
+                raise
+            _batch_ok = False
+    return _lookup_one_by_one(map_fd, keys, values, key_size, value_size, capacity)
+
+
+def _lookup_one_by_one(map_fd: int, keys, values, key_size: int, value_size: int, capacity: int) -> int:
+    base_k, base_v = ct.addressof(keys), ct.addressof(values)
+    n = 0
+    prev = 0  # NULL: start from the first key
+    seen: set[bytes] = set()
+    while n < capacity:
+        nxt = base_k + key_size * n
+        try:
+            _bpf(BPF_MAP_GET_NEXT_KEY, _Elem(map_fd=map_fd, key=prev, value=nxt))
+        except BpfError as exc:
+            if exc.errno == errno.ENOENT:
+                break
+            raise
+        raw = ct.string_at(nxt, key_size)
+        if raw in seen:  # the previous key was deleted meanwhile and the walk restarted
+            break
+        seen.add(raw)
+        try:
+            _bpf(BPF_MAP_LOOKUP_ELEM, _Elem(map_fd=map_fd, key=nxt, value=base_v + value_size * n))
+        except BpfError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+            continue  # deleted between the two calls
+        prev = nxt
+        n += 1
+    return n
 
 
 def possible_cpus() -> int:

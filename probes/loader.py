@@ -14,7 +14,7 @@ import os
 import socket
 import sys
 
-from .program import MAPS, PROGRAMS, SOURCE, ProbeOptions, cflags
+from .program import MAPS, SOURCE, ProbeOptions, cflags
 
 
 def child(sock_fd: int, opts_json: str) -> int:
@@ -33,12 +33,24 @@ def child(sock_fd: int, opts_json: str) -> int:
     # BCC attaches TRACEPOINT_PROBEs as it loads them: the parent attaches its own.
     for tp in list(b.tracepoint_fds):
         b.detach_tracepoint(tp)
-    fds = [b.funcs[f"tracepoint__{cat}__{event}".encode()].fd for cat, event in PROGRAMS]
+    fds = [b.funcs[f"tracepoint__{cat}__{event}".encode()].fd for cat, event in opts.tracepoints]
     fds += [b[name.encode()].map_fd for name in MAPS]
-    socket.send_fds(sock, [json.dumps({"progs": len(PROGRAMS), "maps": len(MAPS)}).encode()], fds)
+    socket.send_fds(sock, [json.dumps({"progs": len(opts.tracepoints), "maps": len(MAPS)}).encode()], fds)
     sock.close()
     return 0
 
 
+def main() -> int:
+    fd = int(os.environ["WTOP_LOADER_FD"])
+    try:
+        return child(fd, sys.argv[1])
+    except Exception as exc:  # anything else: one line for the user, not a traceback
+        try:
+            socket.socket(fileno=fd).sendall(json.dumps({"error": f"the BPF loader failed: {exc}"}).encode())
+        except OSError:
+            pass
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(child(int(os.environ["WTOP_LOADER_FD"]), sys.argv[1]))
+    sys.exit(main())

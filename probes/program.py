@@ -11,8 +11,19 @@ from pathlib import Path
 
 SOURCE = Path(__file__).with_name("writes.c")
 TRACEPOINTS = (("syscalls", "sys_enter_write"), ("syscalls", "sys_exit_write"), ("sched", "sched_process_exec"))
-PROGRAMS = TRACEPOINTS
-"""The programs of writes.c, one per tracepoint, in the order the loader hands them over."""
+"""The programs of writes.c, one per tracepoint; only sys_exit_write is indispensable."""
+REQUIRED = ("syscalls", "sys_exit_write")
+MISSING_NOTES = {
+    ("syscalls", "sys_enter_write"): "latency: unavailable, this kernel has no syscalls:sys_enter_write tracepoint",
+    ("sched", "sched_process_exec"): "names: not updated on exec, no sched:sched_process_exec tracepoint",
+}
+
+
+def available_tracepoints(tracefs: str) -> tuple[tuple[str, str], ...]:
+    """The tracepoints of TRACEPOINTS that this kernel has (tracefs/events/CAT/EVENT/format)."""
+    return tuple(tp for tp in TRACEPOINTS if os.path.exists(f"{tracefs}/events/{tp[0]}/{tp[1]}/format"))
+
+
 MAPS = ("wtop_stats", "wtop_epoch", "wtop_procs", "wtop_info", "wtop_starts")
 """The maps of writes.c, in the order the loader hands them over."""
 
@@ -31,6 +42,8 @@ class ProbeOptions:
     sla_ns: int = 10_000_000
     max_procs: int = DEFAULT_MAX_PROCS
     slots: int = DEFAULT_SLOTS
+    tracepoints: tuple[tuple[str, str], ...] = TRACEPOINTS
+    """Which tracepoints to use (BccSource passes what the kernel has)."""
 
     def __post_init__(self) -> None:
         if self.slots <= 0 or self.slots & (self.slots - 1):
@@ -39,6 +52,9 @@ class ProbeOptions:
             raise ValueError("max_procs must be at least 1")
         if self.comm is not None and not 0 < len(self.comm.encode()) <= 15:
             raise ValueError("a process name (comm) is 1 to 15 bytes")
+        object.__setattr__(self, "tracepoints", tuple(tuple(tp) for tp in self.tracepoints))  # from JSON: lists
+        if REQUIRED not in self.tracepoints:
+            raise ValueError("syscalls:sys_exit_write is needed: it is where writes are counted")
 
 
 def comm_words(comm: str) -> tuple[int, int]:
@@ -54,6 +70,10 @@ def cflags(opts: ProbeOptions) -> list[str]:
         f"-DWTOP_MAX_PROCS={opts.max_procs}",
         f"-DWTOP_SLA_NS={int(opts.sla_ns)}ULL",
     ]
+    if ("syscalls", "sys_enter_write") in opts.tracepoints:
+        flags.append("-DHAVE_ENTER")
+    if ("sched", "sched_process_exec") in opts.tracepoints:
+        flags.append("-DHAVE_EXEC")
     if opts.pid is not None:
         flags.append(f"-DFILTER_TGID={opts.pid}")
     if opts.uid is not None:
@@ -69,5 +89,5 @@ def render(opts: ProbeOptions) -> str:
     defines = []
     for flag in cflags(opts):
         name, _, value = flag[2:].partition("=")
-        defines.append(f"#define {name} {value}")
+        defines.append(f"#define {name} {value}".rstrip())
     return "\n".join(["// wtop BPF program, options:", *defines, "", SOURCE.read_text()])

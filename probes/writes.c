@@ -7,6 +7,8 @@
 //   FILTER_TGID      only this process
 //   FILTER_COMM_0/1  only threads whose comm equals these two little-endian u64 words
 //   FILTER_UID       only this user
+//   HAVE_ENTER       syscalls:sys_enter_write exists: measure latency (else sizes and bytes only)
+//   HAVE_EXEC        sched:sched_process_exec exists: follow renames on exec
 //
 // Cost model (ns added per write on the test VM, see bench/): every event does one
 // inlined per-CPU array lookup for its counters and histograms and one array lookup for
@@ -95,6 +97,7 @@ static __always_inline int wtop_wanted(u64 pid_tgid)
     return 1;
 }
 
+#ifdef HAVE_ENTER
 TRACEPOINT_PROBE(syscalls, sys_enter_write)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -109,6 +112,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_write)
     s->ts = bpf_ktime_get_ns();
     return 0;
 }
+#endif
 
 static __always_inline struct proc_stats *wtop_proc(u32 tgid, struct cpu_stats *cs)
 {
@@ -141,8 +145,9 @@ TRACEPOINT_PROBE(syscalls, sys_exit_write)
     struct cpu_stats *cs = wtop_stats.lookup(&zero);
     if (!cs)
         return 0;
-    u64 now = bpf_ktime_get_ns();
     long ret = args->ret;
+#ifdef HAVE_ENTER
+    u64 now = bpf_ktime_get_ns();
     u32 tid = (u32)pid_tgid;
     u32 slot = wtop_slot(tid);
     struct start_slot *s = wtop_starts.lookup(&slot);
@@ -167,6 +172,7 @@ TRACEPOINT_PROBE(syscalls, sys_exit_write)
     } else {
         cs->skip_no_entry++;
     }
+#endif
     cs->writes++;
     if (ret > 0) {
         u32 b = bpf_log2l((u64)ret);
@@ -190,6 +196,7 @@ TRACEPOINT_PROBE(syscalls, sys_exit_write)
 
 // exec changes the name a process is shown under; keep `info` current. Fires only on
 // exec, never on the write path.
+#ifdef HAVE_EXEC
 TRACEPOINT_PROBE(sched, sched_process_exec)
 {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -198,3 +205,4 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
         bpf_get_current_comm(&pi->comm, sizeof(pi->comm));
     return 0;
 }
+#endif

@@ -112,9 +112,16 @@ class HelpScreen(ModalScreen):
     HelpScreen Static { width: auto; }
     """
 
+    def __init__(self, notes: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.notes = notes
+
     def compose(self) -> ComposeResult:
+        text = HELP
+        if self.notes:
+            text += "\nOn this kernel:\n" + "".join(f"  {n}\n" for n in self.notes)
         with VerticalScroll():
-            yield Static(HELP, markup=False)
+            yield Static(text, markup=False)
 
 
 class TooSmallScreen(ModalScreen):
@@ -441,4 +448,4 @@ class WtopApp(App):
         self.redraw() if not self.paused else self._redraw_status()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(self.state.last.notes if self.state.last else ()))

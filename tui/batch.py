@@ -48,6 +48,7 @@ def text_block(snap: Snapshot, state: model.RunState, top: int) -> str:
         lines.append(f"{'':>8} ({len(procs) - top} more processes wrote in this interval; -n 0 shows all)")
     pairs = latency_summary(snap.latency, snap.latency_max_ns, snap.sla_ns, snap.sla_missed)
     lines.append("latency " + "  ".join(f"{k} {v}" for k, v in pairs))
+    lines += [f"note: {n}" for n in snap.notes]
     return "\n".join(lines) + "\n\n"
 
 

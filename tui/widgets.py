@@ -59,6 +59,8 @@ class StatusBar(DiffLines):
             detail = (
                 f": map full {run.map_full}, no entry {run.no_entry}, recursion {run.recursion_misses}" if wide else ""
             )
+            if wide and any(n.startswith("recursion:") for n in snap.notes):
+                detail = detail.replace(f"recursion {run.recursion_misses}", "recursion n/a")
             line2.append(f"skipped {sk.total} (run {run.total}{detail})", style=style)
             line2.append("  writes ")
             line2.append(model.human_rate(model.rate(snap.bytes, snap.elapsed)), style="bold")

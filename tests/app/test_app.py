@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from textual.widgets import ContentSwitcher
+from textual.widgets import ContentSwitcher, Static
 
 from probes.snapshot import Skipped
 from tests.app.conftest import make_app, workload
@@ -235,3 +235,18 @@ async def test_a_tiny_terminal_says_how_much_room_it_needs():
         await pilot.pause()
         assert not isinstance(app.screen, TooSmallScreen)
         assert app.state.intervals == 1
+
+
+async def test_missing_latency_is_said_in_its_view_and_help():
+    from dataclasses import replace
+
+    note = "latency: unavailable, this kernel has no syscalls:sys_enter_write tracepoint"
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, replace(workload(), notes=(note, "recursion: unavailable, no fdinfo")))
+        await pilot.press("3")
+        facts = str(app.query_one("#latency-facts").render())
+        assert "write latency unavailable, this kernel has no syscalls:sys_enter_write" in facts
+        assert "recursion n/a" in app.query_one("#status").plain
+        await pilot.press("question_mark")
+        assert note in str(app.screen.query_one(Static).render())

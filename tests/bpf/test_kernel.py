@@ -1,0 +1,58 @@
+"""Kernel differences: wtop starts with what works and says what is missing."""
+
+from __future__ import annotations
+
+import pytest
+
+from probes import bpfsys
+from probes.bcc_source import BccSource
+from probes.program import TRACEPOINTS, ProbeOptions, available_tracepoints
+from tests.bpf.conftest import settle
+
+pytestmark = pytest.mark.bpf
+
+
+def test_without_sys_enter_write_sizes_stay_exact_and_latency_says_why(spawn):
+    w = spawn(b"k-noenter", 700, 30)
+    no_enter = (("syscalls", "sys_exit_write"), ("sched", "sched_process_exec"))
+    with BccSource(ProbeOptions(pid=w.pid, tracepoints=no_enter)) as src:
+        assert len(src.prog_fds()) == 2
+        src.sample()
+        w.go()
+        w.wait()
+        settle()
+        s = src.sample()
+    assert (s.bytes, s.writes, s.sizes.total) == (21_000, 30, 30)
+    assert s.latency.total == 0 and s.skipped.no_entry == 0  # nothing invented, nothing miscounted
+    assert any(n.startswith("latency: unavailable") for n in s.notes)
+
+
+def test_key_by_key_reads_when_batches_are_refused(spawn, monkeypatch):
+    monkeypatch.setattr(bpfsys, "force_no_batch", True)
+    ws = [spawn(b"k-nobatch", 100, 5 + i) for i in range(20)]
+    with BccSource(ProbeOptions(comm="k-nobatch")) as src:
+        src.sample()
+        for w in ws:
+            w.go()
+        for w in ws:
+            w.wait()
+        settle()
+        s = src.sample()
+    assert {p.pid: p.writes for p in s.processes} == {w.pid: 5 + i for i, w in enumerate(ws)}
+    assert "maps: read key by key, this kernel has no batch map operations" in s.notes
+
+
+def test_recursion_stats_missing_from_fdinfo(tmp_path):
+    with BccSource(ProbeOptions()) as src:
+        for fd in src.prog_fds():
+            (tmp_path / str(fd)).write_text("pos:\t0\nflags:\t02000002\nprog_type:\t5\n")
+        assert src.recursion_misses(str(tmp_path)) is None
+        assert src.recursion_misses() == 0
+
+
+def test_tracepoints_are_found_in_tracefs(tmp_path):
+    for cat, event in TRACEPOINTS[1:2]:
+        (tmp_path / "events" / cat / event).mkdir(parents=True)
+        (tmp_path / "events" / cat / event / "format").write_text("name: x\n")
+    assert available_tracepoints(str(tmp_path)) == (("syscalls", "sys_exit_write"),)
+    assert set(available_tracepoints(bpfsys.tracefs())) == set(TRACEPOINTS)  # this kernel has all three
