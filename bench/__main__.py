@@ -30,11 +30,24 @@ PY = sys.executable
 
 # -- peers of the per-write cost ---------------------------------------------------------
 
-EMPTY = r"""
-TRACEPOINT_PROBE(syscalls, sys_enter_write) { return 0; }
-TRACEPOINT_PROBE(syscalls, sys_exit_write) { return 0; }
+# The floor: empty programs on exactly the tracepoints wtop attaches (a write() hits two).
+EMPTY = (
+    "\n".join(
+        f"TRACEPOINT_PROBE({cat}, {event}) {{ return 0; }}"
+        for cat, event in (
+            ("syscalls", f"sys_{side}_{call}")
+            for call in ("write", "pwrite64", "writev", "pwritev")
+            for side in ("enter", "exit")
+        )
+    )
+    + """
+#define rwf_t u64
+TRACEPOINT_PROBE(syscalls, sys_enter_pwritev2) { return 0; }
+#undef rwf_t
+TRACEPOINT_PROBE(syscalls, sys_exit_pwritev2) { return 0; }
 TRACEPOINT_PROBE(sched, sched_process_exec) { return 0; }
 """
+)
 
 # What a first BCC attempt looks like (and what DESIGN.md measured at +1160 ns): start times
 # in a hash by tid, bytes in a hash by comm with atomic adds, shared histograms.

@@ -10,7 +10,12 @@ Schema "wtop/1", one object per interval (`wtop --json`):
     bytes, writes, errors           totals of the interval (write(2) calls that returned)
     bytes_per_s, writes_per_s       the same per second
     skipped       {map_full, no_entry, recursion_misses, total}
-    processes     [{pid, comm, uid, user, bytes, writes, errors, bytes_per_s, writes_per_s}],
+    files         [{pid, fd, path, kind, bytes, writes, bytes_per_s}]: (process, descriptor) pairs,
+                  path from /proc/PID/fd (made safe; "(closed)" if gone), kind one of file, pipe,
+                  socket, terminal, other, ?
+    calls         {write: {writes, bytes}, pwrite64: ..., writev, pwritev, pwritev2}
+    processes     [{pid, comm, uid, user, bytes, writes, errors, bytes_per_s, writes_per_s,
+                    calls: {write, pwrite64, writev, pwritev, pwritev2}, kinds: {file, pipe, ...: bytes}}],
                   by bytes, descending; comm is made safe (control characters as \\xNN)
     sizes         {buckets: [{low, high, count}] (non-empty only; value in [low, high)), total}
     latency       {buckets: [{low_ns, high_ns, count}], total, max_ns, sum_ns, p50_ns, p90_ns, p99_ns
@@ -25,7 +30,7 @@ from __future__ import annotations
 import time as _time
 
 from . import model
-from .snapshot import BUCKETS, Log2Histogram, ProcessWrites, Skipped, Snapshot
+from .snapshot import BUCKETS, CALLS, FileWrites, Log2Histogram, ProcessWrites, Skipped, Snapshot
 
 SCHEMA = "wtop/1"
 
@@ -47,7 +52,9 @@ def to_record(s: Snapshot) -> dict:
         "seq": s.seq,
         "time": s.time,
         "elapsed": s.elapsed,
-        "procs": [[p.pid, p.comm, p.uid, p.bytes, p.writes, p.errors] for p in s.processes],
+        "procs": [[p.pid, p.comm, p.uid, p.bytes, p.writes, p.errors, list(p.calls)] for p in s.processes],
+        "files": [[f.pid, f.fd, f.path, f.kind, f.bytes, f.writes] for f in s.files],
+        "calls": [list(s.call_writes), list(s.call_bytes)],
         "sizes": _sparse(s.sizes),
         "latency": _sparse(s.latency),
         "latency_max_ns": s.latency_max_ns,
@@ -63,12 +70,22 @@ def to_record(s: Snapshot) -> dict:
 
 
 def from_record(d: dict) -> Snapshot:
+    calls = d.get("calls", [[], []])
     return Snapshot(
         seq=int(d["seq"]),
         time=float(d["time"]),
         elapsed=float(d["elapsed"]),
         processes=tuple(
-            ProcessWrites(int(a), str(b), int(c), int(e), int(f), int(g)) for a, b, c, e, f, g in d["procs"]
+            ProcessWrites(
+                int(p[0]),
+                str(p[1]),
+                int(p[2]),
+                int(p[3]),
+                int(p[4]),
+                int(p[5]),
+                tuple(int(x) for x in (p[6] if len(p) > 6 else ())),
+            )
+            for p in d["procs"]
         ),
         sizes=_dense(d["sizes"]),
         latency=_dense(d["latency"]),
@@ -80,6 +97,11 @@ def from_record(d: dict) -> Snapshot:
         writes=int(d["writes"]),
         errors=int(d["errors"]),
         skipped=Skipped(*(int(x) for x in d["skipped"])),
+        files=tuple(
+            FileWrites(int(a), int(b), str(c), str(k), int(e), int(f)) for a, b, c, k, e, f in d.get("files", ())
+        ),
+        call_writes=tuple(int(x) for x in calls[0]),
+        call_bytes=tuple(int(x) for x in calls[1]),
         notes=tuple(d.get("notes", ())),
     )
 
@@ -88,6 +110,7 @@ def to_json(s: Snapshot) -> dict:
     """The documented per-interval object (schema wtop/1)."""
     el = s.elapsed
     procs = sorted(s.processes, key=lambda p: (-p.bytes, p.pid))
+    kinds = model.kinds_by_pid(s)
     lat_total = s.latency.total
 
     def pct(q: float):
@@ -122,9 +145,24 @@ def to_json(s: Snapshot) -> dict:
                 "errors": p.errors,
                 "bytes_per_s": round(model.rate(p.bytes, el), 3),
                 "writes_per_s": round(model.rate(p.writes, el), 3),
+                "calls": dict(zip(CALLS, p.calls, strict=False)),
+                "kinds": kinds.get(p.pid, {}),
             }
             for p in procs
         ],
+        "files": [
+            {
+                "pid": f.pid,
+                "fd": f.fd,
+                "path": f.path,
+                "kind": f.kind,
+                "bytes": f.bytes,
+                "writes": f.writes,
+                "bytes_per_s": round(model.rate(f.bytes, el), 3),
+            }
+            for f in sorted(s.files, key=lambda f: (-f.bytes, f.pid, f.fd))
+        ],
+        "calls": {c: {"writes": w, "bytes": b} for c, w, b in zip(CALLS, s.call_writes, s.call_bytes, strict=False)},
         "sizes": {
             "buckets": [
                 {"low": Log2Histogram.bounds(i)[0], "high": Log2Histogram.bounds(i)[1], "count": c}

@@ -24,16 +24,23 @@ def child(sock_fd: int, opts_json: str) -> int:
     except ImportError as exc:
         sock.sendall(json.dumps({"error": f"BCC is not installed: {exc}"}).encode())
         return 1
+
+    class Unattached(BPF):
+        """BCC attaches every TRACEPOINT_PROBE as it loads the module; the parent attaches its
+        own, so here nothing is attached (detaching 11 tracepoints again took 0.8 s)."""
+
+        def _trace_autoload(self) -> None:
+            pass
+
     opts = ProbeOptions(**json.loads(opts_json))
     try:
-        b = BPF(src_file=str(SOURCE).encode(), cflags=cflags(opts))
+        b = Unattached(src_file=str(SOURCE).encode(), cflags=cflags(opts))
+        fds = [
+            b.load_func(f"tracepoint__{cat}__{event}".encode(), BPF.TRACEPOINT).fd for cat, event in opts.tracepoints
+        ]
     except Exception as exc:
         sock.sendall(json.dumps({"error": f"could not compile or load the BPF program: {exc}"}).encode())
         return 1
-    # BCC attaches TRACEPOINT_PROBEs as it loads them: the parent attaches its own.
-    for tp in list(b.tracepoint_fds):
-        b.detach_tracepoint(tp)
-    fds = [b.funcs[f"tracepoint__{cat}__{event}".encode()].fd for cat, event in opts.tracepoints]
     fds += [b[name.encode()].map_fd for name in MAPS]
     socket.send_fds(sock, [json.dumps({"progs": len(opts.tracepoints), "maps": len(MAPS)}).encode()], fds)
     sock.close()

@@ -14,7 +14,7 @@ import threading
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import CollectorRegistry
 
-from .snapshot import Log2Histogram, Snapshot
+from .snapshot import CALLS, Log2Histogram, Snapshot
 
 MAX_LABELS = 20
 OTHER = "other"
@@ -61,6 +61,8 @@ class Metrics:
         self.sla_missed = 0
         self.sla_ns = 0
         self.intervals = 0
+        self.calls: dict[str, list[int]] = {}
+        """writes and bytes by call type (write, pwrite64, writev, pwritev, pwritev2)."""
 
     def _label(self, comm: str) -> str:
         if comm in self.bytes or len(self.bytes) < self.max_labels:
@@ -88,6 +90,10 @@ class Metrics:
             self.sla_missed += snap.sla_missed
             self.sla_ns = snap.sla_ns
             self.intervals += 1
+            for call, w, b in zip(CALLS, snap.call_writes, snap.call_bytes, strict=False):
+                acc = self.calls.setdefault(call, [0, 0])
+                acc[0] += w
+                acc[1] += b
 
     def collect(self):
         with self._lock:
@@ -108,6 +114,11 @@ class Metrics:
             sla.add_metric([], self.sla_missed)
             slag = GaugeMetricFamily("wtop_sla_seconds", "The --sla latency threshold.")
             slag.add_metric([], self.sla_ns / 1e9)
+            bc = CounterMetricFamily("wtop_call_writes", "Write calls by system call.", labels=["call"])
+            bb = CounterMetricFamily("wtop_call_bytes", "Bytes written by system call.", labels=["call"])
+            for call, (nw, nb) in sorted(self.calls.items()):
+                bc.add_metric([call], nw)
+                bb.add_metric([call], nb)
             n = CounterMetricFamily("wtop_intervals", "Intervals sampled since wtop started.")
             n.add_metric([], self.intervals)
             yield b
@@ -117,6 +128,8 @@ class Metrics:
             yield sla
             yield slag
             yield n
+            yield bc
+            yield bb
             yield _histogram(
                 "wtop_write_size_bytes",
                 "Sizes of successful write(2) calls.",

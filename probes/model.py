@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from .snapshot import Log2Histogram, ProcessWrites, Skipped, Snapshot
+from .snapshot import CALLS, Log2Histogram, ProcessWrites, Skipped, Snapshot
 
 # Totals are kept for at most this many processes; beyond it, the smallest totals of
 # processes not seen in the last interval are forgotten, so a long run with churn stays
@@ -41,6 +41,8 @@ class RunState:
     sla_missed: int = 0
     skipped: Skipped = field(default_factory=Skipped)
     totals: dict[int, Totals] = field(default_factory=dict)
+    file_totals: dict[tuple[int, int], int] = field(default_factory=dict)
+    """Bytes since start by (pid, fd), bounded like totals."""
     forgotten: int = 0
     history: list[float] = field(default_factory=list)
     """Bytes/s of the last intervals, newest last (at most HISTORY)."""
@@ -76,6 +78,13 @@ def fold(state: RunState, snap: Snapshot) -> RunState:
         for _, pid in idle[: len(totals) - MAX_TRACKED]:
             del totals[pid]
             state.forgotten += 1
+    ft = state.file_totals
+    for f in snap.files:
+        ft[(f.pid, f.fd)] = ft.get((f.pid, f.fd), 0) + f.bytes
+    if len(ft) > MAX_TRACKED:
+        active = {(f.pid, f.fd) for f in snap.files}
+        for _, key in sorted((v, k) for k, v in ft.items() if k not in active)[: len(ft) - MAX_TRACKED]:
+            del ft[key]
     state.history.append(rate(snap.bytes, snap.elapsed))
     del state.history[:-HISTORY]
     return state
@@ -100,6 +109,37 @@ class Row:
     avg_size: float
     total_bytes: int
     processes: int = 1
+    kind: str = ""
+    """Where the bytes went: 'file', 'sock 97%', ... ('' when unknown)."""
+    call: str = ""
+    """How: 'write', 'pwrite64 80%', ... ('' when unknown)."""
+
+
+def kinds_by_pid(snap: Snapshot) -> dict[int, dict[str, int]]:
+    """Bytes of each process by kind of target, from the interval's (process, fd) pairs."""
+    out: dict[int, dict[str, int]] = {}
+    for f in snap.files:
+        d = out.setdefault(f.pid, {})
+        d[f.kind] = d.get(f.kind, 0) + f.bytes
+    return out
+
+
+SHORT_KIND = {"file": "file", "pipe": "pipe", "socket": "sock", "terminal": "tty", "other": "other", "?": "?"}
+
+
+def share_text(parts: dict[str, int], short: dict[str, str] | None = None) -> str:
+    """The main part and its share: 'file', 'sock 97%', '' when there is nothing."""
+    total = sum(parts.values())
+    if total <= 0:
+        return ""
+    name, v = max(parts.items(), key=lambda kv: (kv[1], kv[0]))
+    label = short.get(name, name) if short else name
+    share = v / total
+    return label if share >= 0.995 else f"{label} {share * 100:.0f}%"
+
+
+def calls_of(p: ProcessWrites) -> dict[str, int]:
+    return {c: n for c, n in zip(CALLS, p.calls, strict=False) if n}
 
 
 SORT_KEYS = ("bytes_s", "writes_s", "avg_size", "total_bytes", "pid", "comm")
@@ -120,6 +160,7 @@ def rows(state: RunState, group_by_comm: bool = False, sort: str = "bytes_s") ->
         return []
     elapsed = snap.elapsed
     out: list[Row] = []
+    kinds = kinds_by_pid(snap)
     if not group_by_comm:
         for p in snap.processes:
             total = state.totals.get(p.pid)
@@ -133,6 +174,8 @@ def rows(state: RunState, group_by_comm: bool = False, sort: str = "bytes_s") ->
                     writes_s=rate(p.writes, elapsed),
                     avg_size=p.bytes / p.writes if p.writes else 0.0,
                     total_bytes=total.bytes if total else p.bytes,
+                    kind=share_text(kinds.get(p.pid, {}), SHORT_KIND),
+                    call=share_text(calls_of(p)),
                 )
             )
     else:
@@ -147,6 +190,13 @@ def rows(state: RunState, group_by_comm: bool = False, sort: str = "bytes_s") ->
             b = sum(p.bytes for p in procs)
             w = sum(p.writes for p in procs)
             uids = {p.uid for p in procs}
+            kind_sum: dict[str, int] = {}
+            call_sum: dict[str, int] = {}
+            for p in procs:
+                for k, v in kinds.get(p.pid, {}).items():
+                    kind_sum[k] = kind_sum.get(k, 0) + v
+                for k, v in calls_of(p).items():
+                    call_sum[k] = call_sum.get(k, 0) + v
             out.append(
                 Row(
                     key=f"comm:{comm}",
@@ -158,12 +208,51 @@ def rows(state: RunState, group_by_comm: bool = False, sort: str = "bytes_s") ->
                     avg_size=b / w if w else 0.0,
                     total_bytes=run_by_comm.get(comm, b),
                     processes=len(procs),
+                    kind=share_text(kind_sum, SHORT_KIND),
+                    call=share_text(call_sum),
                 )
             )
     if sort in ("pid", "comm"):
         out.sort(key=lambda r: ((r.pid or 0) if sort == "pid" else r.comm, r.key))
     else:
         out.sort(key=lambda r: (-getattr(r, sort), r.key))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    key: str
+    pid: int
+    comm: str
+    fd: int
+    kind: str
+    path: str
+    bytes_s: float
+    writes_s: float
+    total_bytes: int
+
+
+def file_rows(state: RunState) -> list[FileRow]:
+    """The (process, file) pairs of the last interval by bytes/s, with totals since start."""
+    snap = state.last
+    if snap is None:
+        return []
+    names = {p.pid: p.comm for p in snap.processes}
+    out = [
+        FileRow(
+            key=f"fd:{f.pid}:{f.fd}",
+            pid=f.pid,
+            comm=names.get(f.pid, "?"),
+            fd=f.fd,
+            kind=f.kind,
+            path=f.path,
+            bytes_s=rate(f.bytes, snap.elapsed),
+            writes_s=rate(f.writes, snap.elapsed),
+            total_bytes=state.file_totals.get((f.pid, f.fd), f.bytes),
+        )
+        for f in snap.files
+    ]
+    out.sort(key=lambda r: (-r.bytes_s, r.pid, r.fd))
     return out
 
 
@@ -291,7 +380,7 @@ def human_ns_pow2(ns: int) -> str:
 
 def copy_state(state: RunState) -> RunState:
     """An independent copy (the mutable parts are the totals dict and the history list)."""
-    return replace(state, totals=dict(state.totals), history=list(state.history))
+    return replace(state, totals=dict(state.totals), file_totals=dict(state.file_totals), history=list(state.history))
 
 
 CHECKPOINT = 50

@@ -10,13 +10,35 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("writes.c")
-TRACEPOINTS = (("syscalls", "sys_enter_write"), ("syscalls", "sys_exit_write"), ("sched", "sched_process_exec"))
-"""The programs of writes.c, one per tracepoint; only sys_exit_write is indispensable."""
+
+CALLS = ("write", "pwrite64", "writev", "pwritev", "pwritev2")
+"""The write system calls traced, in the order of the kernel's per-call counters."""
+
+TRACEPOINTS = tuple(("syscalls", f"sys_{side}_{call}") for call in CALLS for side in ("enter", "exit")) + (
+    ("sched", "sched_process_exec"),
+)
+"""Every tracepoint writes.c can use; only syscalls:sys_exit_write is indispensable."""
 REQUIRED = ("syscalls", "sys_exit_write")
-MISSING_NOTES = {
-    ("syscalls", "sys_enter_write"): "latency: unavailable, this kernel has no syscalls:sys_enter_write tracepoint",
-    ("sched", "sched_process_exec"): "names: not updated on exec, no sched:sched_process_exec tracepoint",
-}
+MAPS = ("wtop_stats", "wtop_epoch", "wtop_procs", "wtop_info", "wtop_starts")
+"""The maps of writes.c, in the order the loader hands them over."""
+
+DEFAULT_MAP_SIZE = 65536
+DEFAULT_SLOTS = 65536
+
+
+def missing_notes(have: tuple[tuple[str, str], ...]) -> list[str]:
+    """What the user is told when this kernel lacks some of TRACEPOINTS."""
+    notes = []
+    if ("syscalls", "sys_enter_write") not in have:
+        notes.append("latency: unavailable, this kernel has no syscalls:sys_enter_write tracepoint")
+    for call in CALLS[1:]:
+        if ("syscalls", f"sys_exit_{call}") not in have:
+            notes.append(f"calls: {call} is not traced, this kernel has no syscalls:sys_exit_{call} tracepoint")
+        elif ("syscalls", f"sys_enter_{call}") not in have:
+            notes.append(f"calls: {call} without latency nor file, no syscalls:sys_enter_{call} tracepoint")
+    if ("sched", "sched_process_exec") not in have:
+        notes.append("names: not updated on exec, no sched:sched_process_exec tracepoint")
+    return notes
 
 
 def available_tracepoints(tracefs: str) -> tuple[tuple[str, str], ...]:
@@ -24,32 +46,25 @@ def available_tracepoints(tracefs: str) -> tuple[tuple[str, str], ...]:
     return tuple(tp for tp in TRACEPOINTS if os.path.exists(f"{tracefs}/events/{tp[0]}/{tp[1]}/format"))
 
 
-MAPS = ("wtop_stats", "wtop_epoch", "wtop_procs", "wtop_info", "wtop_starts")
-"""The maps of writes.c, in the order the loader hands them over."""
-
-DEFAULT_MAX_PROCS = 32768
-DEFAULT_SLOTS = 65536
-
-
 @dataclass(frozen=True, slots=True)
 class ProbeOptions:
-    """What the probes count; every field maps to a -D flag."""
+    """What the probes count; every field maps to -D flags."""
 
     self_tgid: int = 0
     pid: int | None = None
     comm: str | None = None
     uid: int | None = None
     sla_ns: int = 10_000_000
-    max_procs: int = DEFAULT_MAX_PROCS
+    map_size: int = DEFAULT_MAP_SIZE
     slots: int = DEFAULT_SLOTS
     tracepoints: tuple[tuple[str, str], ...] = TRACEPOINTS
-    """Which tracepoints to use (BccSource passes what the kernel has)."""
+    """Which tracepoints to use (BccSource keeps those the kernel has)."""
 
     def __post_init__(self) -> None:
         if self.slots <= 0 or self.slots & (self.slots - 1):
             raise ValueError("slots must be a power of two")
-        if self.max_procs < 1:
-            raise ValueError("max_procs must be at least 1")
+        if self.map_size < 1:
+            raise ValueError("map_size must be at least 1")
         if self.comm is not None and not 0 < len(self.comm.encode()) <= 15:
             raise ValueError("a process name (comm) is 1 to 15 bytes")
         object.__setattr__(self, "tracepoints", tuple(tuple(tp) for tp in self.tracepoints))  # from JSON: lists
@@ -67,11 +82,13 @@ def cflags(opts: ProbeOptions) -> list[str]:
     flags = [
         f"-DWTOP_SELF_TGID={opts.self_tgid or os.getpid()}",
         f"-DWTOP_SLOTS={opts.slots}",
-        f"-DWTOP_MAX_PROCS={opts.max_procs}",
+        f"-DWTOP_MAP_SIZE={opts.map_size}",
         f"-DWTOP_SLA_NS={int(opts.sla_ns)}ULL",
     ]
-    if ("syscalls", "sys_enter_write") in opts.tracepoints:
-        flags.append("-DHAVE_ENTER")
+    for cat, event in opts.tracepoints:
+        if cat == "syscalls":
+            side, call = event[4:].split("_", 1)  # sys_enter_write -> enter, write
+            flags.append(f"-D{side.upper()}_{call.upper()}")
     if ("sched", "sched_process_exec") in opts.tracepoints:
         flags.append("-DHAVE_EXEC")
     if opts.pid is not None:

@@ -70,6 +70,12 @@ class Skipped:
         )
 
 
+CALLS = ("write", "pwrite64", "writev", "pwritev", "pwritev2")
+KINDS = ("file", "pipe", "socket", "terminal", "other", "?")
+"""What a descriptor points at; "?" when it was gone before it could be resolved, or the
+start of the call was not seen."""
+
+
 @dataclass(frozen=True, slots=True)
 class ProcessWrites:
     """One process's writes in one interval."""
@@ -81,6 +87,22 @@ class ProcessWrites:
     bytes: int
     writes: int
     errors: int = 0
+    calls: tuple[int, ...] = ()
+    """Calls by type, in the order of CALLS (empty when unknown)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileWrites:
+    """One (process, descriptor) pair's writes in one interval."""
+
+    pid: int
+    fd: int
+    """-1 when the start of the call was not seen (no descriptor known)."""
+    path: str
+    """Resolved in user space from /proc/PID/fd/FD, made safe; "(closed)" when it was gone."""
+    kind: str
+    bytes: int
+    writes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,5 +126,9 @@ class Snapshot:
     writes: int = 0
     errors: int = 0
     skipped: Skipped = field(default_factory=Skipped)
+    files: tuple[FileWrites, ...] = ()
+    call_writes: tuple[int, ...] = ()
+    """All calls by type, in the order of CALLS."""
+    call_bytes: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
     """What the source could not do (a missing kernel feature), shown to the user."""

@@ -1,36 +1,42 @@
-// wtop's BPF program: aggregate write() activity in the kernel.
+// wtop's BPF program: aggregate write activity in the kernel.
 //
 // Options arrive as -D flags (see probes/program.py), never by string replacement:
 //   WTOP_SELF_TGID   wtop's own process, left out of every figure
 //   WTOP_SLOTS       power-of-two size of the per-thread start-time slot array
+//   WTOP_MAP_SIZE    (process, descriptor) pairs tracked at once
 //   WTOP_SLA_NS      latency threshold; writes slower than this are counted exactly
 //   FILTER_TGID      only this process
 //   FILTER_COMM_0/1  only threads whose comm equals these two little-endian u64 words
 //   FILTER_UID       only this user
-//   HAVE_ENTER       syscalls:sys_enter_write exists: measure latency (else sizes and bytes only)
+//   EXIT_<CALL>      trace this call (write, pwrite64, writev, pwritev, pwritev2)
+//   ENTER_<CALL>     its sys_enter tracepoint exists: measure its latency and its fd
 //   HAVE_EXEC        sched:sched_process_exec exists: follow renames on exec
 //
 // Cost model (ns added per write on the test VM, see bench/): every event does one
 // inlined per-CPU array lookup for its counters and histograms and one array lookup for
-// the start time; the exit also does one per-CPU hash lookup for the process. Nothing is
-// shared between CPUs on the hot path, so threads writing in parallel do not contend.
+// the start time; the exit also does one per-CPU hash lookup for the (process, fd) pair.
+// Nothing is shared between CPUs on the hot path, so threads writing in parallel do not
+// contend.
 
 #define SIZE_BUCKETS 64
 #define LAT_BUCKETS 64
+#define CALLS 5 // write, pwrite64, writev, pwritev, pwritev2
 
 // Per-CPU counters: one lookup gives everything the exit needs.
 struct cpu_stats {
     u64 sizes[SIZE_BUCKETS];   // log2 histogram of successful write sizes (bpf_log2l)
-    u64 lat[LAT_BUCKETS];      // log2 histogram of write() latency in ns
+    u64 lat[LAT_BUCKETS];      // log2 histogram of write latency in ns
     u64 lat_max;               // largest latency on this CPU in epoch lat_epoch (ns)
     u64 lat_epoch;             // the interval lat_max belongs to (see `epoch`)
     u64 sla_missed;            // writes slower than WTOP_SLA_NS
     u64 bytes;                 // all bytes written successfully
-    u64 writes;                // all write() calls that returned
+    u64 writes;                // all write calls that returned
     u64 errors;                // calls that returned < 0
-    u64 skip_map_full;         // exits not attributed to a process: process map full
+    u64 skip_map_full;         // exits not attributed to a process: map full
     u64 skip_no_entry;         // exits with no start time of the same thread
     u64 lat_sum;               // sum of all latencies (ns): the histogram's exact _sum
+    u64 call_writes[CALLS];    // calls by type
+    u64 call_bytes[CALLS];     // bytes by call type
 };
 BPF_PERCPU_ARRAY(wtop_stats, struct cpu_stats, 1);
 
@@ -38,15 +44,21 @@ BPF_PERCPU_ARRAY(wtop_stats, struct cpu_stats, 1);
 // a new maximum latency per interval without user space ever writing to `stats`.
 BPF_ARRAY(wtop_epoch, u64, 1);
 
-// Per-process cumulative counters. User space reads them without deleting, computes the
-// interval as a difference, and deletes only the entries of processes that have exited,
-// so nothing that arrives between a read and a clear is lost.
-struct proc_stats {
+// Cumulative counters per (process, file descriptor). User space reads them without
+// deleting, computes the interval as a difference, sums a process's descriptors, and
+// deletes only the entries of processes that have exited, so nothing that arrives between
+// a read and a clear is lost. fd is -1 when the start of the call was not seen.
+struct fd_key {
+    u32 tgid;
+    s32 fd;
+};
+struct fd_stats {
     u64 bytes;
     u64 writes;
     u64 errors;
+    u64 calls[CALLS];
 };
-BPF_TABLE("percpu_hash", u32, struct proc_stats, wtop_procs, WTOP_MAX_PROCS);
+BPF_TABLE("percpu_hash", struct fd_key, struct fd_stats, wtop_procs, WTOP_MAP_SIZE);
 
 // Name and user of each process, written once when the process first appears and again
 // when it calls exec (so `sh -c dd ...` shows as dd).
@@ -55,18 +67,18 @@ struct proc_info {
     u32 pad;
     char comm[16];
 };
-BPF_HASH(wtop_info, u32, struct proc_info, WTOP_MAX_PROCS);
+BPF_HASH(wtop_info, u32, struct proc_info, WTOP_MAP_SIZE);
 
-// Start times by thread, in an array indexed by a multiplicative hash of the tid. Array
-// lookups are inlined by the verifier, cheaper than a hash or task storage. The hash spreads
-// consecutive tids (threads of one process) over different cache lines: with tid & mask,
-// two threads writing on two CPUs shared a line and added ~50 ns per write (measured).
-// Two threads that share a slot and are inside write() at the same moment cost one start
-// time; the exit finds the other tid and counts skip_no_entry, so the loss is visible.
+// Start times and descriptors by thread, in an array indexed by a multiplicative hash of
+// the tid. Array lookups are inlined by the verifier, cheaper than a hash or task storage.
+// The hash spreads consecutive tids (threads of one process) over different cache lines:
+// with tid & mask, two threads writing on two CPUs shared a line and added ~50 ns per
+// write (measured). Two threads that share a slot and are inside a write at the same
+// moment cost one start time; the exit finds the other tid and counts skip_no_entry.
 struct start_slot {
     u64 ts;
     u32 tid;
-    u32 pad;
+    s32 fd;
 };
 BPF_ARRAY(wtop_starts, struct start_slot, WTOP_SLOTS);
 
@@ -97,8 +109,7 @@ static __always_inline int wtop_wanted(u64 pid_tgid)
     return 1;
 }
 
-#ifdef HAVE_ENTER
-TRACEPOINT_PROBE(syscalls, sys_enter_write)
+static __always_inline int wtop_enter(s64 fd)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
     if (!wtop_wanted(pid_tgid))
@@ -109,34 +120,38 @@ TRACEPOINT_PROBE(syscalls, sys_enter_write)
     if (!s)
         return 0;
     s->tid = tid;
+    s->fd = (s32)fd;
     s->ts = bpf_ktime_get_ns();
     return 0;
 }
-#endif
 
-static __always_inline struct proc_stats *wtop_proc(u32 tgid, struct cpu_stats *cs)
+static __always_inline struct fd_stats *wtop_fd(struct fd_key *key, struct cpu_stats *cs)
 {
-    struct proc_stats *ps = wtop_procs.lookup(&tgid);
+    struct fd_stats *ps = wtop_procs.lookup(key);
     if (ps)
         return ps;
-    struct proc_stats zero = {};
+    struct fd_stats zero = {};
     // BPF_NOEXIST: another CPU may have created it meanwhile (-EEXIST), then look again.
-    int err = wtop_procs.insert(&tgid, &zero);
-    ps = wtop_procs.lookup(&tgid);
+    int err = wtop_procs.insert(key, &zero);
+    ps = wtop_procs.lookup(key);
     if (!ps) {
         cs->skip_map_full++;
         return 0;
     }
     if (err == 0) {
-        struct proc_info pi = {};
-        pi.uid = (u32)bpf_get_current_uid_gid();
-        bpf_get_current_comm(&pi.comm, sizeof(pi.comm));
-        wtop_info.update(&tgid, &pi);
+        u32 tgid = key->tgid;
+        if (!wtop_info.lookup(&tgid)) {
+            struct proc_info pi = {};
+            pi.uid = (u32)bpf_get_current_uid_gid();
+            bpf_get_current_comm(&pi.comm, sizeof(pi.comm));
+            wtop_info.update(&tgid, &pi);
+        }
     }
     return ps;
 }
 
-TRACEPOINT_PROBE(syscalls, sys_exit_write)
+// The exit of any write call. `type` and `entered` are constants: each call inlines it.
+static __always_inline int wtop_exit(long ret, u32 type, int entered)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
     if (!wtop_wanted(pid_tgid))
@@ -145,48 +160,55 @@ TRACEPOINT_PROBE(syscalls, sys_exit_write)
     struct cpu_stats *cs = wtop_stats.lookup(&zero);
     if (!cs)
         return 0;
-    long ret = args->ret;
-#ifdef HAVE_ENTER
-    u64 now = bpf_ktime_get_ns();
-    u32 tid = (u32)pid_tgid;
-    u32 slot = wtop_slot(tid);
-    struct start_slot *s = wtop_starts.lookup(&slot);
-    if (s && s->tid == tid && s->ts != 0 && now >= s->ts) {
-        u64 delta = now - s->ts;
-        s->ts = 0;
-        u32 b = bpf_log2l(delta);
-        if (b >= LAT_BUCKETS)
-            b = LAT_BUCKETS - 1;
-        cs->lat[b]++;
-        cs->lat_sum += delta;
-        u64 *ep = wtop_epoch.lookup(&zero);
-        u64 e = ep ? *ep : 0;
-        if (cs->lat_epoch != e) {
-            cs->lat_epoch = e;
-            cs->lat_max = 0;
+    struct fd_key key = {.tgid = pid_tgid >> 32, .fd = -1};
+    if (entered) {
+        u64 now = bpf_ktime_get_ns();
+        u32 tid = (u32)pid_tgid;
+        u32 slot = wtop_slot(tid);
+        struct start_slot *s = wtop_starts.lookup(&slot);
+        if (s && s->tid == tid && s->ts != 0 && now >= s->ts) {
+            u64 delta = now - s->ts;
+            s->ts = 0;
+            key.fd = s->fd;
+            u32 b = bpf_log2l(delta);
+            if (b >= LAT_BUCKETS)
+                b = LAT_BUCKETS - 1;
+            cs->lat[b]++;
+            cs->lat_sum += delta;
+            u64 *ep = wtop_epoch.lookup(&zero);
+            u64 e = ep ? *ep : 0;
+            if (cs->lat_epoch != e) {
+                cs->lat_epoch = e;
+                cs->lat_max = 0;
+            }
+            if (delta > cs->lat_max)
+                cs->lat_max = delta;
+            if (delta > WTOP_SLA_NS)
+                cs->sla_missed++;
+        } else {
+            cs->skip_no_entry++;
         }
-        if (delta > cs->lat_max)
-            cs->lat_max = delta;
-        if (delta > WTOP_SLA_NS)
-            cs->sla_missed++;
-    } else {
-        cs->skip_no_entry++;
     }
-#endif
     cs->writes++;
+    if (type < CALLS)
+        cs->call_writes[type]++;
     if (ret > 0) {
         u32 b = bpf_log2l((u64)ret);
         if (b >= SIZE_BUCKETS)
             b = SIZE_BUCKETS - 1;
         cs->sizes[b]++;
         cs->bytes += ret;
+        if (type < CALLS)
+            cs->call_bytes[type] += ret;
     } else if (ret < 0) {
         cs->errors++;
     }
-    struct proc_stats *ps = wtop_proc(pid_tgid >> 32, cs);
+    struct fd_stats *ps = wtop_fd(&key, cs);
     if (!ps)
         return 0;
     ps->writes++;
+    if (type < CALLS)
+        ps->calls[type]++;
     if (ret > 0)
         ps->bytes += ret;
     else if (ret < 0)
@@ -194,9 +216,62 @@ TRACEPOINT_PROBE(syscalls, sys_exit_write)
     return 0;
 }
 
+#ifdef ENTER_WRITE
+TRACEPOINT_PROBE(syscalls, sys_enter_write) { return wtop_enter(args->fd); }
+#define ENTERED_WRITE 1
+#else
+#define ENTERED_WRITE 0
+#endif
+TRACEPOINT_PROBE(syscalls, sys_exit_write) { return wtop_exit(args->ret, 0, ENTERED_WRITE); }
+
+#ifdef ENTER_PWRITE64
+TRACEPOINT_PROBE(syscalls, sys_enter_pwrite64) { return wtop_enter(args->fd); }
+#define ENTERED_PWRITE64 1
+#else
+#define ENTERED_PWRITE64 0
+#endif
+#ifdef EXIT_PWRITE64
+TRACEPOINT_PROBE(syscalls, sys_exit_pwrite64) { return wtop_exit(args->ret, 1, ENTERED_PWRITE64); }
+#endif
+
+#ifdef ENTER_WRITEV
+TRACEPOINT_PROBE(syscalls, sys_enter_writev) { return wtop_enter(args->fd); }
+#define ENTERED_WRITEV 1
+#else
+#define ENTERED_WRITEV 0
+#endif
+#ifdef EXIT_WRITEV
+TRACEPOINT_PROBE(syscalls, sys_exit_writev) { return wtop_exit(args->ret, 2, ENTERED_WRITEV); }
+#endif
+
+#ifdef ENTER_PWRITEV
+TRACEPOINT_PROBE(syscalls, sys_enter_pwritev) { return wtop_enter(args->fd); }
+#define ENTERED_PWRITEV 1
+#else
+#define ENTERED_PWRITEV 0
+#endif
+#ifdef EXIT_PWRITEV
+TRACEPOINT_PROBE(syscalls, sys_exit_pwritev) { return wtop_exit(args->ret, 3, ENTERED_PWRITEV); }
+#endif
+
+#ifdef ENTER_PWRITEV2
+// The generated args struct names the kernel type rwf_t, which BCC's headers lack; tracefs
+// gives the field 8 bytes, and it is the last one. Scoped to this probe, so a header's own
+// typedef can never collide with it.
+#define rwf_t u64
+TRACEPOINT_PROBE(syscalls, sys_enter_pwritev2) { return wtop_enter(args->fd); }
+#undef rwf_t
+#define ENTERED_PWRITEV2 1
+#else
+#define ENTERED_PWRITEV2 0
+#endif
+#ifdef EXIT_PWRITEV2
+TRACEPOINT_PROBE(syscalls, sys_exit_pwritev2) { return wtop_exit(args->ret, 4, ENTERED_PWRITEV2); }
+#endif
+
+#ifdef HAVE_EXEC
 // exec changes the name a process is shown under; keep `info` current. Fires only on
 // exec, never on the write path.
-#ifdef HAVE_EXEC
 TRACEPOINT_PROBE(sched, sched_process_exec)
 {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;

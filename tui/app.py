@@ -19,13 +19,14 @@ from textual.containers import VerticalScroll
 from textual.filter import NoColor
 from textual.geometry import Size
 from textual.screen import ModalScreen
-from textual.widgets import ContentSwitcher, Footer, Static
+from textual.widgets import ContentSwitcher, Footer, Input, Static
 from textual.worker import get_current_worker
 
 from probes import model
 from probes.schedule import ticks
 from probes.snapshot import Snapshot
 from tui.messages import SinkFailed, SnapshotReady, SourceEnded, SourceFailed
+from tui.views.files import FilesTable
 from tui.views.histograms import HistogramView
 from tui.views.top import TopTable
 from tui.widgets import StatusBar
@@ -59,43 +60,54 @@ def _survive_a_vanished_terminal() -> None:
 
 _survive_a_vanished_terminal()
 
-VIEWS = ("top", "sizes", "latency")
+VIEWS = ("top", "sizes", "latency", "files")
 EXIT_DEADLINE = 2.0
 """After SIGHUP or SIGTERM, the process ends within this many seconds whatever happens."""
 MIN_SIZE = (60, 12)
 FIRST_SAMPLE = 0.25
-VIEW_TITLES = {"top": "top writers", "sizes": "write sizes", "latency": "write latency"}
+VIEW_TITLES = {"top": "top writers", "sizes": "write sizes", "latency": "write latency", "files": "files"}
 
 HELP = """\
-wtop: who is writing what. write(2) traced with eBPF, counted in the kernel.
+wtop: who is writing what. Write calls traced with eBPF, counted in
+the kernel.
 
 Views
-  1      top writers: processes by bytes/s in the last interval
-  2      write sizes: log2 histogram of successful write() sizes
-  3      write latency: sys_enter_write to sys_exit_write, log2 histogram,
-         p50/p90/p99 (estimated in the bucket), max and SLA misses (exact)
-  tab    next view (shift+tab: previous)
+  1    top writers: processes by bytes/s in the last interval
+  2    write sizes: log2 histogram of successful write sizes
+  3    write latency: sys_enter to sys_exit of each write call;
+       p50/p90/p99 estimated in the bucket (~), max and SLA exact
+  4    files: (process, file) pairs by bytes/s; the path from
+       /proc/PID/fd; kind file, pipe, socket, terminal, other,
+       or ? when closed before it could be read
+  tab  next view (shift+tab: previous)
 
 Keys
-  s      top writers: cycle the sort column (marked *)
-  g      top writers: group by process name / one row per PID
-  c      histograms: both periods / last interval / whole run
-  p      pause the display (the probes keep counting); in a replay, play/pause
-  left right  replay: one interval back / forward; [ ] ten; < > start / end
-  ?      this help (escape closes it)
-  q      quit; ctrl+c, SIGTERM and SIGHUP too. A summary is printed.
+  s    top writers: cycle the sort column (marked *)
+  g    top writers: group by process name / one row per PID
+  t    top writers, last column: where to (TO) / which call (VIA)
+  c    histograms: both periods / last interval / whole run
+  /    filter by name (and path in files); escape clears it
+  p    pause the display (the probes keep counting);
+       in a replay: play / pause
+  left right  replay: one interval back / forward;
+       [ ] ten; < > start / end
+  ?    this help (escape closes it)
+  q    quit; also ctrl+c, SIGTERM, SIGHUP. A summary is printed.
 
 Skipped: events the probes could not account for
-  map full   writes not attributed to a process: the process map was
-             full (--max-procs); the histograms still count them
-  no entry   a sys_exit_write without its thread's start time: the
-             write began before wtop started, or two threads shared
-             a start-time slot; no latency is invented for it
-  recursion  the kernel skipped a wtop program because another BPF
+  map full   writes not attributed to a process: the map of
+             (process, descriptor) pairs was full (--map-size);
+             the histograms still count them
+  no entry   an exit without its thread's start: the call began
+             before wtop started, or two threads shared a slot;
+             no latency is invented for it
+  recursion  the kernel skipped a wtop program: another BPF
              program was running on that CPU
 
-Not seen: pwrite64, writev, pwritev, io_uring and writes to mmap'd
-memory (only write(2) is traced). wtop's own writes are left out.
+Traced: write, pwrite64, writev, pwritev, pwritev2. Not seen:
+io_uring, writes to mmap'd memory, sendfile, splice,
+copy_file_range, and socket sends (send, sendto, sendmsg).
+wtop's own writes are left out.
 """
 
 
@@ -167,15 +179,19 @@ class WtopApp(App):
     TITLE = "wtop"
     CSS_PATH = "wtop.tcss"
     ENABLE_COMMAND_PALETTE = False
+    AUTO_FOCUS = "#top"
     BINDINGS = [
         Binding("1", "view('top')", "Top", id="view_top"),
         Binding("2", "view('sizes')", "Sizes", id="view_sizes"),
         Binding("3", "view('latency')", "Latency", id="view_latency"),
+        Binding("4", "view('files')", "Files", id="view_files"),
         Binding("tab", "next_view(1)", "Next", id="next_view", priority=True),
         Binding("shift+tab", "next_view(-1)", "Prev", show=False, id="prev_view", priority=True),
         Binding("s", "sort", "Sort", id="sort"),
         Binding("g", "group", "Group", id="group"),
         Binding("c", "period", "Period", id="period"),
+        Binding("t", "to_via", "To/via", show=False, id="to_via"),
+        Binding("slash", "filter", "Filter", id="filter"),
         Binding("p", "pause", "Pause", id="pause"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("left", "replay_step(-1)", "Back", id="replay_back"),
@@ -216,6 +232,9 @@ class WtopApp(App):
         self.paused = False
         self.sort_key = "bytes_s"
         self.group = False
+        self.show_calls = False
+        self.name_filter = ""
+        """Rows whose name (or path, in the files view) contains this, lowercased; '' for all."""
         self.error: str | None = None
         self.clock = clock
         self._stop = threading.Event()
@@ -227,6 +246,8 @@ class WtopApp(App):
             yield TopTable(id="top")
             yield HistogramView("sizes", id="sizes")
             yield HistogramView("latency", id="latency")
+            yield FilesTable(id="files")
+        yield Input(placeholder="filter by name or path (enter keeps it, escape clears it)", id="filter", disabled=True)
         yield Footer()
 
     def on_resize(self, event) -> None:
@@ -405,7 +426,15 @@ class WtopApp(App):
         if self.state.last is None:
             return
         if self.view == "top":
-            self.query_one(TopTable).show(model.rows(self.state, self.group, self.sort_key))
+            rows = model.rows(self.state, self.group, self.sort_key)
+            if self.name_filter:
+                rows = [r for r in rows if self.name_filter in r.comm.lower()]
+            self.query_one(TopTable).show(rows)
+        elif self.view == "files":
+            frows = model.file_rows(self.state)
+            if self.name_filter:
+                frows = [r for r in frows if self.name_filter in r.comm.lower() or self.name_filter in r.path.lower()]
+            self.query_one(FilesTable).show(frows)
         else:
             self.query_one(f"#{self.view}", HistogramView).show(self.state)
 
@@ -432,6 +461,41 @@ class WtopApp(App):
         self.query_one(TopTable).set_mode(self.sort_key, self.group)
         self.notify("grouped by process name" if self.group else "one row per PID", timeout=1.5)
         self.redraw()
+
+    def action_to_via(self) -> None:
+        self.show_calls = not self.show_calls
+        self.query_one(TopTable).set_mode(self.sort_key, self.group, self.show_calls)
+        self.notify(
+            "last column: write calls by type" if self.show_calls else "last column: kind of target", timeout=1.5
+        )
+        self.redraw()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.disabled = False
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.name_filter = event.value.strip().lower()
+        self.redraw()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        event.input.display = bool(event.value)
+        event.input.disabled = True
+        self.query_one(f"#{self.view}").focus()
+
+    def key_escape(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_focus or self.name_filter:
+            box.value = ""
+            box.display = False
+            box.disabled = True
+            self.name_filter = ""
+            self.query_one(f"#{self.view}").focus()
+            self.redraw()
 
     def action_period(self) -> None:
         period = "both"

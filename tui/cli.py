@@ -91,9 +91,9 @@ def top_n(text: str) -> int:
     return int(text)
 
 
-def max_procs(text: str) -> int:
+def map_size(text: str) -> int:
     if not text.isdigit() or not 16 <= int(text) <= 1_048_576:
-        raise argparse.ArgumentTypeError("--max-procs is 16 to 1048576")
+        raise argparse.ArgumentTypeError("--map-size is 16 to 1048576")
     return int(text)
 
 
@@ -123,11 +123,11 @@ def parser() -> argparse.ArgumentParser:
         help="latency threshold whose misses are counted exactly (default 10ms)",
     )
     p.add_argument(
-        "--max-procs",
-        type=max_procs,
-        default=32768,
+        "--map-size",
+        type=map_size,
+        default=65536,
         metavar="N",
-        help="processes tracked at once in the kernel (default 32768)",
+        help="(process, descriptor) pairs tracked at once in the kernel (default 65536)",
     )
     p.add_argument(
         "interval_pos", nargs="?", type=interval, metavar="INTERVAL", help="refresh interval in seconds (as -i)"
@@ -163,7 +163,7 @@ def fail(message: str, code: int = 1) -> int:
 def probe_options(args: argparse.Namespace):
     from probes.program import ProbeOptions
 
-    return ProbeOptions(pid=args.pid, comm=args.comm, uid=args.user, sla_ns=args.sla, max_procs=args.max_procs)
+    return ProbeOptions(pid=args.pid, comm=args.comm, uid=args.user, sla_ns=args.sla, map_size=args.map_size)
 
 
 TRACEFS_CANDIDATES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")

@@ -135,6 +135,10 @@ class Column:
     right: bool = False
     grow_to: int = 0
     """A column that takes the spare width of the table, up to this many cells."""
+    show_from: int = 0
+    """Shown only when the table is at least this many cells wide."""
+    keep_end: bool = False
+    """Cut a long value at its start ('…/dir/file.log'): the end of a path says the most."""
 
 
 class _ColumnView(Widget):
@@ -227,11 +231,11 @@ class RowTable(Widget, can_focus=True):
         yield _ColumnView(self, None, None)
 
     def widths(self, total: int) -> list[int]:
-        """Column widths for a table total cells wide: growing columns take the spare cells."""
-        widths = [c.width for c in self.columns]
-        spare = total - sum(w + 1 for w in widths) - 1
+        """Column widths for a table total cells wide (0: hidden); growing columns take the spare."""
+        widths = [c.width if total >= c.show_from else 0 for c in self.columns]
+        spare = total - sum(w + 1 for w in widths if w) - 1
         for i, c in enumerate(self.columns):
-            if c.grow_to and spare > 0:
+            if c.grow_to and spare > 0 and widths[i]:
                 extra = min(spare, c.grow_to - c.width)
                 widths[i] += extra
                 spare -= extra
@@ -295,7 +299,11 @@ class RowTable(Widget, can_focus=True):
         cell = Text(col.title) if row == -1 else self.row_cells[row][index]
         plain = cell.plain
         if cell_len(plain) > cw:
-            plain = set_cell_size(plain, cw - 1) + "…"
+            if col.keep_end:
+                plain = "…" + plain[-(cw - 1) :] if cw > 1 else "…"
+                plain = set_cell_size(plain, cw)
+            else:
+                plain = set_cell_size(plain, cw - 1) + "…"
         pad = cw - cell_len(plain)
         text = (" " * pad + plain) if col.right else (plain + " " * pad)
         segments = [Segment(" ", style), Segment(text, style + as_style(cell.style))]
@@ -309,7 +317,8 @@ class RowTable(Widget, can_focus=True):
         self.top = max(0, min(self.top, len(self.keys) - self.visible_rows))
         views = list(self.query(_ColumnView))
         for view, w in zip(views, self.widths(self.size.width), strict=False):
-            if view.styles.width is None or view.styles.width.value != w + 1:
+            view.display = w > 0
+            if w and (view.styles.width is None or view.styles.width.value != w + 1):
                 view.styles.width = w + 1
 
     # -- cursor and scrolling ----------------------------------------------------------

@@ -37,7 +37,7 @@ async def test_top_writers_show_exact_figures_sorted_by_bytes():
         await feed(pilot, workload())
         rows = table_rows(app)
         assert [r[0] for r in rows] == ["4242", "1717", "1718", "999"]
-        assert rows[0][1:] == ["postgres", "root", "8.0 MiB/s", "1,024", "8.0 KiB", "8.0 MiB"]
+        assert rows[0][1:7] == ["postgres", "root", "8.0 MiB/s", "1,024", "8.0 KiB", "8.0 MiB"]
         assert rows[1][2] == "nobody"
         assert rows[3][1] == "[/bold]\\x1b[2J"  # hostile name shown literally
 
@@ -53,8 +53,10 @@ async def test_view_keys_and_tab():
             ("1", "top"),
             ("tab", "sizes"),
             ("tab", "latency"),
+            ("tab", "files"),
             ("tab", "top"),
-            ("shift+tab", "latency"),
+            ("shift+tab", "files"),
+            ("4", "files"),
         ):
             await pilot.press(key)
             assert switcher.current == view == app.view
@@ -250,3 +252,77 @@ async def test_missing_latency_is_said_in_its_view_and_help():
         assert "recursion n/a" in app.query_one("#status").plain
         await pilot.press("question_mark")
         assert note in str(app.screen.query_one(Static).render())
+
+
+def with_files(seq=1):
+    from dataclasses import replace
+
+    from probes.snapshot import FileWrites
+
+    return replace(
+        workload(seq),
+        files=(
+            FileWrites(4242, 7, "/var/lib/pg/base/16384", "file", 8 * 1024 * 1024 - 4096, 1023),
+            FileWrites(4242, 9, "socket:[991]", "socket", 4096, 1),
+            FileWrites(1717, 3, "/var/log/nginx/access.log", "file", 512 * 1024, 4096),
+            FileWrites(1718, 1, "pipe:[77]", "pipe", 256 * 1024, 2048),
+            FileWrites(999, 2, "(closed)", "?", 1000, 10),
+        ),
+    )
+
+
+async def test_files_view_and_the_kind_column():
+    from tui.views.files import FilesTable
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, with_files())
+        top = {r[0]: r for r in table_rows(app)}
+        assert top["4242"][7] == "file" and top["1718"][7] == "pipe" and top["999"][7] == "?"
+        await pilot.press("4")
+        files = app.query_one(FilesTable)
+        rows = [files.row_plain(i) for i in range(files.row_count)]
+        assert rows[0][:5] == ["4242", "postgres", "7", "file", "/var/lib/pg/base/16384"]
+        assert [r[3] for r in rows] == ["file", "file", "pipe", "socket", "?"]
+        assert rows[-1][4] == "(closed)"
+
+
+async def test_kind_column_hides_on_80_columns_and_t_switches_it():
+    from dataclasses import replace
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await feed(pilot, with_files())
+        views = list(app.query_one(TopTable).query("_ColumnView"))
+        assert not views[7].display  # TO does not fit: the table stays within 80 columns
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        snap = with_files()
+        snap = replace(snap, processes=tuple(replace(p, calls=(1, 0, 3, 0, 0)) for p in snap.processes))
+        await feed(pilot, snap)
+        await pilot.press("t")
+        assert header(app)["to"] == "VIA"
+        assert table_rows(app)[0][7] == "writev 75%"
+        await pilot.press("t")
+        assert header(app)["to"] == "TO"
+
+
+async def test_slash_filters_rows_as_you_type():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, with_files())
+        await pilot.press("slash", "n", "g")
+        assert [r[1] for r in table_rows(app)] == ["nginx", "nginx"]
+        await pilot.press("enter")
+        from textual.widgets import Input
+
+        from tui.views.files import FilesTable
+
+        assert app.name_filter == "ng" and app.query_one("#filter", Input).value == "ng"
+        await pilot.press("4")  # the filter applies to the files view too
+        files = app.query_one(FilesTable)
+        assert {files.row_plain(i)[1] for i in range(files.row_count)} == {"nginx"}
+        await pilot.press("escape")
+        assert app.name_filter == "" and files.row_count == 5
+        await pilot.press("slash", "p", "g", "enter")  # in files, the path counts too
+        assert [files.row_plain(i)[4] for i in range(files.row_count)] == ["/var/lib/pg/base/16384"]

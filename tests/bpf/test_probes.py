@@ -11,7 +11,7 @@ import time
 import pytest
 
 from probes.bcc_source import BccSource
-from probes.program import ProbeOptions
+from probes.program import TRACEPOINTS, ProbeOptions
 from probes.snapshot import Log2Histogram
 from tests.bpf.conftest import settle
 
@@ -136,7 +136,7 @@ def test_own_writes_are_left_out(spawn):
 def test_map_full_is_counted_exactly(spawn):
     """A deliberately tiny process map: every write of the processes that do not fit is counted."""
     writers = [spawn(b"wtopfull", 8, 3) for _ in range(40)]
-    with BccSource(ProbeOptions(comm="wtopfull", max_procs=16)) as src:
+    with BccSource(ProbeOptions(comm="wtopfull", map_size=16)) as src:
         src.sample()
         for w in writers:
             w.go()
@@ -256,7 +256,7 @@ def test_exec_updates_the_name(writer_bin):
 
 def test_recursion_misses_are_read_from_fdinfo():
     with BccSource(ProbeOptions()) as src:
-        assert len(src.prog_fds()) == 3
+        assert len(src.prog_fds()) == len(TRACEPOINTS)  # 5 calls x enter, exit + exec
         assert src.recursion_misses() == 0
         for fd in src.prog_fds():
             with open(f"/proc/self/fdinfo/{fd}") as f:

@@ -20,7 +20,7 @@ def test_map_overflow_under_churn_is_counted_exactly(spawn, churn_bin):
     flat = spawn(b"flatout", 64, 10**12, threads=4)  # load on the same tracepoints, filtered out
     flat.go()
     wtop = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "--json", "--max-procs", "64", "-c", "stormchild", "0.5", "14"],
+        [sys.executable, "-m", "tui.cli", "--json", "--map-size", "64", "-c", "stormchild", "0.5", "14"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -44,7 +44,7 @@ def run(*args: str, as_nobody: bool = False) -> subprocess.CompletedProcess:
         (["-p", "x"], "not a process ID"),
         (["-c", "a-name-longer-than-15"], "1 to 15 bytes"),
         (["-u", "no-such-user-wtop"], "no user named"),
-        (["--max-procs", "3"], "16 to 1048576"),
+        (["--map-size", "3"], "16 to 1048576"),
         (["--bogus"], "unrecognized arguments"),
     ],
 )

@@ -93,3 +93,13 @@ def test_binds_loopback_unless_told():
         assert server.server_address[0] == "127.0.0.1"
     finally:
         server.shutdown()
+
+
+def test_calls_by_system_call(endpoint):
+    from dataclasses import replace
+
+    m, port, server = endpoint
+    m(replace(snap(1, [(1, "pg", 0, 700, 3)]), call_writes=(1, 2, 0, 0, 0), call_bytes=(100, 600, 0, 0, 0)))
+    got = scrape(port)
+    assert got[("wtop_call_writes_total", (("call", "pwrite64"),))] == 2
+    assert got[("wtop_call_bytes_total", (("call", "write"),))] == 100

@@ -155,4 +155,4 @@ def test_every_column_fits_its_title_with_the_sort_marker_and_80_columns():
 
     for key, title, _right, width, *_grow in COLUMNS:
         assert len(title) + 1 <= width, key
-    assert sum(c[3] + 1 for c in COLUMNS) <= 80
+    assert sum(c[3] + 1 for c in COLUMNS if len(c) < 6 or c[5] <= 80) <= 80  # what shows at 80 columns

@@ -23,11 +23,12 @@ COLUMNS = (
     ("writes_s", "WRITES/S", True, 9),
     ("avg_size", "AVG SIZE", True, 9),
     ("total_bytes", "TOTAL", True, 9),
+    ("to", "TO", False, 9, 0, 90),
 )
-"""(key, title, right-aligned, width[, grow to]). 76 columns with padding: the whole table fits an
+"""(key, title, right-aligned, width[, grow to[, shown from]]). 76 columns with padding: the whole table fits an
 80-column terminal, sort marker included; on a wider one COMMAND takes up to 36 cells, room
 for a 15-byte name with five escaped bytes (a longer one ends in an ellipsis here and is
-shown whole in the summary, --batch and --json)."""
+shown whole in the summary, --batch and --json). TO (or VIA, key t) shows from 90 columns."""
 
 
 def writes_rate(v: float) -> str:
@@ -50,14 +51,20 @@ class TopTable(RowTable):
     def _columns(self) -> list[Column]:
         return [Column(c[0], self._label(c[0]), c[3], c[2], *c[4:]) for c in COLUMNS]
 
+    show_calls = False
+    """The last column: where the bytes went (TO: file, sock...) or how (VIA: write, pwrite64...)."""
+
     def _label(self, key: str) -> str:
         title = next(c[1] for c in COLUMNS if c[0] == key)
+        if key == "to" and self.show_calls:
+            title = "VIA"
         if key == "pid" and self.group:
             title = "PROCS"
         return title + ("*" if key == self.sort_key else "")
 
-    def set_mode(self, sort_key: str, group: bool) -> None:
+    def set_mode(self, sort_key: str, group: bool, show_calls: bool = False) -> None:
         self.sort_key, self.group = sort_key, group
+        TopTable.show_calls = show_calls
         self.set_columns(self._columns())
 
     @staticmethod
@@ -70,6 +77,7 @@ class TopTable(RowTable):
             Text(writes_rate(r.writes_s)),
             Text(model.human_bytes(r.avg_size)),
             Text(model.human_bytes(r.total_bytes)),
+            Text(r.call if TopTable.show_calls else r.kind),
         )
 
     def show(self, rows: list[model.Row]) -> None:

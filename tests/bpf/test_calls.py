@@ -1,0 +1,56 @@
+"""Every write path, per call type and per target: exact against a known workload."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from probes.bcc_source import BccSource
+from probes.program import ProbeOptions
+from probes.snapshot import CALLS, Log2Histogram
+
+pytestmark = pytest.mark.bpf
+
+
+def test_every_write_call_and_every_kind_of_target(helper_bins, tmp_path):
+    target = tmp_path / "data.bin"
+    p = subprocess.Popen([helper_bins["calls"], "wtop-calls", str(target)], stdin=subprocess.PIPE)
+    try:
+        with BccSource(ProbeOptions(pid=p.pid)) as src:
+            src.sample()
+            p.stdin.write(b"g")
+            p.stdin.flush()
+            time.sleep(0.5)  # written; the helper keeps its descriptors open for 3 s
+            s = src.sample()
+    finally:
+        p.kill()
+        p.wait()
+    proc = next(r for r in s.processes if r.pid == p.pid)
+    calls = dict(zip(CALLS, proc.calls, strict=True))
+    assert calls == {"write": 2 + 7 + 8 + 1, "pwrite64": 3, "writev": 4, "pwritev": 5, "pwritev2": 6}
+    assert dict(zip(CALLS, s.call_writes, strict=True)) == calls
+    assert dict(zip(CALLS, s.call_bytes, strict=True)) == {
+        "write": 200 + 70 + 160 + 30,
+        "pwrite64": 600,
+        "writev": 440,
+        "pwritev": 1500,
+        "pwritev2": 2400,
+    }
+    assert proc.bytes == 200 + 600 + 440 + 1500 + 2400 + 70 + 160 + 30
+    # writev of 50 + 60 bytes is one call of 110 (with the two 100-byte writes in [64, 128)),
+    # not two of 50 and 60: nothing lands in [32, 64)
+    assert s.sizes.counts[Log2Histogram.bucket_of(110)] == 4 + 2
+    assert s.sizes.counts[Log2Histogram.bucket_of(50)] == 0
+    assert s.latency.total == proc.writes == 36 and s.skipped.total == 0
+    by_kind = {}
+    for f in s.files:
+        assert f.pid == p.pid
+        by_kind.setdefault(f.kind, []).append(f)
+    (data,) = by_kind["file"]
+    assert data.path == str(target) and data.bytes == 5140 and data.writes == 20
+    assert [(f.bytes, f.writes) for f in by_kind["pipe"]] == [(70, 7)]
+    assert by_kind["pipe"][0].path.startswith("pipe:[")
+    assert [(f.bytes, f.writes) for f in by_kind["socket"]] == [(160, 8)]
+    assert [(f.path, f.bytes) for f in by_kind["other"]] == [("/dev/null", 30)]
