@@ -52,7 +52,7 @@ def to_record(s: Snapshot) -> dict:
         "seq": s.seq,
         "time": s.time,
         "elapsed": s.elapsed,
-        "procs": [[p.pid, p.comm, p.uid, p.bytes, p.writes, p.errors, list(p.calls)] for p in s.processes],
+        "procs": [[p.pid, p.comm, p.uid, p.bytes, p.writes, p.errors, list(p.calls), p.cgroup] for p in s.processes],
         "files": [[f.pid, f.fd, f.path, f.kind, f.bytes, f.writes] for f in s.files],
         "calls": [list(s.call_writes), list(s.call_bytes)],
         "sizes": _sparse(s.sizes),
@@ -84,6 +84,7 @@ def from_record(d: dict) -> Snapshot:
                 int(p[4]),
                 int(p[5]),
                 tuple(int(x) for x in (p[6] if len(p) > 6 else ())),
+                int(p[7]) if len(p) > 7 else 0,
             )
             for p in d["procs"]
         ),

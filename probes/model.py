@@ -5,7 +5,7 @@ No I/O and no clocks: everything here is unit-tested with hand-made snapshots.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from .snapshot import CALLS, Log2Histogram, ProcessWrites, Skipped, Snapshot
@@ -43,6 +43,10 @@ class RunState:
     totals: dict[int, Totals] = field(default_factory=dict)
     file_totals: dict[tuple[int, int], int] = field(default_factory=dict)
     """Bytes since start by (pid, fd), bounded like totals."""
+    cgroup_totals: dict[int, int] = field(default_factory=dict)
+    """Bytes since start by cgroup id (as many as there are cgroups: small)."""
+    cgroup_totals: dict[int, int] = field(default_factory=dict)
+    """Bytes since start by cgroup id (as many as there are cgroups: small)."""
     forgotten: int = 0
     history: list[float] = field(default_factory=list)
     """Bytes/s of the last intervals, newest last (at most HISTORY)."""
@@ -78,6 +82,12 @@ def fold(state: RunState, snap: Snapshot) -> RunState:
         for _, pid in idle[: len(totals) - MAX_TRACKED]:
             del totals[pid]
             state.forgotten += 1
+    ct = state.cgroup_totals
+    for p in snap.processes:
+        ct[p.cgroup] = ct.get(p.cgroup, 0) + p.bytes
+    ct = state.cgroup_totals
+    for p in snap.processes:
+        ct[p.cgroup] = ct.get(p.cgroup, 0) + p.bytes
     ft = state.file_totals
     for f in snap.files:
         ft[(f.pid, f.fd)] = ft.get((f.pid, f.fd), 0) + f.bytes
@@ -256,6 +266,44 @@ def file_rows(state: RunState) -> list[FileRow]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    key: str
+    name: str
+    path: str
+    processes: int
+    bytes_s: float
+    writes_s: float
+    total_bytes: int
+
+
+def container_rows(state: RunState, resolve: Callable[[int], tuple[str, str]]) -> list[GroupRow]:
+    """Writes of the last interval by cgroup; resolve(id) -> (label, path) names them."""
+    snap = state.last
+    if snap is None:
+        return []
+    groups: dict[int, list[ProcessWrites]] = {}
+    for p in snap.processes:
+        groups.setdefault(p.cgroup, []).append(p)
+    out = []
+    for cgid, procs in groups.items():
+        name, path = resolve(cgid)
+        b = sum(p.bytes for p in procs)
+        out.append(
+            GroupRow(
+                key=f"cg:{cgid}",
+                name=name,
+                path=path,
+                processes=len(procs),
+                bytes_s=rate(b, snap.elapsed),
+                writes_s=rate(sum(p.writes for p in procs), snap.elapsed),
+                total_bytes=state.cgroup_totals.get(cgid, b),
+            )
+        )
+    out.sort(key=lambda r: (-r.bytes_s, r.key))
+    return out
+
+
 def top_totals(state: RunState, n: int = 20) -> list[tuple[int, Totals]]:
     """Processes with the most bytes since start (the exit summary)."""
     items = sorted(state.totals.items(), key=lambda kv: (-kv[1].bytes, kv[0]))
@@ -380,7 +428,13 @@ def human_ns_pow2(ns: int) -> str:
 
 def copy_state(state: RunState) -> RunState:
     """An independent copy (the mutable parts are the totals dict and the history list)."""
-    return replace(state, totals=dict(state.totals), file_totals=dict(state.file_totals), history=list(state.history))
+    return replace(
+        state,
+        totals=dict(state.totals),
+        file_totals=dict(state.file_totals),
+        cgroup_totals=dict(state.cgroup_totals),
+        history=list(state.history),
+    )
 
 
 CHECKPOINT = 50

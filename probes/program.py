@@ -54,6 +54,8 @@ class ProbeOptions:
     pid: int | None = None
     comm: str | None = None
     uid: int | None = None
+    cgroup: int | None = None
+    """A cgroup v2 id (the inode of its directory): only processes in it."""
     sla_ns: int = 10_000_000
     map_size: int = DEFAULT_MAP_SIZE
     slots: int = DEFAULT_SLOTS
@@ -95,6 +97,8 @@ def cflags(opts: ProbeOptions) -> list[str]:
         flags.append(f"-DFILTER_TGID={opts.pid}")
     if opts.uid is not None:
         flags.append(f"-DFILTER_UID={opts.uid}")
+    if opts.cgroup is not None:
+        flags.append(f"-DFILTER_CGROUP={opts.cgroup}ULL")
     if opts.comm is not None:
         w0, w1 = comm_words(opts.comm)
         flags += [f"-DFILTER_COMM_0={w0:#x}ULL", f"-DFILTER_COMM_1={w1:#x}ULL"]

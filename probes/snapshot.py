@@ -89,6 +89,8 @@ class ProcessWrites:
     errors: int = 0
     calls: tuple[int, ...] = ()
     """Calls by type, in the order of CALLS (empty when unknown)."""
+    cgroup: int = 0
+    """cgroup v2 id (0 when unknown); probes.cgroups names it."""
 
 
 @dataclass(frozen=True, slots=True)

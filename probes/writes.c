@@ -8,6 +8,7 @@
 //   FILTER_TGID      only this process
 //   FILTER_COMM_0/1  only threads whose comm equals these two little-endian u64 words
 //   FILTER_UID       only this user
+//   FILTER_CGROUP    only this cgroup v2 id (the inode of its directory)
 //   EXIT_<CALL>      trace this call (write, pwrite64, writev, pwritev, pwritev2)
 //   ENTER_<CALL>     its sys_enter tracepoint exists: measure its latency and its fd
 //   HAVE_EXEC        sched:sched_process_exec exists: follow renames on exec
@@ -66,6 +67,7 @@ struct proc_info {
     u32 uid;
     u32 pad;
     char comm[16];
+    u64 cgroup; // cgroup v2 id at the first write (and at exec): the containers view
 };
 BPF_HASH(wtop_info, u32, struct proc_info, WTOP_MAP_SIZE);
 
@@ -98,6 +100,10 @@ static __always_inline int wtop_wanted(u64 pid_tgid)
 #endif
 #ifdef FILTER_UID
     if ((u32)bpf_get_current_uid_gid() != FILTER_UID)
+        return 0;
+#endif
+#ifdef FILTER_CGROUP
+    if (bpf_get_current_cgroup_id() != FILTER_CGROUP)
         return 0;
 #endif
 #ifdef FILTER_COMM_0
@@ -144,6 +150,7 @@ static __always_inline struct fd_stats *wtop_fd(struct fd_key *key, struct cpu_s
             struct proc_info pi = {};
             pi.uid = (u32)bpf_get_current_uid_gid();
             bpf_get_current_comm(&pi.comm, sizeof(pi.comm));
+            pi.cgroup = bpf_get_current_cgroup_id();
             wtop_info.update(&tgid, &pi);
         }
     }
@@ -276,8 +283,10 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     struct proc_info *pi = wtop_info.lookup(&tgid);
-    if (pi)
+    if (pi) {
         bpf_get_current_comm(&pi->comm, sizeof(pi->comm));
+        pi->cgroup = bpf_get_current_cgroup_id();
+    }
     return 0;
 }
 #endif

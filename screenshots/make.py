@@ -33,7 +33,7 @@ WORKLOAD = [
     (b"backup.sh", 131072, 30, 200, 1),
     (b"[/bold]\x1b[2Jx", 64, 20, 100, 1),  # a hostile name, shown harmlessly
 ]
-VIEWS = [("top", ()), ("sizes", ("2",)), ("latency", ("3",)), ("help", ("question_mark",))]
+VIEWS = [("top", ()), ("sizes", ("2",)), ("latency", ("3",)), ("files", ("4",)), ("help", ("question_mark",))]
 
 
 def record(seconds: int) -> list:

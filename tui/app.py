@@ -23,9 +23,11 @@ from textual.widgets import ContentSwitcher, Footer, Input, Static
 from textual.worker import get_current_worker
 
 from probes import model
+from probes.cgroups import CgroupNames
 from probes.schedule import ticks
 from probes.snapshot import Snapshot
 from tui.messages import SinkFailed, SnapshotReady, SourceEnded, SourceFailed
+from tui.views.containers import ContainersTable
 from tui.views.files import FilesTable
 from tui.views.histograms import HistogramView
 from tui.views.top import TopTable
@@ -60,12 +62,18 @@ def _survive_a_vanished_terminal() -> None:
 
 _survive_a_vanished_terminal()
 
-VIEWS = ("top", "sizes", "latency", "files")
+VIEWS = ("top", "sizes", "latency", "files", "containers")
 EXIT_DEADLINE = 2.0
 """After SIGHUP or SIGTERM, the process ends within this many seconds whatever happens."""
 MIN_SIZE = (60, 12)
 FIRST_SAMPLE = 0.25
-VIEW_TITLES = {"top": "top writers", "sizes": "write sizes", "latency": "write latency", "files": "files"}
+VIEW_TITLES = {
+    "top": "top writers",
+    "sizes": "write sizes",
+    "latency": "write latency",
+    "files": "files",
+    "containers": "containers",
+}
 
 HELP = """\
 wtop: who is writing what. Write calls traced with eBPF, counted in
@@ -79,6 +87,8 @@ Views
   4    files: (process, file) pairs by bytes/s; the path from
        /proc/PID/fd; kind file, pipe, socket, terminal, other,
        or ? when closed before it could be read
+  5    containers: writes by cgroup, named as a container (docker,
+       podman, containerd, k8s pod) or systemd service/scope
   tab  next view (shift+tab: previous)
 
 Keys
@@ -185,6 +195,7 @@ class WtopApp(App):
         Binding("2", "view('sizes')", "Sizes", id="view_sizes"),
         Binding("3", "view('latency')", "Latency", id="view_latency"),
         Binding("4", "view('files')", "Files", id="view_files"),
+        Binding("5", "view('containers')", "Containers", id="view_containers"),
         Binding("tab", "next_view(1)", "Next", id="next_view", priority=True),
         Binding("shift+tab", "next_view(-1)", "Prev", show=False, id="prev_view", priority=True),
         Binding("s", "sort", "Sort", id="sort"),
@@ -233,6 +244,7 @@ class WtopApp(App):
         self.sort_key = "bytes_s"
         self.group = False
         self.show_calls = False
+        self.cgroups = CgroupNames()
         self.name_filter = ""
         """Rows whose name (or path, in the files view) contains this, lowercased; '' for all."""
         self.error: str | None = None
@@ -247,6 +259,7 @@ class WtopApp(App):
             yield HistogramView("sizes", id="sizes")
             yield HistogramView("latency", id="latency")
             yield FilesTable(id="files")
+            yield ContainersTable(id="containers")
         yield Input(placeholder="filter by name or path (enter keeps it, escape clears it)", id="filter", disabled=True)
         yield Footer()
 
@@ -435,6 +448,11 @@ class WtopApp(App):
             if self.name_filter:
                 frows = [r for r in frows if self.name_filter in r.comm.lower() or self.name_filter in r.path.lower()]
             self.query_one(FilesTable).show(frows)
+        elif self.view == "containers":
+            crows = model.container_rows(self.state, self.cgroups.name)
+            if self.name_filter:
+                crows = [r for r in crows if self.name_filter in r.name.lower() or self.name_filter in r.path.lower()]
+            self.query_one(ContainersTable).show(crows)
         else:
             self.query_one(f"#{self.view}", HistogramView).show(self.state)
 

@@ -20,6 +20,7 @@ examples:
   sudo wtop -p 1234         only process 1234 (filtered in the kernel)
   sudo wtop -c postgres     only threads named postgres
   sudo wtop -u www-data     only writes by user www-data
+  sudo wtop --cgroup system.slice/nginx.service    only that service (cgroup v2)
   sudo wtop --sla 1ms       count writes slower than 1 ms
   sudo wtop --batch 5 12    plain text every 5 s, 12 times, no screen (as top -b)
   sudo wtop --json | jq .   one JSON object per interval (schema wtop/1)
@@ -115,6 +116,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--pid", type=pid, help="only this process (in the kernel)")
     p.add_argument("-c", "--comm", type=comm, metavar="NAME", help="only threads with this name (in the kernel)")
     p.add_argument("-u", "--user", type=user, metavar="USER", help="only this user, name or uid (in the kernel)")
+    p.add_argument("--cgroup", metavar="PATH", help="only processes in this cgroup v2 directory (in the kernel)")
     p.add_argument(
         "--sla",
         type=duration_ns,
@@ -163,7 +165,14 @@ def fail(message: str, code: int = 1) -> int:
 def probe_options(args: argparse.Namespace):
     from probes.program import ProbeOptions
 
-    return ProbeOptions(pid=args.pid, comm=args.comm, uid=args.user, sla_ns=args.sla, map_size=args.map_size)
+    return ProbeOptions(
+        pid=args.pid,
+        comm=args.comm,
+        uid=args.user,
+        cgroup=getattr(args, "cgroup_id", None),
+        sla_ns=args.sla,
+        map_size=args.map_size,
+    )
 
 
 TRACEFS_CANDIDATES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
@@ -218,6 +227,14 @@ def check_modes(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error("--replay shows a recording: --record and --prometheus need live probes")
     if args.replay and (args.pid or args.comm or args.user is not None):
         p.error("filters act in the kernel while recording; a replay shows what was recorded")
+    args.cgroup_id = None
+    if args.cgroup:
+        from probes.cgroups import inode_of
+
+        try:
+            args.cgroup_id = inode_of(args.cgroup)
+        except FileNotFoundError as exc:
+            p.error(f"--cgroup: {exc}")
     if args.no_tui and not (args.record or args.prometheus):
         p.error("--no-tui needs --record or --prometheus (for text without a screen: --batch)")
     if args.prometheus:
@@ -362,6 +379,8 @@ def filters_text(args: argparse.Namespace) -> str:
         parts.append(f"comm {safe_name(args.comm)}")
     if args.user is not None:
         parts.append(f"user {user_name(args.user)}")
+    if args.cgroup:
+        parts.append(f"cgroup {safe_name(args.cgroup)}")
     return ", ".join(parts)
 
 

@@ -54,9 +54,11 @@ async def test_view_keys_and_tab():
             ("tab", "sizes"),
             ("tab", "latency"),
             ("tab", "files"),
+            ("tab", "containers"),
             ("tab", "top"),
-            ("shift+tab", "files"),
+            ("shift+tab", "containers"),
             ("4", "files"),
+            ("5", "containers"),
         ):
             await pilot.press(key)
             assert switcher.current == view == app.view
@@ -326,3 +328,28 @@ async def test_slash_filters_rows_as_you_type():
         assert app.name_filter == "" and files.row_count == 5
         await pilot.press("slash", "p", "g", "enter")  # in files, the path counts too
         assert [files.row_plain(i)[4] for i in range(files.row_count)] == ["/var/lib/pg/base/16384"]
+
+
+async def test_containers_view_groups_by_cgroup():
+    from dataclasses import replace
+
+    from tui.views.containers import ContainersTable
+
+    app = make_app()
+    names = {11: ("nginx.service", "/system.slice/nginx.service"), 22: ("docker 3f2a9c1b7d4e", "/docker/3f2a")}
+
+    class Fake:
+        def name(self, cgid):
+            return names.get(cgid, ("?", ""))
+
+    app.cgroups = Fake()
+    snap = workload()
+    groups = {4242: 22, 1717: 11, 1718: 11, 999: 0}
+    snap = replace(snap, processes=tuple(replace(p, cgroup=groups[p.pid]) for p in snap.processes))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, snap)
+        await pilot.press("5")
+        t = app.query_one(ContainersTable)
+        rows = [t.row_plain(i) for i in range(t.row_count)]
+        assert [r[0] for r in rows] == ["docker 3f2a9c1b7d4e", "nginx.service", "?"]
+        assert rows[1][1] == "2" and rows[1][2] == "768.0 KiB/s"

@@ -1,0 +1,39 @@
+"""The containers view: writes grouped by cgroup, named as a container or service."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from probes import model
+from tui.lines import Column, RowTable
+from tui.render import name_text
+from tui.views.top import MAX_ROWS, writes_rate
+
+COLUMNS = [
+    Column("name", "CONTAINER/SERVICE", 24, grow_to=40),
+    Column("procs", "PROCS", 6, True),
+    Column("bytes_s", "BYTES/S*", 11, True),
+    Column("writes_s", "WRITES/S", 9, True),
+    Column("total_bytes", "TOTAL", 9, True),
+    Column("path", "CGROUP", 12, grow_to=200, keep_end=True),
+]
+
+
+class ContainersTable(RowTable):
+    def __init__(self, **kw) -> None:
+        super().__init__(COLUMNS, **kw)
+
+    @staticmethod
+    def cells(r: model.GroupRow) -> tuple[Text, ...]:
+        return (
+            name_text(r.name),
+            Text(str(r.processes)),
+            Text(model.human_rate(r.bytes_s)),
+            Text(writes_rate(r.writes_s)),
+            Text(model.human_bytes(r.total_bytes)),
+            name_text(r.path),
+        )
+
+    def show(self, rows: list[model.GroupRow]) -> None:
+        rows = rows[:MAX_ROWS]
+        self.set_rows([r.key for r in rows], [self.cells(r) for r in rows])
