@@ -10,6 +10,7 @@ Prints figures and ratios; asserts nothing (these machines are shared and noisy)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import pty
@@ -309,6 +310,16 @@ def stop(procs):
         p.wait()
 
 
+@contextlib.contextmanager
+def loaded(bins, tmp: Path, processes: int, fast: int):
+    """Run the block while `load` runs; the writers are gone afterwards, whatever happens."""
+    procs = load(bins, tmp, processes, fast)
+    try:
+        yield
+    finally:
+        stop(procs)
+
+
 def bench_dashboard(seconds: float, label: str) -> tuple[float, float]:
     os.chdir(ROOT)
     term = Pty(WTOP, 120, 40)
@@ -431,11 +442,8 @@ def main() -> int:
             secs = 15 if q else 60
             print(f"\n2. the dashboard's own cost over {secs}s at 120x40 (from /proc/<pid>/stat and status)")
             bench_dashboard(secs, "idle system")
-            procs = load(bins, tmp, 1000, 2)
-            try:
+            with loaded(bins, tmp, 1000, 2):
                 bench_dashboard(secs, "1,000 writers/s + 2 flat out")
-            finally:
-                stop(procs)
             print("  targets: CPU <= 1% idle, <= 3% loaded; RSS <= 150 MB")
         if "startup" in args.parts:
             print("\n3. start-up")
@@ -444,11 +452,8 @@ def main() -> int:
             secs = 10 if q else 30
             print(f"\n4. terminal traffic over {secs}s, each measured alone, the same load for both")
             bench_terminal(secs, "idle system")
-            procs = load(bins, tmp, 100, 0)
-            try:
+            with loaded(bins, tmp, 100, 0):
                 bench_terminal(secs, "100 writers each writing once a second")
-            finally:
-                stop(procs)
         if "scale" in args.parts:
             print("\n5. scale")
             bench_scale(bins, 10_000)

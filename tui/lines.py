@@ -254,6 +254,18 @@ class RowTable(Widget, can_focus=True):
     def visible_rows(self) -> int:
         return max(1, self.size.height - 1)
 
+    MAX_ROWS = 100
+    """Rows kept (the table scrolls); the status bar counts everything that wrote."""
+
+    def cells(self, row) -> tuple[Text, ...]:
+        """The cells of one row, as Text (never markup): each table says how."""
+        raise NotImplementedError
+
+    def show(self, rows: Sequence) -> None:
+        """Show rows (objects with a .key) in order; cursor and scroll are kept."""
+        rows = rows[: self.MAX_ROWS]
+        self.set_rows([r.key for r in rows], [self.cells(r) for r in rows])
+
     def set_columns(self, columns: Sequence[Column]) -> None:
         """New titles (same keys and widths)."""
         self.columns = list(columns)

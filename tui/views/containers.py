@@ -7,7 +7,7 @@ from rich.text import Text
 from probes import model
 from tui.lines import Column, RowTable
 from tui.render import name_text
-from tui.views.top import MAX_ROWS, writes_rate
+from tui.views.top import writes_rate
 
 COLUMNS = [
     Column("name", "CONTAINER/SERVICE", 24, grow_to=40),
@@ -33,7 +33,3 @@ class ContainersTable(RowTable):
             Text(model.human_bytes(r.total_bytes)),
             name_text(r.path),
         )
-
-    def show(self, rows: list[model.GroupRow]) -> None:
-        rows = rows[:MAX_ROWS]
-        self.set_rows([r.key for r in rows], [self.cells(r) for r in rows])

@@ -8,7 +8,7 @@ from rich.text import Text
 from probes import model
 from tui.lines import Column, RowTable
 from tui.render import name_text
-from tui.views.top import MAX_ROWS, writes_rate
+from tui.views.top import writes_rate
 
 COLUMNS = [
     Column("pid", "PID", 7, True),
@@ -40,7 +40,3 @@ class FilesTable(RowTable):
             Text(writes_rate(r.writes_s)),
             Text(model.human_bytes(r.total_bytes)),
         )
-
-    def show(self, rows: list[model.FileRow]) -> None:
-        rows = rows[:MAX_ROWS]
-        self.set_rows([r.key for r in rows], [self.cells(r) for r in rows])

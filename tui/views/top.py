@@ -8,8 +8,6 @@ from probes import model
 from tui.lines import Column, RowTable
 from tui.render import name_text
 
-MAX_ROWS = 100
-"""Rows kept in the table (it scrolls); the status bar counts every process that wrote."""
 # (key, title, right-aligned, width). Fixed widths: columns never jump between refreshes.
 # (Textual's DataTable measured every cell of a column on each update: 5 s a refresh at
 # 1,000 rows; and re-rendered every visible cell through Rich: 4% of a core under load.)
@@ -79,8 +77,3 @@ class TopTable(RowTable):
             Text(model.human_bytes(r.total_bytes)),
             Text(r.call if TopTable.show_calls else r.kind),
         )
-
-    def show(self, rows: list[model.Row]) -> None:
-        """Show rows in order; the cursor stays on its process, the scroll where it was."""
-        rows = rows[:MAX_ROWS]
-        self.set_rows([r.key for r in rows], [self.cells(r) for r in rows])
