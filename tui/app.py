@@ -492,7 +492,9 @@ class WtopApp(App):
         box = self.query_one("#filter", Input)
         box.disabled = False
         box.display = True
-        box.focus()
+        # at once, not box.focus() (deferred): keys typed right after / (a paste, tmux
+        # send-keys) would otherwise reach the app before the box has the focus
+        self.screen.set_focus(box)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
