@@ -30,7 +30,7 @@ examples:
   sudo wtop --no-tui --prometheus 9100      metrics on 127.0.0.1:9100/metrics, no screen
   wtop --ebpf               print the BPF program and exit
 
-keys: 1 2 3 tab views, s sort, g group, c histogram period, p pause, ? help, q quit
+keys: 1-5 tab views, s sort, g group, t to/via, c histogram period, / filter, p pause, ? help, q quit
 """
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s)\s*$")
