@@ -202,7 +202,9 @@ class WtopApp(App):
         Binding("g", "group", "Group", id="group"),
         Binding("c", "period", "Period", id="period"),
         Binding("t", "to_via", "To/via", show=False, id="to_via"),
-        Binding("slash", "filter", "Filter", id="filter"),
+        # priority: handled as the key arrives, so the keys typed right after it (a paste, a
+        # fast typist) are routed to the filter box, not queued to the table first
+        Binding("slash", "filter", "Filter", id="filter", priority=True),
         Binding("p", "pause", "Pause", id="pause"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("left", "replay_step(-1)", "Back", id="replay_back"),
@@ -391,6 +393,8 @@ class WtopApp(App):
 
     # -- replay -------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "filter" and len(self.screen_stack) > 1:  # help or too-small on top
+            return False
         if action.startswith("replay_"):
             return self.replay is not None
         return True
@@ -496,6 +500,9 @@ class WtopApp(App):
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
+        if self.focused is box:  # a / inside the filter (paths have them) is text
+            box.insert_text_at_cursor("/")
+            return
         box.disabled = False
         box.display = True
         self._focus(box)

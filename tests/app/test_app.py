@@ -353,3 +353,13 @@ async def test_containers_view_groups_by_cgroup():
         rows = [t.row_plain(i) for i in range(t.row_count)]
         assert [r[0] for r in rows] == ["docker 3f2a9c1b7d4e", "nginx.service", "?"]
         assert rows[1][1] == "2" and rows[1][2] == "768.0 KiB/s"
+
+
+async def test_slash_inside_the_filter_is_text_and_help_ignores_it():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, with_files())
+        await pilot.press("4", "slash", "slash", "v", "a", "r")
+        assert app.name_filter == "/var"
+        await pilot.press("escape", "question_mark", "slash")
+        assert isinstance(app.screen, HelpScreen) and app.name_filter == ""

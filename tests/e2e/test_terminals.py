@@ -112,3 +112,20 @@ def test_updates_come_at_the_refresh_rate_not_faster(spawn):
         os.waitpid(pid, 0)
         os.close(fd)
     assert 4 <= bursts <= 8, bursts  # about one redraw per second over 6 s
+
+
+def test_filter_keys_typed_in_one_burst(term, spawn):
+    """/ and the text at once (a paste, a fast typist), right after a view switch: every key
+    reaches the filter, in order."""
+    a = spawn(b"burst-keep", 100, 10, period_ms=100)
+    b = spawn(b"burst-drop", 100, 10, period_ms=100)
+    a.go()
+    b.go()
+    t = term(100, 30)
+    t.wait_for("burst-drop")
+    t.keys("4", "1", "/", "k", "e", "e", "p")
+    deadline = time.monotonic() + 5
+    while "burst-drop" in t.screen() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    screen = t.screen()
+    assert "burst-keep" in screen and "burst-drop" not in screen and "[top writers]" in screen
