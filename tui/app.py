@@ -435,6 +435,13 @@ class WtopApp(App):
                 self.post_message(events.Resize(size, size))
             return
 
+    def _filtered(self, rows: list, *fields: str) -> list:
+        """The rows whose fields contain the / filter (case-insensitive); all when it is empty."""
+        needle = self.name_filter
+        if not needle:
+            return rows
+        return [r for r in rows if any(needle in getattr(r, f).lower() for f in fields)]
+
     def redraw(self) -> None:
         """Redraw the status bar and the visible view only."""
         self._sync_terminal_size()
@@ -444,18 +451,15 @@ class WtopApp(App):
             return
         if self.view == "top":
             rows = model.rows(self.state, self.group, self.sort_key)
-            if self.name_filter:
-                rows = [r for r in rows if self.name_filter in r.comm.lower()]
+            rows = self._filtered(rows, "comm")
             self.query_one(TopTable).show(rows)
         elif self.view == "files":
             frows = model.file_rows(self.state)
-            if self.name_filter:
-                frows = [r for r in frows if self.name_filter in r.comm.lower() or self.name_filter in r.path.lower()]
+            frows = self._filtered(frows, "comm", "path")
             self.query_one(FilesTable).show(frows)
         elif self.view == "containers":
             crows = model.container_rows(self.state, self.cgroups.name)
-            if self.name_filter:
-                crows = [r for r in crows if self.name_filter in r.name.lower() or self.name_filter in r.path.lower()]
+            crows = self._filtered(crows, "name", "path")
             self.query_one(ContainersTable).show(crows)
         else:
             self.query_one(f"#{self.view}", HistogramView).show(self.state)

@@ -280,7 +280,6 @@ def run_replay(args: argparse.Namespace) -> int:
 
         return emit(snaps, "json" if args.json else "text", args.top, sys.stdout)
     from tui.app import AppConfig, WtopApp
-    from tui.summary import summary
 
     interval = args.interval if args.interval_pos or args.interval != 1.0 else rep.header.get("interval", 1.0)
     filters = rep.header.get("filters", "")
@@ -291,10 +290,7 @@ def run_replay(args: argparse.Namespace) -> int:
         replay_note=rep.problem,
     )
     app.run()
-    try:
-        sys.stdout.write(summary(app.state))
-    except OSError:
-        pass
+    print_summary(app.state)
     return 0
 
 
@@ -386,7 +382,6 @@ def filters_text(args: argparse.Namespace) -> str:
 
 def run_dashboard(args: argparse.Namespace, source, sinks: list) -> int:
     from tui.app import AppConfig, WtopApp
-    from tui.summary import summary
 
     app = WtopApp(
         source, AppConfig(interval=args.interval, filters=filters_text(args), count=args.count), sinks=tuple(sinks)
@@ -397,12 +392,19 @@ def run_dashboard(args: argparse.Namespace, source, sinks: list) -> int:
         pass
     if app.error:
         return fail(app.error)
+    print_summary(app.state)
+    return 0
+
+
+def print_summary(state) -> None:
+    """The exit summary on stdout, as bpftrace prints its maps when it ends."""
+    from tui.summary import summary
+
     try:
-        sys.stdout.write(summary(app.state))
+        sys.stdout.write(summary(state))
         sys.stdout.flush()
     except OSError:  # the terminal is gone (SIGHUP): the summary has nowhere to go
         pass
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

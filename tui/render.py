@@ -46,6 +46,6 @@ def latency_summary(
     return pairs
 
 
-def name_text(name: str, style: str = "", overflow: str | None = None) -> Text:
+def name_text(name: str, style: str = "") -> Text:
     """A process name as a Text: never markup, never control bytes (already escaped)."""
-    return Text(name, style=style, no_wrap=True, end="", overflow=overflow)
+    return Text(name, style=style, no_wrap=True, end="")

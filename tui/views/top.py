@@ -44,13 +44,12 @@ class TopTable(RowTable):
     def __init__(self, **kw) -> None:
         self.sort_key = "bytes_s"
         self.group = False
+        self.show_calls = False
+        """The last column: where the bytes went (TO: file, sock...) or how (VIA: write, pwrite64...)."""
         super().__init__(self._columns(), **kw)
 
     def _columns(self) -> list[Column]:
         return [Column(c[0], self._label(c[0]), c[3], c[2], *c[4:]) for c in COLUMNS]
-
-    show_calls = False
-    """The last column: where the bytes went (TO: file, sock...) or how (VIA: write, pwrite64...)."""
 
     def _label(self, key: str) -> str:
         title = next(c[1] for c in COLUMNS if c[0] == key)
@@ -62,11 +61,10 @@ class TopTable(RowTable):
 
     def set_mode(self, sort_key: str, group: bool, show_calls: bool = False) -> None:
         self.sort_key, self.group = sort_key, group
-        TopTable.show_calls = show_calls
+        self.show_calls = show_calls
         self.set_columns(self._columns())
 
-    @staticmethod
-    def cells(r: model.Row) -> tuple[Text, ...]:
+    def cells(self, r: model.Row) -> tuple[Text, ...]:
         return (
             Text(str(r.processes if r.pid is None else r.pid)),
             name_text(r.comm),
@@ -75,5 +73,5 @@ class TopTable(RowTable):
             Text(writes_rate(r.writes_s)),
             Text(model.human_bytes(r.avg_size)),
             Text(model.human_bytes(r.total_bytes)),
-            Text(r.call if TopTable.show_calls else r.kind),
+            Text(r.call if self.show_calls else r.kind),
         )
