@@ -45,8 +45,6 @@ class RunState:
     """Bytes since start by (pid, fd), bounded like totals."""
     cgroup_totals: dict[int, int] = field(default_factory=dict)
     """Bytes since start by cgroup id (as many as there are cgroups: small)."""
-    cgroup_totals: dict[int, int] = field(default_factory=dict)
-    """Bytes since start by cgroup id (as many as there are cgroups: small)."""
     forgotten: int = 0
     history: list[float] = field(default_factory=list)
     """Bytes/s of the last intervals, newest last (at most HISTORY)."""
@@ -82,9 +80,6 @@ def fold(state: RunState, snap: Snapshot) -> RunState:
         for _, pid in idle[: len(totals) - MAX_TRACKED]:
             del totals[pid]
             state.forgotten += 1
-    ct = state.cgroup_totals
-    for p in snap.processes:
-        ct[p.cgroup] = ct.get(p.cgroup, 0) + p.bytes
     ct = state.cgroup_totals
     for p in snap.processes:
         ct[p.cgroup] = ct.get(p.cgroup, 0) + p.bytes

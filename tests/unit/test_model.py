@@ -156,3 +156,16 @@ def test_every_column_fits_its_title_with_the_sort_marker_and_80_columns():
     for key, title, _right, width, *_grow in COLUMNS:
         assert len(title) + 1 <= width, key
     assert sum(c[3] + 1 for c in COLUMNS if len(c) < 6 or c[5] <= 80) <= 80  # what shows at 80 columns
+
+
+def test_container_totals_count_each_byte_once():
+    # two processes in cgroup 7, one in 8, over two intervals
+    state = model.merge(
+        [
+            snap(1, [(10, "a", 0, 1000, 1, 0, (), 7), (11, "b", 0, 500, 1, 0, (), 7), (12, "c", 0, 30, 1, 0, (), 8)]),
+            snap(2, [(10, "a", 0, 2000, 2, 0, (), 7)], elapsed=2.0),
+        ]
+    )
+    assert state.cgroup_totals == {7: 3500, 8: 30}
+    rows = model.container_rows(state, lambda cg: (f"cg{cg}", f"/cg{cg}"))
+    assert [(r.name, r.processes, r.bytes_s, r.total_bytes) for r in rows] == [("cg7", 1, 1000.0, 3500)]
