@@ -13,6 +13,7 @@ may run for weeks.
 from __future__ import annotations
 
 import ctypes as ct
+import functools
 import heapq
 import json
 import operator
@@ -30,8 +31,8 @@ from pathlib import Path
 
 from . import bpfsys
 from .names import safe_name
-from .program import CALLS, MAPS, ProbeOptions, available_tracepoints, missing_notes
-from .snapshot import BUCKETS, FileWrites, Log2Histogram, ProcessWrites, Skipped, Snapshot
+from .program import BLOCK, CALLS, MAPS, ProbeOptions, available_tracepoints, missing_notes
+from .snapshot import BUCKETS, DiskWrites, FileWrites, FocusWrites, Log2Histogram, ProcessWrites, Skipped, Snapshot
 
 NCALLS = len(CALLS)
 FD_FIELDS = 3 + NCALLS  # struct fd_stats: bytes, writes, errors, calls[5]
@@ -50,6 +51,12 @@ CPU_FIELDS = (
     "lat_sum",
 )
 SWEEP = 10
+CTL = struct.Struct("<QII")  # struct wtop_ctl: epoch, focus, pad
+DISK_STATS = struct.Struct(f"<{BUCKETS}Q8Q")  # struct disk_stats
+DISK_FIELDS = ("bytes", "ios", "errors", "flushes", "lat_sum", "lat_max", "lat_epoch", "no_issue")
+DISK_MAX = 256
+RQ_KEY_SIZE = 16  # struct rq_key: dev, pad, sector
+RQ_MAX = 16384
 
 
 RESOLVE_MAX = 512
@@ -62,19 +69,21 @@ top pairs, and 20,000 of them every second would swell JSON lines and recordings
 figures always count every pair."""
 
 
-def resolve_fd(pid: int, fd: int, cached: tuple[str, str, str] | None = None) -> tuple[str, str, str]:
-    """(path, kind, raw target) of a descriptor, read from /proc/PID/fd in user space (wtop reads
-    no kernel structs). It may have been closed, or reused, by the time it is resolved; with
-    cached, a target that has not changed keeps its kind without a stat."""
+def resolve_fd(pid: int, fd: int, cached: tuple[str, str, str, str] | None = None) -> tuple[str, str, str, str]:
+    """(path, kind, raw target, disk) of a descriptor, read from /proc/PID/fd in user space (wtop
+    reads no kernel structs). It may have been closed, or reused, by the time it is resolved;
+    with cached, a target that has not changed keeps its kind without a stat. disk is the
+    "major:minor" of the whole disk holding a file, or written to as a device ("" if none)."""
     if fd < 0:
-        return "(start of the call not seen)", "?", ""
+        return "(start of the call not seen)", "?", "", ""
     link = f"/proc/{pid}/fd/{fd}"
     try:
         target = os.readlink(link)
     except OSError:
-        return "(closed)", "?", ""
+        return "(closed)", "?", "", ""
     if cached is not None and cached[2] == target:
         return cached
+    disk = ""
     if target.startswith("pipe:"):
         kind = "pipe"
     elif target.startswith("socket:"):
@@ -83,12 +92,43 @@ def resolve_fd(pid: int, fd: int, cached: tuple[str, str, str] | None = None) ->
         kind = "terminal"
     elif target.startswith("/"):
         try:
-            kind = "file" if stat.S_ISREG(os.stat(link).st_mode) else "other"
+            st = os.stat(link)
         except OSError:
             kind = "?"
+        else:
+            kind = "file" if stat.S_ISREG(st.st_mode) else "other"
+            if kind == "file":
+                disk = whole_disk(os.major(st.st_dev), os.minor(st.st_dev))
+            elif stat.S_ISBLK(st.st_mode):
+                disk = whole_disk(os.major(st.st_rdev), os.minor(st.st_rdev))
     else:
         kind = "other"  # anon_inode:[eventfd] and the like
-    return safe_name(target), kind, target
+    return safe_name(target), kind, target, disk
+
+
+@functools.lru_cache(maxsize=1024)
+def whole_disk(major: int, minor: int, sysfs: str = "/sys/dev/block") -> str:
+    """ "major:minor" of the disk a block device belongs to (a partition's disk; the device
+    itself otherwise); "" when it is no block device (tmpfs, overlay, btrfs subvolumes)."""
+    base = f"{sysfs}/{major}:{minor}"
+    if not os.path.exists(base):
+        return ""
+    if os.path.exists(f"{base}/partition"):
+        try:
+            with open(f"{base}/../dev") as f:
+                return f.read().strip()
+        except OSError:
+            return f"{major}:{minor}"
+    return f"{major}:{minor}"
+
+
+@functools.lru_cache(maxsize=1024)
+def disk_name(major: int, minor: int, sysfs: str = "/sys/dev/block") -> str:
+    """The kernel's name of a block device (vda, nvme0n1, loop3), made safe; major:minor if unknown."""
+    try:
+        return safe_name(os.path.basename(os.path.realpath(f"{sysfs}/{major}:{minor}")))
+    except OSError:
+        return f"{major}:{minor}"
 
 
 def _close_quietly(fd: int) -> None:
@@ -151,6 +191,8 @@ class BccSource:
         # sched_process_exec no renames; each absence is said in a note, not a failure.
         have = set(available_tracepoints(bpfsys.tracefs()))
         wanted = tuple(tp for tp in opts.tracepoints if tp in have)
+        if not all(tp in wanted for tp in BLOCK):  # the disks view needs both ends of a request
+            wanted = tuple(tp for tp in wanted if tp not in BLOCK)
         if ("syscalls", "sys_exit_write") not in wanted:
             raise ProbeError("this kernel has no syscalls:sys_exit_write tracepoint (CONFIG_FTRACE_SYSCALLS)")
         opts = replace(opts, self_tgid=opts.self_tgid or os.getpid(), tracepoints=wanted)
@@ -174,11 +216,19 @@ class BccSource:
         self._info_keys = (ct.c_uint32 * n)()
         self._info_vals = ct.create_string_buffer(n * INFO.size)
         self._epoch_value = 0
+        self._focus: int | None = None
+        self._want_focus: int | None = None
+        self._prev_focus: dict | None = None
+        self._disk_keys = (ct.c_uint32 * DISK_MAX)()
+        self._disk_vals = ct.create_string_buffer(DISK_MAX * DISK_STATS.size * self.ncpu)
+        self._rq_keys = ct.create_string_buffer(RQ_MAX * RQ_KEY_SIZE)
+        self._rq_vals = ct.create_string_buffer(RQ_MAX * 8)
+        self._prev_disks: dict[int, dict] = {}
         self._prev_procs: dict[tuple[int, int], tuple[int, ...]] = {}
         self._names: dict[int, tuple[str, int, int]] = {}
         self._safe: dict[bytes, str] = {}
         """safe_name results by raw comm: names repeat, and 10,000 of them cost 20 ms a second."""
-        self._fd_cache: dict[tuple[int, int], tuple[str, str, str]] = {}
+        self._fd_cache: dict[tuple[int, int], tuple[str, str, str, str]] = {}
         self._alive_idle: set[int] = set()
         """Idle entries whose process was alive when last checked (re-checked every SWEEP samples)."""
         self._seq = 0
@@ -186,6 +236,7 @@ class BccSource:
         # Baselines: the first interval starts now, for the totals and for every process.
         self._prev_cpu = self._read_cpu()
         self._prev_procs = self._read_procs()
+        self._prev_disks = self._read_disks()
         self._prev_misses = self.recursion_misses()
         self._t_prev = clock()
         if self._prev_misses is None:
@@ -240,8 +291,10 @@ class BccSource:
                 return None
         return total
 
-    def _read_cpu(self) -> dict:
-        bpfsys.lookup(self._maps["wtop_stats"], self._zero, self._cpu_buf)
+    def _read_cpu(self, name: str = "wtop_stats", key=None) -> dict | None:
+        """A struct cpu_stats summed over CPUs (the totals, or the focused process's)."""
+        if not bpfsys.lookup(self._maps[name], self._zero if key is None else key, self._cpu_buf):
+            return None
         sizes = [0] * BUCKETS
         lat = [0] * BUCKETS
         call_writes = [0] * NCALLS
@@ -271,9 +324,143 @@ class BccSource:
         acc["lat"] = Log2Histogram(tuple(lat))
         return acc
 
+    def _write_ctl(self) -> None:
+        bpfsys.update(
+            self._maps["wtop_epoch"],
+            self._zero,
+            ct.create_string_buffer(CTL.pack(self._epoch_value, self._focus or 0, 0)),
+        )
+
     def _advance_epoch(self) -> None:
         self._epoch_value += 1
-        bpfsys.update(self._maps["wtop_epoch"], self._zero, ct.c_uint64(self._epoch_value))
+        self._write_ctl()
+
+    # -- drill-down: one process counted on its own ----------------------------------------
+    def set_focus(self, pid: int | None) -> None:
+        """Count this process's writes on their own from the next interval on (None: stop).
+        Safe from any thread: the sampling thread applies it."""
+        self._want_focus = pid
+
+    def _apply_focus(self) -> None:
+        want = self._want_focus
+        if want == self._focus:
+            return
+        old = self._focus
+        fd = self._maps["wtop_focus"]
+        if want:
+            # the entry first, then the name: the kernel counts only into an existing entry
+            zero = ct.create_string_buffer(CPU_STATS.size * self.ncpu)
+            bpfsys.update(fd, ct.c_uint32(want), zero)
+        self._focus = want
+        self._write_ctl()
+        self._prev_focus = self._read_cpu("wtop_focus", ct.c_uint32(want)) if want else None
+        if old:
+            bpfsys.delete(fd, ct.c_uint32(old))
+
+    def _focus_delta(self) -> FocusWrites | None:
+        pid = self._focus
+        if not pid:
+            return None
+        cur = self._read_cpu("wtop_focus", ct.c_uint32(pid))
+        prev = self._prev_focus
+        if cur is None or prev is None:
+            return None
+        self._prev_focus = cur
+        return FocusWrites(
+            pid=pid,
+            bytes=cur["bytes"] - prev["bytes"],
+            writes=cur["writes"] - prev["writes"],
+            errors=cur["errors"] - prev["errors"],
+            sizes=cur["sizes"] - prev["sizes"],
+            latency=cur["lat"] - prev["lat"],
+            latency_max_ns=cur["lat_max"],
+            latency_sum_ns=cur["lat_sum"] - prev["lat_sum"],
+            sla_missed=cur["sla_missed"] - prev["sla_missed"],
+            no_entry=cur["skip_no_entry"] - prev["skip_no_entry"],
+            call_writes=tuple(map(operator.sub, cur["call_writes"], prev["call_writes"])),
+            call_bytes=tuple(map(operator.sub, cur["call_bytes"], prev["call_bytes"])),
+        )
+
+    # -- the disks ---------------------------------------------------------------------------
+    def _read_disks(self) -> dict[int, dict]:
+        """Cumulative struct disk_stats by kernel dev_t, summed over CPUs."""
+        n = bpfsys.lookup_all(
+            self._maps["wtop_disks"], self._disk_keys, self._disk_vals, 4, DISK_STATS.size * self.ncpu, DISK_MAX
+        )
+        out = {}
+        raw = self._disk_vals.raw
+        for i in range(n):
+            lat = [0] * BUCKETS
+            acc = dict.fromkeys(DISK_FIELDS, 0)
+            lat_max = 0
+            base = i * DISK_STATS.size * self.ncpu
+            for cpu in range(self.ncpu):
+                v = DISK_STATS.unpack_from(raw, base + cpu * DISK_STATS.size)
+                for b in range(BUCKETS):
+                    lat[b] += v[b]
+                fields = dict(zip(DISK_FIELDS, v[BUCKETS:], strict=True))
+                for k in DISK_FIELDS:
+                    acc[k] += fields[k]
+                if fields["lat_epoch"] == self._epoch_value:
+                    lat_max = max(lat_max, fields["lat_max"])
+            acc["lat_max"] = lat_max
+            acc["lat"] = Log2Histogram(tuple(lat))
+            out[self._disk_keys[i]] = acc
+        return out
+
+    def _disk_deltas(self, cur: dict[int, dict], files: list[FileWrites]) -> tuple[list[DiskWrites], int]:
+        """The devices with write requests or flushes in the interval, and those that write()
+        sent bytes to (through files on them) with nothing reaching them yet."""
+        prev = self._prev_disks
+        self._prev_disks = cur
+        rows, no_issue = [], 0
+        for dev, c in cur.items():
+            p = prev.get(dev)
+            if p is None:
+                p = dict.fromkeys(DISK_FIELDS, 0)
+                p["lat"] = Log2Histogram()
+            d = {k: c[k] - p[k] for k in ("bytes", "ios", "errors", "flushes", "lat_sum", "no_issue")}
+            no_issue += d["no_issue"]
+            if not (d["ios"] or d["flushes"]):
+                continue
+            major, minor = dev >> 20, dev & 0xFFFFF
+            rows.append(
+                DiskWrites(
+                    dev=f"{major}:{minor}",
+                    name=disk_name(major, minor),
+                    bytes=d["bytes"],
+                    ios=d["ios"],
+                    errors=d["errors"],
+                    flushes=d["flushes"],
+                    latency=c["lat"] - p["lat"],
+                    latency_max_ns=c["lat_max"],
+                    latency_sum_ns=d["lat_sum"],
+                )
+            )
+        seen = {r.dev for r in rows}
+        for f in files:
+            if f.disk and f.disk not in seen:
+                seen.add(f.disk)
+                major, minor = (int(x) for x in f.disk.split(":"))
+                rows.append(DiskWrites(dev=f.disk, name=disk_name(major, minor), bytes=0, ios=0))
+        rows.sort(key=lambda r: (-r.bytes, r.dev))
+        return rows, no_issue
+
+    def _sweep_requests(self, max_age_ns: int = 60_000_000_000) -> int:
+        """Forget in-flight requests older than max_age_ns (their completion was never matched:
+        a partial completion that moved the first sector, a device that went away)."""
+        fd = self._maps["wtop_rq_start"]
+        n = bpfsys.lookup_all(fd, self._rq_keys, self._rq_vals, RQ_KEY_SIZE, 8, RQ_MAX)
+        if not n:
+            return 0
+        now = time.monotonic_ns()  # CLOCK_MONOTONIC, as bpf_ktime_get_ns
+        stale = 0
+        times = memoryview(self._rq_vals).cast("B")[: n * 8].cast("Q")
+        for i in range(n):
+            if now - times[i] > max_age_ns:
+                key = ct.create_string_buffer(self._rq_keys.raw[i * RQ_KEY_SIZE : (i + 1) * RQ_KEY_SIZE], RQ_KEY_SIZE)
+                stale += bpfsys.delete(fd, key)
+        return stale
 
     def _read_procs(self) -> dict[tuple[int, int], tuple[int, ...]]:
         """Cumulative (bytes, writes, errors, calls...) by (tgid, fd), summed over CPUs.
@@ -318,8 +505,11 @@ class BccSource:
     def _files(self, active: list) -> list[FileWrites]:
         """The interval's FILES_MAX biggest (process, descriptor) pairs; the RESOLVE_MAX biggest
         of them resolved to a path and kind."""
+        focus = self._focus
         if len(active) > FILES_MAX:
+            mine = [kd for kd in active if kd[0][0] == focus]  # the open page shows all of its own
             active = heapq.nlargest(FILES_MAX, active, key=lambda kd: kd[1][0])
+            active += [kd for kd in mine if kd not in active]
         else:
             active.sort(key=lambda kd: -kd[1][0])
         cache = self._fd_cache
@@ -327,11 +517,11 @@ class BccSource:
             cache.clear()
         files = []
         for n, ((pid, fd), delta) in enumerate(active):
-            if n < RESOLVE_MAX:
+            if n < RESOLVE_MAX or pid == focus:
                 resolved = cache[(pid, fd)] = resolve_fd(pid, fd, cache.get((pid, fd)))
             else:
-                resolved = cache.get((pid, fd), (UNRESOLVED, "?", ""))
-            files.append(FileWrites(pid, fd, resolved[0], resolved[1], delta[0], delta[1]))
+                resolved = cache.get((pid, fd), (UNRESOLVED, "?", "", ""))
+            files.append(FileWrites(pid, fd, resolved[0], resolved[1], delta[0], delta[1], resolved[3]))
         return files
 
     def has_entry(self, pid: int) -> tuple[bool, bool]:
@@ -373,6 +563,8 @@ class BccSource:
         """Read the maps and return what happened since the previous sample."""
         t0 = self._clock()
         cpu = self._read_cpu()
+        focus = self._focus_delta()
+        disk_now = self._read_disks()
         self._advance_epoch()
         procs = self._read_procs()
         self._read_names()
@@ -393,6 +585,7 @@ class BccSource:
             per_pid[pid] = delta if acc is None else tuple(map(operator.add, acc, delta))
             active.append((key, delta))
         files = self._files(active)
+        disks, disk_no_issue = self._disk_deltas(disk_now, files)
         rows = []
         for pid, d in per_pid.items():
             self._alive_idle.discard(pid)
@@ -423,8 +616,12 @@ class BccSource:
             recursion_misses=(misses - self._prev_misses)
             if misses is not None and self._prev_misses is not None
             else 0,
+            disk_no_issue=disk_no_issue,
         )
         self._prev_misses = misses
+        if self._seq % SWEEP == 0:
+            self._sweep_requests()
+        self._apply_focus()
         self.last_drain_s = now - t0
         return Snapshot(
             seq=self._seq,
@@ -445,4 +642,6 @@ class BccSource:
             call_writes=tuple(a - b for a, b in zip(cpu["call_writes"], pc["call_writes"], strict=True)),
             call_bytes=tuple(a - b for a, b in zip(cpu["call_bytes"], pc["call_bytes"], strict=True)),
             notes=tuple(self.notes),
+            disks=tuple(disks),
+            focus=focus,
         )

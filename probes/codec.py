@@ -9,10 +9,16 @@ Schema "wtop/1", one object per interval (`wtop --json`):
     elapsed_s     how long the interval really lasted
     bytes, writes, errors           totals of the interval (write(2) calls that returned)
     bytes_per_s, writes_per_s       the same per second
-    skipped       {map_full, no_entry, recursion_misses, total}
-    files         [{pid, fd, path, kind, bytes, writes, bytes_per_s}]: (process, descriptor) pairs,
-                  path from /proc/PID/fd (made safe; "(closed)" if gone), kind one of file, pipe,
-                  socket, terminal, other, ?
+    skipped       {map_full, no_entry, recursion_misses, disk_no_issue, total}
+    files         [{pid, fd, path, kind, bytes, writes, bytes_per_s, disk}]: (process, descriptor)
+                  pairs, path from /proc/PID/fd (made safe; "(closed)" if gone), kind one of file,
+                  pipe, socket, terminal, other, ?; disk the "major:minor" of the disk holding the
+                  file (or written to), "" for none
+    disks         [{dev, name, bytes, ios, errors, flushes, bytes_per_s, ios_per_s, written,
+                    latency: {buckets: [{low_ns, high_ns, count}], total, max_ns, sum_ns}}]:
+                  write requests completed on each block device (the whole machine, whatever
+                  the filters), issue to completion; written is what write() sent to files on
+                  that device in the interval
     calls         {write: {writes, bytes}, pwrite64: ..., writev, pwritev, pwritev2}
     processes     [{pid, comm, uid, user, bytes, writes, errors, bytes_per_s, writes_per_s,
                     calls: {write, pwrite64, writev, pwritev, pwritev2}, kinds: {file, pipe, ...: bytes}}],
@@ -30,7 +36,17 @@ from __future__ import annotations
 import time as _time
 
 from . import model
-from .snapshot import BUCKETS, CALLS, FileWrites, Log2Histogram, ProcessWrites, Skipped, Snapshot
+from .snapshot import (
+    BUCKETS,
+    CALLS,
+    DiskWrites,
+    FileWrites,
+    FocusWrites,
+    Log2Histogram,
+    ProcessWrites,
+    Skipped,
+    Snapshot,
+)
 
 SCHEMA = "wtop/1"
 
@@ -53,7 +69,7 @@ def to_record(s: Snapshot) -> dict:
         "time": s.time,
         "elapsed": s.elapsed,
         "procs": [[p.pid, p.comm, p.uid, p.bytes, p.writes, p.errors, list(p.calls), p.cgroup] for p in s.processes],
-        "files": [[f.pid, f.fd, f.path, f.kind, f.bytes, f.writes] for f in s.files],
+        "files": [[f.pid, f.fd, f.path, f.kind, f.bytes, f.writes, f.disk] for f in s.files],
         "calls": [list(s.call_writes), list(s.call_bytes)],
         "sizes": _sparse(s.sizes),
         "latency": _sparse(s.latency),
@@ -64,9 +80,38 @@ def to_record(s: Snapshot) -> dict:
         "bytes": s.bytes,
         "writes": s.writes,
         "errors": s.errors,
-        "skipped": [s.skipped.map_full, s.skipped.no_entry, s.skipped.recursion_misses],
+        "skipped": [s.skipped.map_full, s.skipped.no_entry, s.skipped.recursion_misses, s.skipped.disk_no_issue],
         "notes": list(s.notes),
+        "disks": [
+            [d.dev, d.name, d.bytes, d.ios, d.errors, d.flushes, _sparse(d.latency), d.latency_max_ns, d.latency_sum_ns]
+            for d in s.disks
+        ],
+        "focus": _focus_record(s.focus),
     }
+
+
+_FOCUS_INTS = ("pid", "bytes", "writes", "errors", "latency_max_ns", "latency_sum_ns", "sla_missed", "no_entry")
+
+
+def _focus_record(f: FocusWrites | None) -> dict | None:
+    if f is None:
+        return None
+    d = {k: getattr(f, k) for k in _FOCUS_INTS}
+    d.update(sizes=_sparse(f.sizes), latency=_sparse(f.latency), calls=[list(f.call_writes), list(f.call_bytes)])
+    return d
+
+
+def _focus_from(d: dict | None) -> FocusWrites | None:
+    if not d:
+        return None
+    calls = d.get("calls", [[], []])
+    return FocusWrites(
+        **{k: int(d[k]) for k in _FOCUS_INTS},
+        sizes=_dense(d["sizes"]),
+        latency=_dense(d["latency"]),
+        call_writes=tuple(int(x) for x in calls[0]),
+        call_bytes=tuple(int(x) for x in calls[1]),
+    )
 
 
 def from_record(d: dict) -> Snapshot:
@@ -99,8 +144,16 @@ def from_record(d: dict) -> Snapshot:
         errors=int(d["errors"]),
         skipped=Skipped(*(int(x) for x in d["skipped"])),
         files=tuple(
-            FileWrites(int(a), int(b), str(c), str(k), int(e), int(f)) for a, b, c, k, e, f in d.get("files", ())
+            FileWrites(
+                int(f[0]), int(f[1]), str(f[2]), str(f[3]), int(f[4]), int(f[5]), str(f[6]) if len(f) > 6 else ""
+            )
+            for f in d.get("files", ())
         ),
+        disks=tuple(
+            DiskWrites(str(a), str(b), int(c), int(e), int(g), int(h), _dense(lat), int(mx), int(sm))
+            for a, b, c, e, g, h, lat, mx, sm in d.get("disks", ())
+        ),
+        focus=_focus_from(d.get("focus")),
         call_writes=tuple(int(x) for x in calls[0]),
         call_bytes=tuple(int(x) for x in calls[1]),
         notes=tuple(d.get("notes", ())),
@@ -112,6 +165,7 @@ def to_json(s: Snapshot) -> dict:
     el = s.elapsed
     procs = sorted(s.processes, key=lambda p: (-p.bytes, p.pid))
     kinds = model.kinds_by_pid(s)
+    written = model.disk_written(s)
     lat_total = s.latency.total
 
     def pct(q: float):
@@ -133,6 +187,7 @@ def to_json(s: Snapshot) -> dict:
             "map_full": s.skipped.map_full,
             "no_entry": s.skipped.no_entry,
             "recursion_misses": s.skipped.recursion_misses,
+            "disk_no_issue": s.skipped.disk_no_issue,
             "total": s.skipped.total,
         },
         "processes": [
@@ -160,8 +215,33 @@ def to_json(s: Snapshot) -> dict:
                 "bytes": f.bytes,
                 "writes": f.writes,
                 "bytes_per_s": round(model.rate(f.bytes, el), 3),
+                "disk": f.disk,
             }
             for f in sorted(s.files, key=lambda f: (-f.bytes, f.pid, f.fd))
+        ],
+        "disks": [
+            {
+                "dev": d.dev,
+                "name": d.name,
+                "bytes": d.bytes,
+                "ios": d.ios,
+                "errors": d.errors,
+                "flushes": d.flushes,
+                "bytes_per_s": round(model.rate(d.bytes, el), 3),
+                "ios_per_s": round(model.rate(d.ios, el), 3),
+                "written": written.get(d.dev, 0),
+                "latency": {
+                    "buckets": [
+                        {"low_ns": Log2Histogram.bounds(i)[0], "high_ns": Log2Histogram.bounds(i)[1], "count": c}
+                        for i, c in enumerate(d.latency.counts)
+                        if c
+                    ],
+                    "total": d.latency.total,
+                    "max_ns": d.latency_max_ns,
+                    "sum_ns": d.latency_sum_ns,
+                },
+            }
+            for d in s.disks
         ],
         "calls": {c: {"writes": w, "bytes": b} for c, w, b in zip(CALLS, s.call_writes, s.call_bytes, strict=False)},
         "sizes": {

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from .snapshot import CALLS, Log2Histogram, ProcessWrites, Skipped, Snapshot
+from .snapshot import CALLS, FocusWrites, Log2Histogram, ProcessWrites, Skipped, Snapshot
 
 # Totals are kept for at most this many processes; beyond it, the smallest totals of
 # processes not seen in the last interval are forgotten, so a long run with churn stays
@@ -45,12 +45,56 @@ class RunState:
     """Bytes since start by (pid, fd), bounded like totals."""
     cgroup_totals: dict[int, int] = field(default_factory=dict)
     """Bytes since start by cgroup id (as many as there are cgroups: small)."""
+    disks: dict[str, DiskTotals] = field(default_factory=dict)
+    """Since start, by device ("major:minor"): what reached it, and what write() sent to files on it."""
+    focus: dict[int, FocusWrites] = field(default_factory=dict)
+    """Drill-down figures summed since each process's page was opened (a few processes)."""
     forgotten: int = 0
     history: list[float] = field(default_factory=list)
     """Bytes/s of the last intervals, newest last (at most HISTORY)."""
 
 
 HISTORY = 120
+
+
+@dataclass(frozen=True, slots=True)
+class DiskTotals:
+    name: str = "?"
+    bytes: int = 0
+    """Written to the device (write requests completed)."""
+    ios: int = 0
+    flushes: int = 0
+    latency: Log2Histogram = field(default_factory=Log2Histogram)
+    latency_max_ns: int = 0
+    written: int = 0
+    """Bytes write() sent to files on this device (or to the device itself)."""
+
+
+def disk_written(snap: Snapshot) -> dict[str, int]:
+    """Bytes write() sent in the interval to files on each disk (from the resolved descriptors)."""
+    out: dict[str, int] = {}
+    for f in snap.files:
+        if f.disk:
+            out[f.disk] = out.get(f.disk, 0) + f.bytes
+    return out
+
+
+def add_focus(a: FocusWrites, b: FocusWrites) -> FocusWrites:
+    """Two periods of the same process's drill-down figures, summed (b the later one)."""
+    return FocusWrites(
+        pid=b.pid,
+        bytes=a.bytes + b.bytes,
+        writes=a.writes + b.writes,
+        errors=a.errors + b.errors,
+        sizes=a.sizes + b.sizes,
+        latency=a.latency + b.latency,
+        latency_max_ns=max(a.latency_max_ns, b.latency_max_ns),
+        latency_sum_ns=a.latency_sum_ns + b.latency_sum_ns,
+        sla_missed=a.sla_missed + b.sla_missed,
+        no_entry=a.no_entry + b.no_entry,
+        call_writes=tuple(x + y for x, y in zip(a.call_writes or (0,) * len(CALLS), b.call_writes, strict=False)),
+        call_bytes=tuple(x + y for x, y in zip(a.call_bytes or (0,) * len(CALLS), b.call_bytes, strict=False)),
+    )
 
 
 def fold(state: RunState, snap: Snapshot) -> RunState:
@@ -90,6 +134,27 @@ def fold(state: RunState, snap: Snapshot) -> RunState:
         active = {(f.pid, f.fd) for f in snap.files}
         for _, key in sorted((v, k) for k, v in ft.items() if k not in active)[: len(ft) - MAX_TRACKED]:
             del ft[key]
+    disks = state.disks
+    for d in snap.disks:
+        t = disks.get(d.dev, DiskTotals())
+        disks[d.dev] = DiskTotals(
+            d.name,
+            t.bytes + d.bytes,
+            t.ios + d.ios,
+            t.flushes + d.flushes,
+            t.latency + d.latency,
+            max(t.latency_max_ns, d.latency_max_ns),
+            t.written,
+        )
+    for dev, n in disk_written(snap).items():
+        t = disks.get(dev, DiskTotals(name=dev))
+        disks[dev] = replace(t, written=t.written + n)
+    if snap.focus is not None:
+        f = snap.focus
+        old = state.focus.get(f.pid)
+        state.focus[f.pid] = f if old is None else add_focus(old, f)
+        if len(state.focus) > 64:  # pages opened over a long run: keep the latest
+            del state.focus[next(iter(state.focus))]
     state.history.append(rate(snap.bytes, snap.elapsed))
     del state.history[:-HISTORY]
     return state
@@ -299,6 +364,107 @@ def container_rows(state: RunState, resolve: Callable[[int], tuple[str, str]]) -
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class DiskRow:
+    key: str
+    dev: str
+    name: str
+    bytes_s: float
+    """Written to the device per second (write requests completed)."""
+    iops: float
+    avg_size: float
+    flushes_s: float
+    p50_ns: float | None
+    p99_ns: float | None
+    max_ns: int
+    written_s: float
+    """write() bytes per second to files on this device."""
+    total_bytes: int
+    total_written: int
+
+
+def disk_rows(state: RunState) -> list[DiskRow]:
+    """Every device seen in the run: the last interval's rates, the run's totals."""
+    snap = state.last
+    if snap is None:
+        return []
+    el = snap.elapsed
+    now = {d.dev: d for d in snap.disks}
+    written = disk_written(snap)
+    out = []
+    for dev, t in state.disks.items():
+        d = now.get(dev)
+        hist = d.latency if d else Log2Histogram()
+        mx = d.latency_max_ns if d else 0
+        out.append(
+            DiskRow(
+                key=f"disk:{dev}",
+                dev=dev,
+                name=d.name if d else t.name,
+                bytes_s=rate(d.bytes, el) if d else 0.0,
+                iops=rate(d.ios, el) if d else 0.0,
+                avg_size=d.bytes / d.ios if d and d.ios else 0.0,
+                flushes_s=rate(d.flushes, el) if d else 0.0,
+                p50_ns=percentile(hist, 0.5, mx),
+                p99_ns=percentile(hist, 0.99, mx),
+                max_ns=mx,
+                written_s=rate(written.get(dev, 0), el),
+                total_bytes=t.bytes,
+                total_written=t.written,
+            )
+        )
+    out.sort(key=lambda r: (-r.bytes_s, -r.written_s, -r.total_bytes, r.dev))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    key: str
+    call: str
+    writes_s: float
+    bytes_s: float | None
+    """None when only the counts are known (the page just opened, or a recording without it)."""
+    share: float | None
+    """Of the process's bytes in the interval (of its calls when bytes are unknown), 0..1."""
+    total_writes: int | None
+    total_bytes: int | None
+    """Since the page was opened; None when nothing was counted for it yet."""
+
+
+def process_calls(state: RunState, pid: int) -> list[CallRow]:
+    """A process's write calls by type: every call, in CALLS order (a fixed, short table).
+
+    From the drill-down counts when the kernel has them for this process, else from its
+    per-descriptor counts (calls only, no bytes)."""
+    snap = state.last
+    if snap is None:
+        return []
+    el = snap.elapsed
+    f = snap.focus if snap.focus is not None and snap.focus.pid == pid else None
+    p = next((p for p in snap.processes if p.pid == pid), None)
+    run = state.focus.get(pid)
+    writes = f.call_writes if f else (p.calls if p and p.calls else (0,) * len(CALLS))
+    nbytes = f.call_bytes if f else None
+    base = nbytes if nbytes is not None else writes
+    whole = sum(base)
+    out = []
+    for i, call in enumerate(CALLS):
+        w = writes[i] if i < len(writes) else 0
+        b = nbytes[i] if nbytes is not None and i < len(nbytes) else None
+        out.append(
+            CallRow(
+                key=f"call:{call}",
+                call=call,
+                writes_s=rate(w, el),
+                bytes_s=None if b is None else rate(b, el),
+                share=(base[i] / whole if whole else 0.0) if i < len(base) else None,
+                total_writes=run.call_writes[i] if run and i < len(run.call_writes) else None,
+                total_bytes=run.call_bytes[i] if run and i < len(run.call_bytes) else None,
+            )
+        )
+    return out
+
+
 def top_totals(state: RunState, n: int = 20) -> list[tuple[int, Totals]]:
     """Processes with the most bytes since start (the exit summary)."""
     items = sorted(state.totals.items(), key=lambda kv: (-kv[1].bytes, kv[0]))
@@ -428,6 +594,8 @@ def copy_state(state: RunState) -> RunState:
         totals=dict(state.totals),
         file_totals=dict(state.file_totals),
         cgroup_totals=dict(state.cgroup_totals),
+        disks=dict(state.disks),
+        focus=dict(state.focus),
         history=list(state.history),
     )
 

@@ -14,12 +14,25 @@ SOURCE = Path(__file__).with_name("writes.c")
 CALLS = ("write", "pwrite64", "writev", "pwritev", "pwritev2")
 """The write system calls traced, in the order of the kernel's per-call counters."""
 
-TRACEPOINTS = tuple(("syscalls", f"sys_{side}_{call}") for call in CALLS for side in ("enter", "exit")) + (
-    ("sched", "sched_process_exec"),
+BLOCK = (("block", "block_rq_issue"), ("block", "block_rq_complete"))
+"""The disks view: both or neither."""
+TRACEPOINTS = (
+    tuple(("syscalls", f"sys_{side}_{call}") for call in CALLS for side in ("enter", "exit"))
+    + (("sched", "sched_process_exec"),)
+    + BLOCK
 )
 """Every tracepoint writes.c can use; only syscalls:sys_exit_write is indispensable."""
 REQUIRED = ("syscalls", "sys_exit_write")
-MAPS = ("wtop_stats", "wtop_epoch", "wtop_procs", "wtop_info", "wtop_starts")
+MAPS = (
+    "wtop_stats",
+    "wtop_epoch",
+    "wtop_procs",
+    "wtop_info",
+    "wtop_starts",
+    "wtop_focus",
+    "wtop_rq_start",
+    "wtop_disks",
+)
 """The maps of writes.c, in the order the loader hands them over."""
 
 DEFAULT_MAP_SIZE = 65536
@@ -38,6 +51,8 @@ def missing_notes(have: tuple[tuple[str, str], ...]) -> list[str]:
             notes.append(f"calls: {call} without latency nor file, no syscalls:sys_enter_{call} tracepoint")
     if ("sched", "sched_process_exec") not in have:
         notes.append("names: not updated on exec, no sched:sched_process_exec tracepoint")
+    if not all(tp in have for tp in BLOCK):
+        notes.append("disks: unavailable, this kernel has no block:block_rq_issue/block_rq_complete tracepoints")
     return notes
 
 
@@ -93,6 +108,8 @@ def cflags(opts: ProbeOptions) -> list[str]:
             flags.append(f"-D{side.upper()}_{call.upper()}")
     if ("sched", "sched_process_exec") in opts.tracepoints:
         flags.append("-DHAVE_EXEC")
+    if all(tp in opts.tracepoints for tp in BLOCK):
+        flags.append("-DHAVE_BLOCK")
     if opts.pid is not None:
         flags.append(f"-DFILTER_TGID={opts.pid}")
     if opts.uid is not None:

@@ -57,16 +57,20 @@ class Skipped:
     """sys_exit_write with no start time of the same thread (started before wtop, or a slot collision)."""
     recursion_misses: int = 0
     """Times the kernel did not run a wtop program because a BPF program was already running on that CPU."""
+    disk_no_issue: int = 0
+    """Disk write requests that completed without their issue seen (issued before wtop started,
+    or too many in flight): counted, but with no latency."""
 
     @property
     def total(self) -> int:
-        return self.map_full + self.no_entry + self.recursion_misses
+        return self.map_full + self.no_entry + self.recursion_misses + self.disk_no_issue
 
     def __add__(self, other: Skipped) -> Skipped:
         return Skipped(
             self.map_full + other.map_full,
             self.no_entry + other.no_entry,
             self.recursion_misses + other.recursion_misses,
+            self.disk_no_issue + other.disk_no_issue,
         )
 
 
@@ -105,6 +109,48 @@ class FileWrites:
     kind: str
     bytes: int
     writes: int
+    disk: str = ""
+    """The block device holding the file, or the device written to ("major:minor" of the
+    whole disk); "" for anything else (pipes, sockets, tmpfs, overlay...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DiskWrites:
+    """Write requests of one block device that completed in one interval (the whole machine,
+    whatever the filters: the block layer does not know which process a request is for)."""
+
+    dev: str
+    """"major:minor" of the whole disk."""
+    name: str
+    """Its kernel name (vda, nvme0n1), made safe."""
+    bytes: int
+    ios: int
+    errors: int = 0
+    flushes: int = 0
+    """Cache flush requests issued (fsync, journal commits)."""
+    latency: Log2Histogram = field(default_factory=Log2Histogram)
+    """Issue to completion, ns."""
+    latency_max_ns: int = 0
+    latency_sum_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FocusWrites:
+    """Everything about one process's writes in one interval, counted while its page is open
+    (drill-down): the kernel counts these for one process at a time."""
+
+    pid: int
+    bytes: int = 0
+    writes: int = 0
+    errors: int = 0
+    sizes: Log2Histogram = field(default_factory=Log2Histogram)
+    latency: Log2Histogram = field(default_factory=Log2Histogram)
+    latency_max_ns: int = 0
+    latency_sum_ns: int = 0
+    sla_missed: int = 0
+    no_entry: int = 0
+    call_writes: tuple[int, ...] = ()
+    call_bytes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,3 +180,6 @@ class Snapshot:
     call_bytes: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
     """What the source could not do (a missing kernel feature), shown to the user."""
+    disks: tuple[DiskWrites, ...] = ()
+    focus: FocusWrites | None = None
+    """The process whose page is open, if any."""

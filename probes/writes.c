@@ -12,6 +12,7 @@
 //   EXIT_<CALL>      trace this call (write, pwrite64, writev, pwritev, pwritev2)
 //   ENTER_<CALL>     its sys_enter tracepoint exists: measure its latency and its fd
 //   HAVE_EXEC        sched:sched_process_exec exists: follow renames on exec
+//   HAVE_BLOCK       block:block_rq_issue and block_rq_complete exist: the disks view
 //
 // Cost model (ns added per write on the test VM, see bench/): every event does one
 // inlined per-CPU array lookup for its counters and histograms and one array lookup for
@@ -41,9 +42,21 @@ struct cpu_stats {
 };
 BPF_PERCPU_ARRAY(wtop_stats, struct cpu_stats, 1);
 
-// The interval number, advanced by user space after each read, so that the kernel starts
-// a new maximum latency per interval without user space ever writing to `stats`.
-BPF_ARRAY(wtop_epoch, u64, 1);
+// Set by user space: the interval number, advanced after each read, so that the kernel
+// starts a new maximum latency per interval without user space ever writing to `stats`;
+// and the process whose page is open (drill-down), 0 for none.
+struct wtop_ctl {
+    u64 epoch;
+    u32 focus;
+    u32 pad;
+};
+BPF_ARRAY(wtop_epoch, struct wtop_ctl, 1);
+
+// The writes of the focused process, counted a second time, by tgid: user space creates
+// the (zeroed) entry before it names the process in wtop_ctl.focus, and deletes it after
+// the focus moved on; a write in flight while the focus moves lands in its own process's
+// entry, never in the next one. Only the focused process pays for the second count.
+BPF_TABLE("percpu_hash", u32, struct cpu_stats, wtop_focus, 4);
 
 // Cumulative counters per (process, file descriptor). User space reads them without
 // deleting, computes the interval as a difference, sums a process's descriptors, and
@@ -157,44 +170,26 @@ static __always_inline struct fd_stats *wtop_fd(struct fd_key *key, struct cpu_s
     return ps;
 }
 
-// The exit of any write call. `type` and `entered` are constants: each call inlines it.
-static __always_inline int wtop_exit(long ret, u32 type, int entered)
+// Count one returned call into a set of counters. timed: 1 with its latency in delta, 0
+// when the start was not seen (-1: the call has no enter tracepoint, nothing missed).
+static __always_inline void wtop_count(struct cpu_stats *cs, long ret, u32 type, int timed, u64 delta, u64 e)
 {
-    u64 pid_tgid = bpf_get_current_pid_tgid();
-    if (!wtop_wanted(pid_tgid))
-        return 0;
-    u32 zero = 0;
-    struct cpu_stats *cs = wtop_stats.lookup(&zero);
-    if (!cs)
-        return 0;
-    struct fd_key key = {.tgid = pid_tgid >> 32, .fd = -1};
-    if (entered) {
-        u64 now = bpf_ktime_get_ns();
-        u32 tid = (u32)pid_tgid;
-        u32 slot = wtop_slot(tid);
-        struct start_slot *s = wtop_starts.lookup(&slot);
-        if (s && s->tid == tid && s->ts != 0 && now >= s->ts) {
-            u64 delta = now - s->ts;
-            s->ts = 0;
-            key.fd = s->fd;
-            u32 b = bpf_log2l(delta);
-            if (b >= LAT_BUCKETS)
-                b = LAT_BUCKETS - 1;
-            cs->lat[b]++;
-            cs->lat_sum += delta;
-            u64 *ep = wtop_epoch.lookup(&zero);
-            u64 e = ep ? *ep : 0;
-            if (cs->lat_epoch != e) {
-                cs->lat_epoch = e;
-                cs->lat_max = 0;
-            }
-            if (delta > cs->lat_max)
-                cs->lat_max = delta;
-            if (delta > WTOP_SLA_NS)
-                cs->sla_missed++;
-        } else {
-            cs->skip_no_entry++;
+    if (timed > 0) {
+        u32 b = bpf_log2l(delta);
+        if (b >= LAT_BUCKETS)
+            b = LAT_BUCKETS - 1;
+        cs->lat[b]++;
+        cs->lat_sum += delta;
+        if (cs->lat_epoch != e) {
+            cs->lat_epoch = e;
+            cs->lat_max = 0;
         }
+        if (delta > cs->lat_max)
+            cs->lat_max = delta;
+        if (delta > WTOP_SLA_NS)
+            cs->sla_missed++;
+    } else if (timed == 0) {
+        cs->skip_no_entry++;
     }
     cs->writes++;
     if (type < CALLS)
@@ -209,6 +204,48 @@ static __always_inline int wtop_exit(long ret, u32 type, int entered)
             cs->call_bytes[type] += ret;
     } else if (ret < 0) {
         cs->errors++;
+    }
+}
+
+// The exit of any write call. `type` and `entered` are constants: each call inlines it.
+static __always_inline int wtop_exit(long ret, u32 type, int entered)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    if (!wtop_wanted(pid_tgid))
+        return 0;
+    u32 zero = 0;
+    struct cpu_stats *cs = wtop_stats.lookup(&zero);
+    if (!cs)
+        return 0;
+    struct wtop_ctl *ctl = wtop_epoch.lookup(&zero);
+    u64 e = 0;
+    u32 focus = 0;
+    if (ctl) {
+        e = ctl->epoch;
+        focus = ctl->focus;
+    }
+    struct fd_key key = {.tgid = pid_tgid >> 32, .fd = -1};
+    int timed = -1;
+    u64 delta = 0;
+    if (entered) {
+        u64 now = bpf_ktime_get_ns();
+        u32 tid = (u32)pid_tgid;
+        u32 slot = wtop_slot(tid);
+        struct start_slot *s = wtop_starts.lookup(&slot);
+        timed = 0;
+        if (s && s->tid == tid && s->ts != 0 && now >= s->ts) {
+            delta = now - s->ts;
+            s->ts = 0;
+            key.fd = s->fd;
+            timed = 1;
+        }
+    }
+    wtop_count(cs, ret, type, timed, delta, e);
+    if (focus == key.tgid) {
+        u32 tgid = key.tgid;
+        struct cpu_stats *fs = wtop_focus.lookup(&tgid);
+        if (fs)
+            wtop_count(fs, ret, type, timed, delta, e);
     }
     struct fd_stats *ps = wtop_fd(&key, cs);
     if (!ps)
@@ -287,6 +324,114 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
         bpf_get_current_comm(&pi->comm, sizeof(pi->comm));
         pi->cgroup = bpf_get_current_cgroup_id();
     }
+    return 0;
+}
+#endif
+
+// -- the block layer: what reaches the disks ----------------------------------------------
+//
+// Fires per request, not per write(): nothing here is on the write() path. Write requests
+// are those whose rwbs starts with W (or F for a preflush, then W); a cache flush request
+// starts with F and carries no data. Latency is from issue to completion, matched by
+// (device, first sector): tracepoints give no request pointer, and wtop reads no kernel
+// structs. dev is the kernel's dev_t of the whole disk (major << 20 | minor).
+
+struct rq_key {
+    u32 dev;
+    u32 pad;
+    u64 sector;
+};
+// In-flight write requests and their issue times. User space removes entries older than a
+// minute (a completion with another first sector, a device that went away).
+BPF_HASH(wtop_rq_start, struct rq_key, u64, 16384);
+
+struct disk_stats {
+    u64 lat[LAT_BUCKETS];  // log2 histogram of issue -> completion, ns
+    u64 bytes;             // bytes of write requests completed without error
+    u64 ios;               // write requests completed
+    u64 errors;            // write requests completed with an error
+    u64 flushes;           // cache flush requests issued
+    u64 lat_sum;
+    u64 lat_max;
+    u64 lat_epoch;
+    u64 no_issue;          // completions whose issue was not seen (before wtop, or map full)
+};
+BPF_TABLE("percpu_hash", u32, struct disk_stats, wtop_disks, 256);
+BPF_PERCPU_ARRAY(wtop_disk_zero, struct disk_stats, 1);
+
+#ifdef HAVE_BLOCK
+static __always_inline struct disk_stats *wtop_disk(u32 dev)
+{
+    struct disk_stats *ds = wtop_disks.lookup(&dev);
+    if (ds)
+        return ds;
+    // a zeroed value without 700 bytes of stack: a per-CPU entry of its own, never written
+    u32 zero = 0;
+    struct disk_stats *z = wtop_disk_zero.lookup(&zero);
+    if (!z)
+        return 0;
+    wtop_disks.insert(&dev, z);
+    return wtop_disks.lookup(&dev);
+}
+
+TRACEPOINT_PROBE(block, block_rq_issue)
+{
+    char c0 = args->rwbs[0];
+    char c1 = args->rwbs[1];
+    if (c0 == 'W' || (c0 == 'F' && c1 == 'W')) {
+        struct rq_key k = {.dev = args->dev, .sector = args->sector};
+        u64 ts = bpf_ktime_get_ns();
+        wtop_rq_start.update(&k, &ts);
+    } else if (c0 == 'F') {
+        struct disk_stats *ds = wtop_disk(args->dev);
+        if (ds)
+            ds->flushes++;
+    }
+    return 0;
+}
+
+TRACEPOINT_PROBE(block, block_rq_complete)
+{
+    char c0 = args->rwbs[0];
+    char c1 = args->rwbs[1];
+    if (!(c0 == 'W' || (c0 == 'F' && c1 == 'W')))
+        return 0;
+    // An empty write is the shell of a flush (fsync's REQ_PREFLUSH): the block layer issues
+    // a flush request in its place (counted at issue) and ends the shell without issuing it.
+    if (args->nr_sector == 0)
+        return 0;
+    u32 dev = args->dev;
+    struct disk_stats *ds = wtop_disk(dev);
+    if (!ds)
+        return 0;
+    ds->ios++;
+    if (args->error)
+        ds->errors++;
+    else
+        ds->bytes += (u64)args->nr_sector << 9;
+    struct rq_key k = {.dev = dev, .sector = args->sector};
+    u64 *ts = wtop_rq_start.lookup(&k);
+    if (!ts) {
+        ds->no_issue++;
+        return 0;
+    }
+    u64 now = bpf_ktime_get_ns();
+    u64 delta = now > *ts ? now - *ts : 0;
+    wtop_rq_start.delete(&k);
+    u32 b = bpf_log2l(delta);
+    if (b >= LAT_BUCKETS)
+        b = LAT_BUCKETS - 1;
+    ds->lat[b]++;
+    ds->lat_sum += delta;
+    u32 zero = 0;
+    struct wtop_ctl *ctl = wtop_epoch.lookup(&zero);
+    u64 e = ctl ? ctl->epoch : 0;
+    if (ds->lat_epoch != e) {
+        ds->lat_epoch = e;
+        ds->lat_max = 0;
+    }
+    if (delta > ds->lat_max)
+        ds->lat_max = delta;
     return 0;
 }
 #endif

@@ -54,3 +54,52 @@ def test_every_write_call_and_every_kind_of_target(helper_bins, tmp_path):
     assert by_kind["pipe"][0].path.startswith("pipe:[")
     assert [(f.bytes, f.writes) for f in by_kind["socket"]] == [(160, 8)]
     assert [(f.path, f.bytes) for f in by_kind["other"]] == [("/dev/null", 30)]
+
+
+def test_drill_down_counts_one_process_on_its_own(helper_bins, spawn, tmp_path):
+    """The focused process's histograms and calls by type, exact, while another writes too;
+    moving the focus starts the next process from zero and drops the previous entry."""
+    target = tmp_path / "data.bin"
+    p = subprocess.Popen([helper_bins["calls"], "wtop-focus", str(target)], stdin=subprocess.PIPE)
+    other = spawn(b"wtop-other", 512, 1000)
+    try:
+        with BccSource(ProbeOptions()) as src:
+            src.set_focus(p.pid)
+            assert src.sample().focus is None  # applied at the end of this interval
+            p.stdin.write(b"g")
+            p.stdin.flush()
+            other.go()
+            assert other.wait() == 0
+            time.sleep(0.5)
+            s = src.sample()
+            src.set_focus(other.pid)
+            s2 = src.sample()  # the focus moves at the end of this one
+            s3 = src.sample()
+            focus_map = src.map_fd("wtop_focus")
+            import ctypes as ct
+
+            from probes import bpfsys
+
+            left = bpfsys.lookup(focus_map, ct.c_uint32(p.pid), ct.create_string_buffer(1176 * src.ncpu))
+    finally:
+        p.kill()
+        p.wait()
+    f = s.focus
+    assert f is not None and f.pid == p.pid
+    proc = next(r for r in s.processes if r.pid == p.pid)
+    assert (f.bytes, f.writes, f.errors) == (proc.bytes, proc.writes, 0) == (5400, 36, 0)
+    assert dict(zip(CALLS, f.call_writes, strict=True)) == dict(zip(CALLS, proc.calls, strict=True))
+    assert dict(zip(CALLS, f.call_bytes, strict=True)) == {
+        "write": 200 + 70 + 160 + 30,
+        "pwrite64": 600,
+        "writev": 440,
+        "pwritev": 1500,
+        "pwritev2": 2400,
+    }
+    assert f.sizes.total == 36 and f.latency.total == 36 and f.no_entry == 0
+    assert f.sizes.counts[Log2Histogram.bucket_of(512)] == 0  # the other process's 512-byte writes
+    assert s.sizes.counts[Log2Histogram.bucket_of(512)] == 1000  # are in the totals only
+    assert 0 < f.latency_max_ns <= s.latency_max_ns and f.latency_sum_ns > 0
+    assert s2.focus is not None and s2.focus.pid == p.pid and s2.focus.writes == 0
+    assert s3.focus is not None and s3.focus.pid == other.pid and s3.focus.writes == 0
+    assert not left  # the previous process's entry is gone

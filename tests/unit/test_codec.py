@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from probes import model
 from probes.codec import SCHEMA, from_record, to_json, to_record
-from probes.snapshot import Skipped
+from probes.snapshot import DiskWrites, FileWrites, FocusWrites, Skipped
 from tests.conftest import hist, snap
 
 
 def sample():
-    return snap(
+    s = snap(
         7,
         [(10, "a\\x1b", 0, 4096, 1), (11, "b", 65534, 100, 4)],
         elapsed=0.5,
@@ -18,7 +19,18 @@ def sample():
         latency_max_ns=700_000,
         sla_missed=2,
         sla_ns=500_000,
-        skipped=Skipped(1, 2, 3),
+        skipped=Skipped(1, 2, 3, 4),
+    )
+    return replace(
+        s,
+        files=(
+            FileWrites(10, 3, "/var/log/x", "file", 4096, 1, "254:0"),
+            FileWrites(11, 1, "pipe:[9]", "pipe", 100, 4),
+        ),
+        disks=(DiskWrites("254:0", "vda", 8192, 2, 0, 1, hist(b18=2), 200_000, 300_000),),
+        focus=FocusWrites(
+            10, 4096, 1, 0, hist(b13=1), hist(b12=1), 3000, 3000, 0, 0, (1, 0, 0, 0, 0), (4096, 0, 0, 0, 0)
+        ),
     )
 
 
@@ -32,7 +44,13 @@ def test_json_schema_fields_and_figures():
     assert d["schema"] == SCHEMA == "wtop/1"
     assert (d["seq"], d["bytes"], d["writes"], d["elapsed_s"]) == (7, 4196, 5, 0.5)
     assert d["bytes_per_s"] == 8392.0 and d["writes_per_s"] == 10.0
-    assert d["skipped"] == {"map_full": 1, "no_entry": 2, "recursion_misses": 3, "total": 6}
+    assert d["skipped"] == {"map_full": 1, "no_entry": 2, "recursion_misses": 3, "disk_no_issue": 4, "total": 10}
+    (disk,) = d["disks"]
+    assert (disk["dev"], disk["name"], disk["bytes"], disk["ios"], disk["flushes"]) == ("254:0", "vda", 8192, 2, 1)
+    assert disk["bytes_per_s"] == 16384.0 and disk["ios_per_s"] == 4.0
+    assert disk["written"] == 4096  # write() to /var/log/x, a file on vda
+    assert disk["latency"]["buckets"] == [{"low_ns": 131072, "high_ns": 262144, "count": 2}]
+    assert [f["disk"] for f in d["files"]] == ["254:0", ""]
     assert [p["pid"] for p in d["processes"]] == [10, 11]
     assert d["processes"][0]["comm"] == "a\\x1b" and d["processes"][1]["user"] == "nobody"
     assert d["sizes"]["buckets"] == [{"low": 16, "high": 32, "count": 4}, {"low": 4096, "high": 8192, "count": 1}]
