@@ -109,18 +109,28 @@ class Bcc:
 class Wtop:
     """wtop's real probes, drained every second by a thread as the dashboard does."""
 
-    def __init__(self):
+    def __init__(self, focus: bool = False):
         from probes.bcc_source import BccSource
         from probes.program import ProbeOptions
 
         self.src = BccSource(ProbeOptions())
+        self.focus = focus
+        self.lock = threading.Lock()
         self.stop = threading.Event()
         self.t = threading.Thread(target=self.loop, daemon=True)
         self.t.start()
 
     def loop(self):
         while not self.stop.wait(1.0):
-            self.src.sample()
+            with self.lock:
+                self.src.sample()
+
+    def writer_started(self, pid: int) -> None:
+        """With focus: the writer's page is open (its writes are counted a second time)."""
+        if self.focus:
+            with self.lock:
+                self.src.set_focus(pid)
+                self.src.sample()  # applies the focus now
 
     def close(self):
         self.stop.set()
@@ -162,13 +172,22 @@ PEERS = {
     "none": Nothing,
     "floor (empty programs, same tracepoints)": lambda: Bcc(EMPTY),
     "wtop (default probes, drained 1/s)": Wtop,
+    "wtop, the writer's own page open": lambda: Wtop(focus=True),
     "naive BCC (hashes, atomics)": lambda: Bcc(NAIVE),
     "bpftrace (same figures)": lambda: Bpftrace(BPFTRACE),
 }
 
 
-def ns_per_write(writebench: str, n: int, threads: int) -> float:
-    out = subprocess.run([writebench, str(n), str(threads)], capture_output=True, text=True, check=True).stdout
+def ns_per_write(writebench: str, n: int, threads: int, peer=None) -> float:
+    p = subprocess.Popen(
+        [writebench, str(n), str(threads), "wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    hook = getattr(peer, "writer_started", None)
+    if hook:
+        hook(p.pid)
+    out, _ = p.communicate("g")
+    if p.returncode:
+        raise RuntimeError(f"writebench failed ({p.returncode})")
     return float(out)
 
 
@@ -183,7 +202,7 @@ def bench_write(bins, n: int, reps: int, threads: int) -> dict[str, float]:
         for name in names:
             peer = PEERS[name]()
             try:
-                samples[name].append(ns_per_write(bins["writebench"], n, threads))
+                samples[name].append(ns_per_write(bins["writebench"], n, threads, peer))
             finally:
                 peer.close()
     return {k: statistics.median(v) for k, v in samples.items()}
@@ -376,6 +395,51 @@ def bench_terminal(seconds: float, label: str) -> None:
         print(f"    wtop / htop: {results['wtop'] / results['htop -d 10']:.2f}x (target <= 1)")
 
 
+BPFTRACE_DISK = r"""
+tracepoint:block:block_rq_issue /args->rwbs[0] == 87/ { @start[args->dev, args->sector] = nsecs; }
+tracepoint:block:block_rq_complete /@start[args->dev, args->sector]/ {
+  @bytes[args->dev] = sum(args->nr_sector * 512);
+  @lat = hist(nsecs - @start[args->dev, args->sector]);
+  delete(@start[args->dev, args->sector]);
+}
+"""
+
+
+def bench_disk(n: int, reps: int) -> None:
+    """What the block probes add to each request: O_DIRECT 4 KiB writes to a loop device over
+    a file in /dev/shm (no real disk: the request path alone, so the probes' share shows)."""
+    backing = Path("/dev/shm/wtop-bench-disk.img")
+    with open(backing, "wb") as f:
+        f.truncate(n * 4096)
+    dev = subprocess.run(["losetup", "-f", "--show", str(backing)], capture_output=True, text=True, check=True)
+    loop = dev.stdout.strip()
+    peers = {"none": Nothing, "wtop (default probes, drained 1/s)": Wtop}
+    if shutil.which("bpftrace"):
+        peers["bpftrace (issue->complete hist, bytes)"] = lambda: Bpftrace(BPFTRACE_DISK)
+    samples: dict[str, list[float]] = {k: [] for k in peers}
+    try:
+        for _ in range(reps):
+            for name, make in peers.items():
+                peer = make()
+                try:
+                    t0 = time.perf_counter()
+                    subprocess.run(
+                        ["dd", "if=/dev/zero", f"of={loop}", "bs=4k", f"count={n}", "oflag=direct", "status=none"],
+                        check=True,
+                    )
+                    samples[name].append((time.perf_counter() - t0) * 1e9 / n)
+                finally:
+                    peer.close()
+    finally:
+        subprocess.run(["losetup", "-d", loop], check=False)
+        backing.unlink()
+    base = statistics.median(samples["none"])
+    print(f"  {'peer':<42} {'ns/request':>11} {'added':>8}")
+    for name, v in samples.items():
+        med = statistics.median(v)
+        print(f"  {name:<42} {med:11.0f} {med - base:+8.0f}")
+
+
 def bench_scale(bins, n: int) -> None:
     from probes.bcc_source import BccSource
     from probes.program import ProbeOptions
@@ -415,7 +479,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("parts", nargs="*", default=["write", "dashboard", "startup", "terminal", "scale"])
+    ap.add_argument("parts", nargs="*", default=["write", "dashboard", "startup", "terminal", "scale", "disk"])
     ap.add_argument("--quick", action="store_true", help="fewer and shorter runs")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -457,6 +521,10 @@ def main() -> int:
         if "scale" in args.parts:
             print("\n5. scale")
             bench_scale(bins, 10_000)
+        if "disk" in args.parts:
+            n, reps = (5_000, 3) if q else (20_000, 5)
+            print(f"\n6. cost per disk write request: {n:,} O_DIRECT 4 KiB writes to a loop device, median of {reps}")
+            bench_disk(n, reps)
     return 0
 
 

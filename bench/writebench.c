@@ -1,5 +1,5 @@
 // Time 64-byte write()s to /dev/null: prints the mean ns per write seen by each thread.
-// usage: writebench N [THREADS]
+// usage: writebench N [THREADS [wait]]   (wait: read one byte from stdin before writing)
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -29,6 +29,11 @@ int main(int argc, char **argv)
         return 2;
     n = atol(argv[1]);
     int threads = argc > 2 ? atoi(argv[2]) : 1;
+    if (argc > 3) {
+        char go;
+        if (read(0, &go, 1) != 1)
+            return 4;
+    }
     pthread_t t[256];
     pthread_barrier_init(&start, NULL, threads + 1);
     for (int i = 0; i < threads; i++)

@@ -35,13 +35,18 @@ def _histogram(
     cumulative bound is le = 2**k - 1. (le = 2**k would leave out the values equal to it,
     such as every 4096-byte write from le="4096".)
     """
+    return HistogramMetricFamily(name, doc, buckets=_cumulative(hist, scale, ks), sum_value=total_sum)
+
+
+def _cumulative(hist: Log2Histogram, scale: float, ks: range) -> list[tuple[str, int]]:
+    """(le, cumulative count) pairs, +Inf last."""
     buckets = []
     acc = sum(hist.counts[: ks.start])
     for k in ks:
         acc += hist.counts[k]
         buckets.append((repr((Log2Histogram.bounds(k)[1] - 1) * scale), acc))
     buckets.append(("+Inf", hist.total))
-    return HistogramMetricFamily(name, doc, buckets=buckets, sum_value=total_sum)
+    return buckets
 
 
 class Metrics:
@@ -57,12 +62,14 @@ class Metrics:
         self.size_sum = 0
         self.latency = Log2Histogram()
         self.latency_sum_ns = 0
-        self.skipped = {"map_full": 0, "no_entry": 0, "recursion": 0}
+        self.skipped = {"map_full": 0, "no_entry": 0, "recursion": 0, "disk_no_issue": 0}
         self.sla_missed = 0
         self.sla_ns = 0
         self.intervals = 0
         self.calls: dict[str, list[int]] = {}
         """writes and bytes by call type (write, pwrite64, writev, pwritev, pwritev2)."""
+        self.disks: dict[str, dict] = {}
+        """By device name: bytes, requests, errors, flushes, latency histogram and sum."""
 
     def _label(self, comm: str) -> str:
         if comm in self.bytes or len(self.bytes) < self.max_labels:
@@ -87,6 +94,17 @@ class Metrics:
             self.skipped["map_full"] += snap.skipped.map_full
             self.skipped["no_entry"] += snap.skipped.no_entry
             self.skipped["recursion"] += snap.skipped.recursion_misses
+            self.skipped["disk_no_issue"] += snap.skipped.disk_no_issue
+            for d in snap.disks:  # devices are few and named by the kernel: each its own label
+                acc = self.disks.setdefault(
+                    d.name, {"bytes": 0, "ios": 0, "errors": 0, "flushes": 0, "lat": Log2Histogram(), "sum": 0}
+                )
+                acc["bytes"] += d.bytes
+                acc["ios"] += d.ios
+                acc["errors"] += d.errors
+                acc["flushes"] += d.flushes
+                acc["lat"] = acc["lat"] + d.latency
+                acc["sum"] += d.latency_sum_ns
             self.sla_missed += snap.sla_missed
             self.sla_ns = snap.sla_ns
             self.intervals += 1
@@ -146,6 +164,31 @@ class Metrics:
                 1e-9,
                 LATENCY_BUCKETS,
             )
+            families = {
+                "bytes": CounterMetricFamily(
+                    "wtop_disk_written_bytes", "Bytes of write requests completed, by block device.", labels=["device"]
+                ),
+                "ios": CounterMetricFamily(
+                    "wtop_disk_write_requests", "Write requests completed, by block device.", labels=["device"]
+                ),
+                "errors": CounterMetricFamily(
+                    "wtop_disk_write_errors", "Write requests completed with an error.", labels=["device"]
+                ),
+                "flushes": CounterMetricFamily(
+                    "wtop_disk_flushes", "Cache flush requests issued, by block device.", labels=["device"]
+                ),
+            }
+            lat = HistogramMetricFamily(
+                "wtop_disk_write_latency_seconds",
+                "Write request latency, block_rq_issue to block_rq_complete.",
+                labels=["device"],
+            )
+            for name, acc in sorted(self.disks.items()):
+                for key, fam in families.items():
+                    fam.add_metric([name], acc[key])
+                lat.add_metric([name], _cumulative(acc["lat"], 1e-9, LATENCY_BUCKETS), acc["sum"] / 1e9)
+            yield from families.values()
+            yield lat
 
 
 def parse_listen(text: str) -> tuple[str, int]:

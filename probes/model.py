@@ -49,6 +49,8 @@ class RunState:
     """Since start, by device ("major:minor"): what reached it, and what write() sent to files on it."""
     focus: dict[int, FocusWrites] = field(default_factory=dict)
     """Drill-down figures summed since each process's page was opened (a few processes)."""
+    unplaced: int = 0
+    """write() bytes since start that could not be placed on a device (see unplaced())."""
     forgotten: int = 0
     history: list[float] = field(default_factory=list)
     """Bytes/s of the last intervals, newest last (at most HISTORY)."""
@@ -68,6 +70,12 @@ class DiskTotals:
     latency_max_ns: int = 0
     written: int = 0
     """Bytes write() sent to files on this device (or to the device itself)."""
+
+
+def unplaced(snap: Snapshot) -> int:
+    """Bytes write() sent that cannot be placed on a device: the descriptor was closed before
+    it could be resolved (a short-lived writer), was not resolved, or was not known."""
+    return sum(f.bytes for f in snap.files if f.kind == "?")
 
 
 def disk_written(snap: Snapshot) -> dict[str, int]:
@@ -146,6 +154,7 @@ def fold(state: RunState, snap: Snapshot) -> RunState:
             max(t.latency_max_ns, d.latency_max_ns),
             t.written,
         )
+    state.unplaced += unplaced(snap)
     for dev, n in disk_written(snap).items():
         t = disks.get(dev, DiskTotals(name=dev))
         disks[dev] = replace(t, written=t.written + n)

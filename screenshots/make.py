@@ -33,7 +33,29 @@ WORKLOAD = [
     (b"backup.sh", 131072, 30, 200, 1),
     (b"[/bold]\x1b[2Jx", 64, 20, 100, 1),  # a hostile name, shown harmlessly
 ]
-VIEWS = [("top", ()), ("sizes", ("2",)), ("latency", ("3",)), ("files", ("4",)), ("help", ("question_mark",))]
+VIEWS = [
+    ("top", ()),
+    ("sizes", ("2",)),
+    ("latency", ("3",)),
+    ("files", ("4",)),
+    ("disks", ("6",)),
+    ("process", ("enter",)),  # the top writer's own page (its figures were counted while recording)
+    ("help", ("question_mark",)),
+]
+
+# A restore streaming to a block device of its own with O_DIRECT: the disks view shows it
+# reaching the device at once, next to the page-cached writes of the others.
+DIRECT = """
+import ctypes, mmap, os, sys, time
+ctypes.CDLL(None).prctl(15, b"pg_restore", 0, 0, 0)
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 1 << 16)
+buf.write(b"r" * (1 << 16))
+while True:
+    for i in range(16):
+        os.pwrite(fd, buf, i << 16)
+    time.sleep(0.1)
+"""
 
 
 def record(seconds: int) -> list:
@@ -48,9 +70,16 @@ def record(seconds: int) -> list:
         )
         for name, size, n, period, threads in WORKLOAD
     ]
+    backing = Path("/dev/shm/wtop-screenshot.img")
+    with open(backing, "wb") as f:
+        f.truncate(64 << 20)
+    loop = subprocess.run(["losetup", "-f", "--show", str(backing)], capture_output=True, text=True, check=True)
+    loop = loop.stdout.strip()
+    procs.append(subprocess.Popen([sys.executable, "-c", DIRECT, loop]))
     snaps = []
     try:
         with BccSource(ProbeOptions()) as src:
+            src.set_focus(procs[0].pid)  # postgres, the top writer: its page has its own figures
             src.sample()
             for _ in range(seconds):
                 time.sleep(1.0)
@@ -59,6 +88,8 @@ def record(seconds: int) -> list:
         for p in procs:
             p.kill()
             p.wait()
+        subprocess.run(["losetup", "-d", loop], check=False)
+        backing.unlink()
         shutil.rmtree(tmp, ignore_errors=True)
     return snaps
 

@@ -26,10 +26,13 @@ from probes import model
 from probes.cgroups import CgroupNames
 from probes.schedule import ticks
 from probes.snapshot import Snapshot
+from tui.lines import RowTable
 from tui.messages import SinkFailed, SnapshotReady, SourceEnded, SourceFailed
 from tui.views.containers import ContainersTable
+from tui.views.disks import DisksView
 from tui.views.files import FilesTable
 from tui.views.histograms import HistogramView
+from tui.views.process import ProcessScreen
 from tui.views.top import TopTable
 from tui.widgets import StatusBar
 
@@ -62,7 +65,7 @@ def _survive_a_vanished_terminal() -> None:
 
 _survive_a_vanished_terminal()
 
-VIEWS = ("top", "sizes", "latency", "files", "containers")
+VIEWS = ("top", "sizes", "latency", "files", "containers", "disks")
 EXIT_DEADLINE = 2.0
 """After SIGHUP or SIGTERM, the process ends within this many seconds whatever happens."""
 MIN_SIZE = (60, 12)
@@ -73,6 +76,7 @@ VIEW_TITLES = {
     "latency": "write latency",
     "files": "files",
     "containers": "containers",
+    "disks": "disks",
 }
 
 HELP = """\
@@ -89,13 +93,20 @@ Views
        or ? when closed before it could be read
   5    containers: writes by cgroup, named as a container (docker,
        podman, containerd, k8s pod) or systemd service/scope
+  6    disks: what reached each block device (bytes/s, IOPS,
+       latency, flushes) next to what write() sent to its files;
+       the whole machine, whatever the filters
   tab  next view (shift+tab: previous)
 
 Keys
+  enter  a process's own page (from top writers or files): its
+       calls, files, and its own size and latency histograms;
+       escape goes back
   s    top writers: cycle the sort column (marked *)
   g    top writers: group by process name / one row per PID
   t    top writers, last column: where to (TO) / which call (VIA)
   c    histograms: both periods / last interval / whole run
+       (on a process's page: while open / last interval)
   /    filter by name (and path in files); escape clears it
   p    pause the display (the probes keep counting);
        in a replay: play / pause
@@ -113,6 +124,8 @@ Skipped: events the probes could not account for
              no latency is invented for it
   recursion  the kernel skipped a wtop program: another BPF
              program was running on that CPU
+  disk       a disk write completed whose issue wtop did not
+             see (issued before it started): no latency for it
 
 Traced: write, pwrite64, writev, pwritev, pwritev2. Not seen:
 io_uring, writes to mmap'd memory, sendfile, splice,
@@ -196,6 +209,7 @@ class WtopApp(App):
         Binding("3", "view('latency')", "Latency", id="view_latency"),
         Binding("4", "view('files')", "Files", id="view_files"),
         Binding("5", "view('containers')", "Containers", id="view_containers"),
+        Binding("6", "view('disks')", "Disks", id="view_disks"),
         Binding("tab", "next_view(1)", "Next", id="next_view", priority=True),
         Binding("shift+tab", "next_view(-1)", "Prev", show=False, id="prev_view", priority=True),
         Binding("s", "sort", "Sort", id="sort"),
@@ -262,6 +276,7 @@ class WtopApp(App):
             yield HistogramView("latency", id="latency")
             yield FilesTable(id="files")
             yield ContainersTable(id="containers")
+            yield DisksView(id="disks")
         yield Input(placeholder="filter by name or path (enter keeps it, escape clears it)", id="filter", disabled=True)
         yield Footer()
 
@@ -383,13 +398,16 @@ class WtopApp(App):
 
     # -- drawing ------------------------------------------------------------------------
     def _redraw_status(self) -> None:
-        bar = self.query_one(StatusBar)
+        bar = self.query_one("#status", StatusBar)
         if self.replay is None:
             bar.show(self.state, self.paused, VIEW_TITLES[self.view], self.clock)
             return
         snap = self.state.last
         label = f"REPLAY {self.replay_pos}/{len(self.replay)}" + (" paused" if self.paused else "")
         bar.show(self.state, False, VIEW_TITLES[self.view], (lambda: snap.time) if snap else self.clock, label)
+
+    def _process_page(self) -> ProcessScreen | None:
+        return next((s for s in self.screen_stack if isinstance(s, ProcessScreen)), None)
 
     # -- replay -------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
@@ -447,6 +465,13 @@ class WtopApp(App):
         self._sync_terminal_size()
         self._check_size()
         self._redraw_status()
+        page = self._process_page()
+        if page is not None:
+            snap = self.state.last
+            label = f"process {page.pid}"
+            clock = (lambda: snap.time) if self.replay is not None and snap else self.clock
+            page.show(self.state, self.paused and self.replay is None, label, clock)
+            return  # the dashboard under it is redrawn when the page closes
         if self.state.last is None:
             return
         if self.view == "top":
@@ -464,12 +489,48 @@ class WtopApp(App):
         else:
             self.query_one(f"#{self.view}", HistogramView).show(self.state)
 
+    # -- drill-down ---------------------------------------------------------------------
+    @on(RowTable.Selected)
+    def _row_selected(self, event: RowTable.Selected) -> None:
+        kind, _, rest = event.key.partition(":")
+        if kind == "comm":
+            self.notify("one row per PID (g) to open a process", timeout=2)
+        elif kind in ("pid", "fd") and event.table.id in ("top", "files"):
+            self.open_process(int(rest.split(":")[0]))
+
+    def open_process(self, pid: int) -> None:
+        """Push the page of one process; live, the kernel counts its writes on their own from
+        the next interval until the page closes."""
+        if self._process_page() is not None:
+            return
+        set_focus = getattr(self.source, "set_focus", None) if self.replay is None else None
+        if set_focus is not None:
+            self.state.focus.pop(pid, None)  # "while open" starts now
+            set_focus(pid)
+
+        def closed(_result=None) -> None:
+            if set_focus is not None:
+                set_focus(None)
+            self.redraw()
+
+        live = self.replay is None and self.source is not None
+        page = ProcessScreen(pid, self.query_one("#status", StatusBar), live=live)
+        self.push_screen(page, closed)
+        self.call_after_refresh(self.redraw)
+
     # -- actions ------------------------------------------------------------------------
     def action_view(self, name: str) -> None:
+        page = self._process_page()
+        if page is not None:
+            page.dismiss()
         self.view = name
         self.query_one(ContentSwitcher).current = name
         self.redraw()
-        self._focus(self.query_one(f"#{name}"))
+        self._focus(self._view_widget())
+
+    def _view_widget(self):
+        """What has the focus in the current view (the table, in the disks view)."""
+        return self.query_one("#disks-table" if self.view == "disks" else f"#{self.view}")
 
     def action_next_view(self, step: int) -> None:
         self.action_view(VIEWS[(VIEWS.index(self.view) + step) % len(VIEWS)])
@@ -520,7 +581,7 @@ class WtopApp(App):
     def _filter_done(self, event: Input.Submitted) -> None:
         event.input.display = bool(event.value)
         event.input.disabled = True
-        self._focus(self.query_one(f"#{self.view}"))
+        self._focus(self._view_widget())
 
     def key_escape(self) -> None:
         box = self.query_one("#filter", Input)
@@ -529,7 +590,7 @@ class WtopApp(App):
             box.display = False
             box.disabled = True
             self.name_filter = ""
-            self._focus(self.query_one(f"#{self.view}"))
+            self._focus(self._view_widget())
             self.redraw()
 
     def action_period(self) -> None:

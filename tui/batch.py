@@ -24,6 +24,22 @@ from tui.render import latency_summary
 Sink = Callable[[Snapshot], None]
 
 
+def disk_lines(snap: Snapshot) -> list[str]:
+    """One line per device: what reached it, next to what write() sent to files on it."""
+    el = snap.elapsed
+    written = model.disk_written(snap)
+    out = []
+    for d in snap.disks:
+        p50 = model.percentile(d.latency, 0.5, d.latency_max_ns)
+        lat = f"p50 ~{model.human_ns(p50)} max {model.human_ns(d.latency_max_ns)}" if p50 is not None else "-"
+        out.append(
+            f"disk {d.name} ({d.dev}): {model.human_rate(model.rate(d.bytes, el))} "
+            f"{model.rate(d.ios, el):.1f} IOPS ({d.bytes:,} bytes in {d.ios:,} requests)  latency {lat}  "
+            f"flushes {d.flushes}  write() to its files {model.human_rate(model.rate(written.get(d.dev, 0), el))}"
+        )
+    return out
+
+
 def text_block(snap: Snapshot, state: model.RunState, top: int) -> str:
     """One interval as text: a header line, the top writers, the latency line."""
     el = snap.elapsed
@@ -33,7 +49,7 @@ def text_block(snap: Snapshot, state: model.RunState, top: int) -> str:
         f"wtop {when}  interval {el:.2f}s  writes {model.human_rate(model.rate(snap.bytes, el))} "
         f"{model.human_count(model.rate(snap.writes, el))}/s ({snap.bytes:,} bytes in {snap.writes:,} calls)  "
         f"errors {snap.errors}  skipped {sk.total} (map full {sk.map_full}, no entry {sk.no_entry}, "
-        f"recursion {sk.recursion_misses})",
+        f"recursion {sk.recursion_misses}, disk {sk.disk_no_issue})",
         f"{'PID':>8} {'COMMAND':<16} {'USER':<9} {'BYTES/S':>12} {'WRITES/S':>9} {'AVG SIZE':>9} "
         f"{'BYTES':>12} {'WRITES':>9}",
     ]
@@ -48,6 +64,7 @@ def text_block(snap: Snapshot, state: model.RunState, top: int) -> str:
         lines.append(f"{'':>8} ({len(procs) - top} more processes wrote in this interval; -n 0 shows all)")
     pairs = latency_summary(snap.latency, snap.latency_max_ns, snap.sla_ns, snap.sla_missed)
     lines.append("latency " + "  ".join(f"{k} {v}" for k, v in pairs))
+    lines += disk_lines(snap)
     lines += [f"note: {n}" for n in snap.notes]
     return "\n".join(lines) + "\n\n"
 

@@ -18,6 +18,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.geometry import Region
+from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -205,6 +206,7 @@ class RowTable(Widget, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home", "jump(0)", "First", show=False),
         Binding("end", "jump(-1)", "Last", show=False),
+        Binding("enter", "select", "Open", show=False),
     ]
     COMPONENT_CLASSES = {"rowtable--header", "rowtable--cursor", "rowtable--odd"}
     DEFAULT_CSS = """
@@ -343,11 +345,28 @@ class RowTable(Widget, can_focus=True):
         elif self.cursor_row >= self.top + self.visible_rows:
             self.top = self.cursor_row - self.visible_rows + 1
         self._publish()
+        self.cursor_moved()
 
     def scroll_rows(self, step: int) -> None:
         self.top = max(0, min(self.top + step, len(self.keys) - self.visible_rows))
         self.cursor_row = max(self.top, min(self.cursor_row, self.top + self.visible_rows - 1))
         self._publish()
+        self.cursor_moved()
+
+    def cursor_moved(self) -> None:
+        """Called after the user moved the cursor (a view showing the selected row's details)."""
+
+    class Selected(Message):
+        """Enter on a row."""
+
+        def __init__(self, table: RowTable, key: str) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+    def action_select(self) -> None:
+        if self.cursor_key is not None:
+            self.post_message(self.Selected(self, self.cursor_key))
 
     def action_cursor(self, step: int) -> None:
         self._move_to(self.cursor_row + step)

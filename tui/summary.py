@@ -10,7 +10,8 @@ def summary(state: model.RunState, top: int = 15) -> str:
     lines = [f"wtop: {model.human_bytes(state.bytes)} in {state.writes:,} write() calls over {state.seconds:.1f}s"]
     sk = state.skipped
     lines.append(
-        f"skipped events: {sk.total} (map full {sk.map_full}, no entry {sk.no_entry}, recursion {sk.recursion_misses})"
+        f"skipped events: {sk.total} (map full {sk.map_full}, no entry {sk.no_entry}, "
+        f"recursion {sk.recursion_misses}, disk {sk.disk_no_issue})"
     )
     lines.append("")
     lines.append(f"{'PID':>8} {'COMMAND':<16} {'USER':<10} {'BYTES':>12} {'WRITES':>10}")
@@ -29,4 +30,20 @@ def summary(state: model.RunState, top: int = 15) -> str:
     if state.last is not None:
         pairs = latency_summary(state.latency, state.latency_max_ns, state.last.sla_ns, state.sla_missed)
         lines.append("  ".join(f"{k} {v}" for k, v in pairs))
+    if state.disks:
+        lines.append("")
+        lines.append(
+            f"{'DISK':<12} {'WRITTEN':>12} {'REQUESTS':>10} {'FLUSHES':>8} {'P50~':>8} {'MAX':>8} {'WRITE()':>12}"
+        )
+        for _dev, d in sorted(state.disks.items(), key=lambda kv: (-kv[1].bytes, kv[0])):
+            p50 = model.percentile(d.latency, 0.5, d.latency_max_ns)
+            lines.append(
+                f"{d.name:<12} {model.human_bytes(d.bytes):>12} {d.ios:>10,} {d.flushes:>8,} "
+                f"{'-' if p50 is None else model.human_ns(p50):>8} "
+                f"{model.human_ns(d.latency_max_ns) if d.ios else '-':>8} {model.human_bytes(d.written):>12}"
+            )
+        if state.unplaced:
+            lines.append(
+                f"(write() bytes not placed on a device: {model.human_bytes(state.unplaced)}, closed before seen)"
+            )
     return "\n".join(lines) + "\n"

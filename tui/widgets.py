@@ -57,7 +57,10 @@ class StatusBar(DiffLines):
             style = "bold reverse red" if sk.total else ("bold red" if run.total else "dim")
             wide = self.size.width == 0 or self.size.width >= 110
             detail = (
-                f": map full {run.map_full}, no entry {run.no_entry}, recursion {run.recursion_misses}" if wide else ""
+                f": map full {run.map_full}, no entry {run.no_entry}, recursion {run.recursion_misses}"
+                + (f", disk {run.disk_no_issue}" if run.disk_no_issue else "")
+                if wide
+                else ""
             )
             if wide and any(n.startswith("recursion:") for n in snap.notes):
                 detail = detail.replace(f"recursion {run.recursion_misses}", "recursion n/a")
@@ -104,14 +107,17 @@ class HistPlot(PlotextPlot):
         self.styles.height = max(len(rng), 1) + 3  # title, top and bottom frame
         self.replot()
 
+    def on_resize(self) -> None:
+        self.replot()  # the title is fitted to the width
+
     def replot(self) -> None:
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(self.title)
         hist = self.hist
         rng = model.nonempty_range(hist)
         total = hist.total
+        labels = []
         if rng:
             # plotext draws the first bar at the bottom; bpftrace lists small buckets first (top).
             order = list(reversed(rng))
@@ -119,6 +125,13 @@ class HistPlot(PlotextPlot):
                 f"{self.label(i)} {model.human_count(hist.counts[i]):>6} {100 * hist.counts[i] / total:5.1f}%"
                 for i in order
             ]
+        # plotext drops a title wider than the canvas (right of the labels) without a word
+        room = self.size.width - max((len(s) for s in labels), default=0) - 3
+        title = self.title
+        if room > 0 and len(title) > room:
+            title = title[: room - 1] + "…"
+        plt.title(title)
+        if rng:
             counts = [hist.counts[i] for i in order]
             plt.bar(
                 labels, counts, orientation="horizontal", width=1 / len(counts), marker="#" if ascii_only() else "sd"

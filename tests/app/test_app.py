@@ -55,10 +55,12 @@ async def test_view_keys_and_tab():
             ("tab", "latency"),
             ("tab", "files"),
             ("tab", "containers"),
+            ("tab", "disks"),
             ("tab", "top"),
-            ("shift+tab", "containers"),
+            ("shift+tab", "disks"),
             ("4", "files"),
             ("5", "containers"),
+            ("6", "disks"),
         ):
             await pilot.press(key)
             assert switcher.current == view == app.view

@@ -98,7 +98,7 @@ def test_drill_down_counts_one_process_on_its_own(helper_bins, spawn, tmp_path):
     }
     assert f.sizes.total == 36 and f.latency.total == 36 and f.no_entry == 0
     assert f.sizes.counts[Log2Histogram.bucket_of(512)] == 0  # the other process's 512-byte writes
-    assert s.sizes.counts[Log2Histogram.bucket_of(512)] == 1000  # are in the totals only
+    assert s.sizes.counts[Log2Histogram.bucket_of(512)] >= 1000  # are in the totals only (machine-wide)
     assert 0 < f.latency_max_ns <= s.latency_max_ns and f.latency_sum_ns > 0
     assert s2.focus is not None and s2.focus.pid == p.pid and s2.focus.writes == 0
     assert s3.focus is not None and s3.focus.pid == other.pid and s3.focus.writes == 0

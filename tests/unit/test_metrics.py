@@ -103,3 +103,26 @@ def test_calls_by_system_call(endpoint):
     got = scrape(port)
     assert got[("wtop_call_writes_total", (("call", "pwrite64"),))] == 2
     assert got[("wtop_call_bytes_total", (("call", "write"),))] == 100
+
+
+def test_disks_by_device(endpoint):
+    from dataclasses import replace
+
+    from probes.snapshot import DiskWrites
+
+    m, port, server = endpoint
+    d1 = DiskWrites("254:0", "vda", 8192, 2, 0, 1, hist(b18=2), 200_000, 300_000)
+    d2 = DiskWrites("254:0", "vda", 4096, 1, 1, 0, hist(b21=1), 1_500_000, 1_500_000)
+    m(replace(snap(1, []), disks=(d1,), skipped=Skipped(0, 0, 0, 3)))
+    m(replace(snap(2, []), disks=(d2,)))
+    got = scrape(port)
+    dev = (("device", "vda"),)
+    assert got[("wtop_disk_written_bytes_total", dev)] == 12288
+    assert got[("wtop_disk_write_requests_total", dev)] == 3
+    assert got[("wtop_disk_write_errors_total", dev)] == 1
+    assert got[("wtop_disk_flushes_total", dev)] == 1
+    assert got[("wtop_disk_write_latency_seconds_count", dev)] == 3
+    assert got[("wtop_disk_write_latency_seconds_sum", dev)] == pytest.approx(1.8e-3)
+    # [131072, 262143] ns: both of the first interval's, none of the 1.5 ms one
+    assert got[("wtop_disk_write_latency_seconds_bucket", (("device", "vda"), ("le", "0.000262143")))] == 2
+    assert got[("wtop_skipped_events_total", (("reason", "disk_no_issue"),))] == 3

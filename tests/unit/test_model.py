@@ -169,3 +169,62 @@ def test_container_totals_count_each_byte_once():
     assert state.cgroup_totals == {7: 3500, 8: 30}
     rows = model.container_rows(state, lambda cg: (f"cg{cg}", f"/cg{cg}"))
     assert [(r.name, r.processes, r.bytes_s, r.total_bytes) for r in rows] == [("cg7", 1, 1000.0, 3500)]
+
+
+def _disk_snap(seq, disks=(), files=(), focus=None, elapsed=1.0):
+    from dataclasses import replace as _r
+
+    return _r(
+        snap(seq, [(10, "db", 0, sum(f.bytes for f in files), 1, 0, (0, 1, 0, 0, 0))], elapsed=elapsed),
+        disks=disks,
+        files=files,
+        focus=focus,
+    )
+
+
+def test_disk_rows_keep_every_device_seen_and_compare_with_write():
+    from probes.snapshot import DiskWrites, FileWrites
+
+    a = _disk_snap(
+        1,
+        disks=(DiskWrites("8:0", "sda", 4096, 1, 0, 2, hist(b17=1), 90_000, 90_000),),
+        files=(
+            FileWrites(10, 3, "/data/x", "file", 8192, 2, "8:0"),
+            FileWrites(10, 4, "(closed)", "?", 100, 1),
+            FileWrites(10, 5, "/mnt/y", "file", 50, 1, "259:1"),
+        ),
+    )
+    b = _disk_snap(2, disks=(DiskWrites("8:0", "sda", 12288, 2, 1, 0, hist(b18=2), 200_000, 300_000),), elapsed=2.0)
+    state = model.merge([a])
+    rows = {r.dev: r for r in model.disk_rows(state)}
+    assert rows["8:0"].written_s == 8192 and rows["8:0"].bytes_s == 4096 and rows["8:0"].flushes_s == 2
+    assert rows["259:1"].written_s == 50 and rows["259:1"].bytes_s == 0  # write() only, nothing reached it
+    assert model.unplaced(a) == 100 and state.unplaced == 100
+    model.fold(state, b)
+    rows = model.disk_rows(state)
+    assert [r.dev for r in rows] == ["8:0", "259:1"]  # both still listed, the busy one first
+    sda = rows[0]
+    assert (sda.bytes_s, sda.iops, sda.avg_size, sda.max_ns) == (6144, 1, 6144, 200_000)
+    assert (sda.total_bytes, sda.total_written) == (16384, 8192)
+    assert state.disks["8:0"].latency.total == 3 and state.disks["8:0"].latency_max_ns == 200_000
+    assert rows[1].written_s == 0 and rows[1].total_written == 50
+
+
+def test_focus_sums_while_open_and_calls_fall_back_to_counts():
+    from probes.snapshot import FocusWrites
+
+    f1 = FocusWrites(10, 100, 2, 0, hist(b7=2), hist(b10=2), 900, 1500, 0, 0, (1, 1, 0, 0, 0), (60, 40, 0, 0, 0))
+    f2 = FocusWrites(10, 300, 1, 1, hist(b9=1), hist(b12=1), 3000, 3000, 1, 0, (0, 1, 0, 0, 0), (0, 300, 0, 0, 0))
+    state = model.merge([_disk_snap(1, focus=f1), _disk_snap(2, focus=f2, elapsed=2.0)])
+    run = state.focus[10]
+    assert (run.bytes, run.writes, run.errors, run.sla_missed) == (400, 3, 1, 1)
+    assert run.sizes.total == 3 and run.latency_max_ns == 3000 and run.call_bytes == (60, 340, 0, 0, 0)
+    calls = model.process_calls(state, 10)
+    assert [c.call for c in calls] == ["write", "pwrite64", "writev", "pwritev", "pwritev2"]
+    assert (calls[1].writes_s, calls[1].bytes_s, calls[1].share) == (0.5, 150.0, 1.0)
+    assert (calls[1].total_writes, calls[1].total_bytes) == (2, 340)
+    # without the kernel's own figures for it: the counts by call, no bytes
+    bare = model.merge([_disk_snap(1)])
+    calls = model.process_calls(bare, 10)
+    assert calls[1].writes_s == 1 and calls[1].bytes_s is None and calls[1].total_writes is None
+    assert calls[1].share == 1.0

@@ -4,6 +4,7 @@ descriptor in user space, the kind of target."""
 from __future__ import annotations
 
 from rich.text import Text
+from textual.binding import Binding
 
 from probes import model
 from tui.lines import Column, RowTable
@@ -24,6 +25,8 @@ COLUMNS = [
 
 class FilesTable(RowTable):
     """(process, file) pairs of the last interval, by bytes/s."""
+
+    BINDINGS = [Binding("enter", "select", "Process")]
 
     def __init__(self, **kw) -> None:
         super().__init__(COLUMNS, **kw)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.binding import Binding
 
 from probes import model
 from tui.lines import Column, RowTable
@@ -40,6 +41,8 @@ def writes_rate(v: float) -> str:
 
 class TopTable(RowTable):
     """Top writers of the last interval."""
+
+    BINDINGS = [Binding("enter", "select", "Process")]
 
     def __init__(self, **kw) -> None:
         self.sort_key = "bytes_s"

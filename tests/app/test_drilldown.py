@@ -1,0 +1,128 @@
+"""The disks view and a process's own page, driven with Pilot."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tests.app.conftest import make_app, workload, workload_disks
+from tests.app.test_app import feed
+from tests.conftest import hist
+from tui.app import AppConfig, WtopApp
+from tui.lines import DiffLines
+from tui.views.disks import DisksTable
+from tui.views.process import CallsTable, PageFilesTable, ProcessScreen
+from tui.widgets import HistPlot
+
+
+class FocusSource:
+    """A source that records what the app asks the kernel to focus on."""
+
+    def __init__(self) -> None:
+        self.focus: list[int | None] = []
+
+    def sample(self):  # never called: the tests post snapshots themselves
+        return None
+
+    def set_focus(self, pid: int | None) -> None:
+        self.focus.append(pid)
+
+
+def rows(table) -> list[list[str]]:
+    return [table.row_plain(i) for i in range(table.row_count)]
+
+
+async def test_disks_view_lists_devices_and_follows_the_cursor():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, workload_disks(1), workload_disks(2))
+        await pilot.press("6")
+        table = app.query_one(DisksTable)
+        assert app.focused is table
+        got = rows(table)
+        assert [r[0] for r in got] == ["nvme0n1", "vda"]
+        assert got[0][1:4] == ["3.0 MiB/s", "96", "32.0 KiB"]
+        assert got[0][8] == "8.0 MiB/s"  # write() to files on nvme0n1: postgres's two files
+        assert got[1][8] == "256.0 KiB/s"  # nginx's log on vda
+        assert got[0][9] == "6.0 MiB"  # two intervals of 3 MiB reached the disk
+        plot = app.query_one("#disks-interval", HistPlot)
+        assert plot.hist.total == 96 and "nvme0n1" in plot.title
+        await pilot.press("down")
+        assert plot.hist.total == 8 and "vda" in plot.title
+        assert app.query_one("#disks-run", HistPlot).hist.total == 16
+        facts = str(app.query_one("#disks-facts").render())
+        assert "reached the disks 3.5 MiB/s" in facts and "(0.42x)" in facts  # 3.5 MiB of 8.25 MiB
+
+
+async def test_enter_opens_the_process_page_and_escape_closes_it():
+    src = FocusSource()
+    app = make_app(src)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, workload_disks(1))
+        await pilot.press("enter")  # the cursor is on the top writer: postgres, 4242
+        await pilot.pause()
+        page = app.screen
+        assert isinstance(page, ProcessScreen) and page.pid == 4242
+        assert src.focus == [4242]
+        await feed(pilot, workload_disks(2))
+        calls = rows(page.query_one(CallsTable))
+        assert calls[1][:4] == ["pwrite64", "1,024", "8.0 MiB/s", "100%"]
+        assert calls[1][4:] == ["1.0k", "8.0 MiB"]  # one interval while open (the first is before)
+        files = rows(page.query_one(PageFilesTable))
+        assert [f[4] for f in files] == [
+            "/var/lib/postgresql/16/main/base/5/16384",
+            "/var/lib/postgresql/16/main/pg_wal/000000010000000000000001",
+        ]
+        assert page.query_one("#process-sizes", HistPlot).hist.total == 1024
+        assert page.query_one("#process-latency", HistPlot).hist.total == 1024
+        head = "\n".join(t.plain for t in page.query_one("#process-head", DiffLines).texts)
+        assert "PID 4242  postgres  user root" in head and "while open 8.0 MiB in 1.0k writes" in head
+        await pilot.press("c")
+        assert page.period == "interval"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ProcessScreen) and app.view == "top"
+        assert src.focus == [4242, None]
+
+
+async def test_a_view_key_leaves_the_page_and_grouped_rows_do_not_open():
+    src = FocusSource()
+    app = make_app(src)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, workload_disks(1))
+        await pilot.press("4", "enter")  # from the files view: the file's process
+        await pilot.pause()
+        assert isinstance(app.screen, ProcessScreen) and app.screen.pid == 4242
+        await pilot.press("6")
+        await pilot.pause()
+        assert not isinstance(app.screen, ProcessScreen) and app.view == "disks"
+        assert src.focus == [4242, None]
+        await pilot.press("1", "g", "enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, ProcessScreen)  # a group of processes has no page
+        assert src.focus == [4242, None]
+
+
+async def test_a_hostile_name_on_the_page_is_text():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, workload(1))
+        await pilot.press("end", "enter")  # the last row: the hostile name (1000 B)
+        await pilot.pause()
+        page = app.screen
+        assert isinstance(page, ProcessScreen) and page.pid == 999
+        head = page.query_one("#process-head", DiffLines).texts[0]
+        assert "[/bold]\\x1b[2J" in head.plain and "\x1b" not in head.plain
+        # no figures of its own were recorded: it says so instead of showing empty histograms
+        assert "recorded without its page open" in page.query_one("#process-head", DiffLines).texts[3].plain
+
+
+async def test_replayed_pages_use_the_recorded_figures():
+    snaps = [workload_disks(1), replace(workload_disks(2), focus=replace(workload_disks(2).focus, sizes=hist(b3=5)))]
+    app = WtopApp(None, AppConfig(interval=60, host="h"), replay=snaps)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("greater_than_sign", "enter")
+        await pilot.pause()
+        page = app.screen
+        assert isinstance(page, ProcessScreen)
+        assert page.query_one("#process-sizes", HistPlot).hist.total == 1024 + 5

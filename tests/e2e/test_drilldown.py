@@ -1,0 +1,66 @@
+"""The disks view and a process's page, in a real terminal with real probes and a real device."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+
+import pytest
+
+from tests.bpf.test_disks import CHUNK, DiskWriter, loopdev  # noqa: F401 - loopdev is a fixture
+
+pytestmark = pytest.mark.e2e
+
+
+def test_disks_view_and_drill_down_on_a_loop_device(term, loopdev):  # noqa: F811
+    path, devnum = loopdev
+    name = os.path.basename(path)
+    w = DiskWriter(path, "direct")
+    try:
+        t = term(130, 40, args=["--pid", str(w.p.pid)])
+        t.wait_for("skipped")
+        t.keys("6")
+        deadline = time.monotonic() + 15
+        line = ""
+        while time.monotonic() < deadline and "64.0 KiB" not in line:
+            w.do("write 16")  # 1 MiB in 16 direct writes of 64 KiB: 16 requests of 64 KiB
+            time.sleep(0.3)
+            line = next((ln for ln in t.screen().splitlines() if ln.strip().startswith(name + " ")), "")
+        assert "64.0 KiB" in line, t.screen()
+        screen = t.screen()
+        assert "the filters apply to write() only" in screen  # --pid does not filter the disks
+        # the top writers list the processes that wrote in the last interval: keep writing
+        stop = threading.Event()
+
+        def feed() -> None:
+            while not stop.wait(0.2):
+                w.do("write 16")
+
+        feeder = threading.Thread(target=feed)
+        feeder.start()
+        try:
+            t.keys("1")
+            t.wait_for(str(w.p.pid))
+            t.keys("enter")
+            t.wait_for(f"PID {w.p.pid}")
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not re.search(r"while open \d+\.\d MiB in", t.screen()):
+                time.sleep(0.2)
+            screen = t.screen()
+        finally:
+            stop.set()
+            feeder.join()
+        # its own figures, counted while the page is open: exact bytes by call, its device file
+        head = next(ln for ln in screen.splitlines() if "while open" in ln)
+        assert "MiB in" in head and " writes" in head
+        pw = next(ln for ln in screen.splitlines() if ln.strip().startswith("pwrite64"))
+        assert "100%" in pw
+        assert path in screen and "[64K, 128K)" in screen  # its file; its size histogram
+        t.keys("escape")
+        t.wait_for("[top writers]")
+        t.keys("q")
+        t.wait_exit()
+    finally:
+        w.close()

@@ -1,0 +1,39 @@
+"""The plain-text outlets: --batch text blocks and the exit summary, disks included."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from probes import model
+from probes.snapshot import DiskWrites, FileWrites, Skipped
+from tests.conftest import hist, snap
+from tui.batch import text_block
+from tui.summary import summary
+
+
+def disk_snap(seq: int):
+    s = snap(seq, [(10, "pg", 0, 8192, 2)], skipped=Skipped(0, 0, 0, 1))
+    return replace(
+        s,
+        files=(FileWrites(10, 3, "/data/base/1", "file", 8192, 2, "8:0"),),
+        disks=(DiskWrites("8:0", "sda", 4096, 1, 0, 2, hist(b17=1), 100_000, 100_000),),
+    )
+
+
+def test_batch_text_has_a_line_per_disk():
+    s = disk_snap(1)
+    text = text_block(s, model.merge([s]), 10)
+    line = next(ln for ln in text.splitlines() if ln.startswith("disk "))
+    assert line.startswith("disk sda (8:0): 4.0 KiB/s 1.0 IOPS (4,096 bytes in 1 requests)")
+    assert "max 100.0us" in line and "flushes 2" in line and "write() to its files 8.0 KiB/s" in line
+    assert "disk 1)" in text.splitlines()[0]  # the skipped counter names the disk reason
+
+
+def test_summary_lists_the_disks_with_write_next_to_them():
+    state = model.merge([disk_snap(1), disk_snap(2)])
+    text = summary(state)
+    row = next(ln for ln in text.splitlines() if ln.startswith("sda"))
+    # written 2 x 4 KiB in 2 requests, 4 flushes; p50 estimated in [65.5us, 131us) capped at the max
+    assert row.split() == ["sda", "8.0", "KiB", "2", "4", "82.8us", "100.0us", "16.0", "KiB"]
+    assert text.splitlines()[-2].split()[0] == "DISK"
+    assert "disk 2)" in text

@@ -1,0 +1,156 @@
+"""The disks view: what reaches the block layer, per device, next to what write() sent to
+files on it, so page-cache buffering and write amplification can be seen."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+from probes import model
+from tui.lines import Column, RowTable
+from tui.render import name_text
+from tui.views.histograms import WIDE, HistogramView
+from tui.views.top import writes_rate
+from tui.widgets import HistPlot
+
+COLUMNS = [
+    Column("name", "DEVICE", 9, grow_to=16),
+    Column("bytes_s", "DISK B/S*", 11, True),
+    Column("iops", "IOPS", 8, True),
+    Column("avg_size", "AVG SIZE", 9, True),
+    Column("p50", "p50~", 7, True),
+    Column("p99", "p99~", 7, True, show_from=84),
+    Column("max", "MAX", 7, True, show_from=92),
+    Column("flushes_s", "FLUSH/S", 7, True, show_from=100),
+    Column("written_s", "WRITE() B/S", 11, True),
+    Column("total_bytes", "DISK TOTAL", 10, True, show_from=112),
+    Column("total_written", "WRITE() TOT", 11, True, show_from=124),
+]
+"""DISK: write requests completed on the device; WRITE(): bytes write() sent to files on it."""
+
+
+def _ns(v: float | None) -> str:
+    return "-" if v is None else model.human_ns(v)
+
+
+class DisksTable(RowTable):
+    def __init__(self, **kw) -> None:
+        super().__init__(COLUMNS, **kw)
+
+    @staticmethod
+    def cells(r: model.DiskRow) -> tuple[Text, ...]:
+        return (
+            name_text(r.name),
+            Text(model.human_rate(r.bytes_s)),
+            Text(writes_rate(r.iops)),
+            Text(model.human_bytes(r.avg_size) if r.iops else "-"),
+            Text(_ns(r.p50_ns)),
+            Text(_ns(r.p99_ns)),
+            Text(model.human_ns(r.max_ns) if r.iops else "-"),
+            Text(writes_rate(r.flushes_s)),
+            Text(model.human_rate(r.written_s)),
+            Text(model.human_bytes(r.total_bytes)),
+            Text(model.human_bytes(r.total_written)),
+        )
+
+    def cursor_moved(self) -> None:
+        parent = self.parent
+        if isinstance(parent, DisksView):
+            parent.show_plots()
+
+
+def ratio_text(disk: int, written: int) -> str:
+    """'0.25x of write()' or '' when nothing was written."""
+    return f"{disk / written:.2f}x" if written else ""
+
+
+class DisksView(HistogramView):
+    """Facts, the devices, and the disk latency histograms of the selected device."""
+
+    DEFAULT_CSS = """
+    DisksView DisksTable { height: 3; }
+    """
+
+    def __init__(self, **kw) -> None:
+        super().__init__("disks", **kw)
+        self.state: model.RunState | None = None
+
+    def compose(self) -> ComposeResult:
+        label = model.ns_bucket_label
+        yield Static(id="disks-facts", classes="facts")
+        yield DisksTable(id="disks-table")
+        with Horizontal(classes="plots"):
+            yield HistPlot(label=label, id="disks-interval", classes="interval-plot")
+            yield HistPlot(label=label, id="disks-run", classes="run-plot")
+
+    def show(self, state: model.RunState) -> None:
+        self.state = state
+        snap = state.last
+        if snap is None:
+            return
+        rows = model.disk_rows(state)
+        table = self.query_one(DisksTable)
+        table.styles.height = max(2, min(len(rows) + 1, 11))
+        table.show(rows)
+        self.query_one("#disks-facts", Static).update(self.facts(state))
+        self.show_plots()
+
+    def show_plots(self) -> None:
+        state = self.state
+        if state is None or state.last is None:
+            return
+        table = self.query_one(DisksTable)
+        dev = (table.cursor_key or "disk:").removeprefix("disk:")
+        now = next((d for d in state.last.disks if d.dev == dev), None)
+        run = state.disks.get(dev)
+        name = run.name if run else "no device"
+        self.query_one("#disks-interval", HistPlot).set_data(
+            now.latency if now else model.Log2Histogram(),
+            f"last {state.last.elapsed:.1f}s: {name} latency",
+        )
+        self.query_one("#disks-run", HistPlot).set_data(
+            run.latency if run else model.Log2Histogram(), f"whole run: {name} latency"
+        )
+
+    def facts(self, state: model.RunState) -> Text:
+        snap = state.last
+        t = Text(no_wrap=True, overflow="ellipsis")
+        missing = [n.split(": ", 1)[1] for n in snap.notes if n.startswith("disks:")]
+        if missing:
+            t.append("disks " + missing[0], style="bold yellow")
+            return t
+        written = sum(model.disk_written(snap).values())
+        disk = sum(d.bytes for d in snap.disks)
+        run_written = sum(d.written for d in state.disks.values())
+        run_disk = sum(d.bytes for d in state.disks.values())
+        wide = self.app.size.width >= WIDE
+        for label, w, d, lost, el in (
+            ("interval", written, disk, model.unplaced(snap), snap.elapsed),
+            ("run", run_written, run_disk, state.unplaced, None),
+        ):
+
+            def fmt(n: float, el=el) -> str:
+                return model.human_bytes(n) if el is None else model.human_rate(model.rate(n, el))
+
+            t.append(f"{label:<9}" if wide else f"{label[:3]} ", style="bold")
+            t.append(f"write() to files on disks {fmt(w)}" if wide else f"write() {fmt(w)}")
+            if lost:
+                t.append(f" (+{fmt(lost)} unplaced)", style="yellow")
+            t.append(f"  reached the disks {fmt(d)}" if wide else f"  disks {fmt(d)}")
+            # a ratio only where write() is (nearly) all placed: else it would mislead
+            r = ratio_text(d, w) if lost <= 0.05 * (w + lost) else ""
+            if r:
+                t.append(f"  ({r})", style="bold")
+            t.append("\n")
+        t.append(
+            "<1x: still in the page cache  >1x: amplification (journal, metadata)  "
+            "unplaced: the writer exited before wtop saw its file"
+            if wide
+            else "<1x: in the page cache  >1x: amplification",
+            style="dim",
+        )
+        if self.app.config.filters:
+            t.append("\nthe disks are the whole machine's: the filters apply to write() only", style="dim")
+        return t

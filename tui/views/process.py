@@ -1,0 +1,207 @@
+"""Drill-down: one process's page (Enter on a process). Its write calls by type, its files,
+and its own size and latency histograms, which the kernel counts for this process alone
+while the page is open (probes.snapshot.FocusWrites)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from probes import model
+from probes.names import safe_name
+from tui.lines import Column, DiffLines, RowTable
+from tui.render import latency_summary, name_text
+from tui.views.files import COLUMNS as FILE_COLUMNS
+from tui.views.files import FilesTable
+from tui.views.top import writes_rate
+from tui.widgets import HistPlot, StatusBar
+
+CALL_COLUMNS = [
+    Column("call", "CALL", 9),
+    Column("writes_s", "WRITES/S", 9, True),
+    Column("bytes_s", "BYTES/S", 11, True),
+    Column("share", "SHARE", 6, True),
+    Column("total_writes", "WRITES", 9, True),
+    Column("total_bytes", "BYTES", 9, True),
+]
+"""WRITES and BYTES: since the page was opened."""
+
+
+class CallsTable(RowTable, can_focus=False):
+    """Five fixed rows, no cursor."""
+
+    DEFAULT_CSS = """
+    CallsTable { height: 6; }
+    """
+
+    def _style(self, row: int) -> Style:
+        if row == -1:
+            return self.get_component_rich_style("rowtable--header")
+        return self.rich_style + self.get_component_rich_style("rowtable--odd") if row % 2 else self.rich_style
+
+    def __init__(self, **kw) -> None:
+        super().__init__(CALL_COLUMNS, **kw)
+
+    @staticmethod
+    def cells(r: model.CallRow) -> tuple[Text, ...]:
+        return (
+            Text(r.call),
+            Text(writes_rate(r.writes_s)),
+            Text("-" if r.bytes_s is None else model.human_rate(r.bytes_s)),
+            Text("-" if r.share is None else f"{100 * r.share:.0f}%"),
+            Text("-" if r.total_writes is None else model.human_count(r.total_writes)),
+            Text("-" if r.total_bytes is None else model.human_bytes(r.total_bytes)),
+        )
+
+
+def cmdline(pid: int, proc: str = "/proc") -> str:
+    """The command line, made safe ('' when gone or a kernel thread)."""
+    try:
+        with open(f"{proc}/{pid}/cmdline", "rb") as f:
+            raw = f.read(4096)
+    except OSError:
+        return ""
+    return safe_name(raw.rstrip(b"\0").replace(b"\0", b" ")) if raw.strip(b"\0") else ""
+
+
+class PageFilesTable(FilesTable):
+    """The process's own files: no PID and COMMAND (they are the page's), and Enter has nowhere
+    further to go."""
+
+    BINDINGS = [Binding("enter", "select", "Open", show=False)]
+
+    def __init__(self, **kw) -> None:
+        RowTable.__init__(
+            self, [replace(c, show_from=10_000) if c.key in ("pid", "comm") else c for c in FILE_COLUMNS], **kw
+        )
+
+
+class ProcessScreen(Screen):
+    """The page of one process; escape goes back to the dashboard."""
+
+    BINDINGS = [
+        Binding("escape,backspace", "back", "Back"),
+        Binding("c", "period", "Period"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+    DEFAULT_CSS = """
+    ProcessScreen { layout: vertical; }
+    ProcessScreen #process-head { padding: 0 1; }
+    ProcessScreen #process-body { height: 1fr; }
+    ProcessScreen #process-files { height: 3; }
+    ProcessScreen .plots { height: auto; }
+    """
+
+    def __init__(self, pid: int, status: StatusBar, live: bool) -> None:
+        super().__init__()
+        self.pid = pid
+        self.live = live
+        self.cmd = cmdline(pid) if live else ""
+        self.period = "open"
+        """'open': since the page was opened; 'interval': the last interval."""
+        self._status_args = (status.interval, status.filters, status.host)
+
+    def compose(self) -> ComposeResult:
+        interval, filters, host = self._status_args
+        yield StatusBar(interval, filters, host=host, id="process-status")
+        yield DiffLines(4, id="process-head")
+        with VerticalScroll(id="process-body"):
+            yield CallsTable(id="process-calls")
+            yield PageFilesTable(id="process-files")
+            with Horizontal(classes="plots"):
+                yield HistPlot(label=model.bucket_label, id="process-sizes")
+                yield HistPlot(label=model.ns_bucket_label, id="process-latency")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_focus(self.query_one(FilesTable))
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_period(self) -> None:
+        self.period = "interval" if self.period == "open" else "open"
+        self.app.notify(
+            "histograms: last interval" if self.period == "interval" else "histograms: while open", timeout=1.5
+        )
+        self.app.redraw()
+
+    def alive(self) -> bool:
+        return os.path.exists(f"/proc/{self.pid}") if self.live else True
+
+    def show(self, state: model.RunState, paused: bool, view: str, clock) -> None:
+        self.query_one("#process-status", StatusBar).show(state, paused, view, clock)
+        snap = state.last
+        if snap is None:
+            return
+        pid = self.pid
+        p = next((p for p in snap.processes if p.pid == pid), None)
+        t = state.totals.get(pid)
+        focus = snap.focus if snap.focus is not None and snap.focus.pid == pid else None
+        run = state.focus.get(pid)
+        self.query_one("#process-head", DiffLines).set_texts(self._head(state, p, t, focus, run))
+        self.query_one(CallsTable).show(model.process_calls(state, pid))
+        files = [r for r in model.file_rows(state) if r.pid == pid]
+        table = self.query_one(FilesTable)
+        table.styles.height = max(2, min(len(files) + 1, 9))
+        table.show(files)
+        h = run if self.period == "open" else focus
+        when = "while open" if self.period == "open" else f"last {snap.elapsed:.1f}s"
+        empty = model.Log2Histogram()
+        self.query_one("#process-sizes", HistPlot).set_data(h.sizes if h else empty, f"sizes, {when}")
+        self.query_one("#process-latency", HistPlot).set_data(h.latency if h else empty, f"latency, {when}")
+
+    def _head(self, state, p, t, focus, run) -> list[Text]:
+        snap = state.last
+        comm = p.comm if p else (t.comm if t else "?")
+        uid = p.uid if p else (t.uid if t else -1)
+        line1 = Text(no_wrap=True, overflow="ellipsis")
+        line1.append(f"PID {self.pid}  ", style="bold")
+        line1.append_text(name_text(comm, "bold"))
+        line1.append("  user ")
+        line1.append_text(name_text(model.user_name(uid)))
+        cgroup = p.cgroup if p else 0
+        if cgroup:
+            line1.append("  cgroup ")
+            line1.append_text(name_text(self.app.cgroups.name(cgroup)[0]))
+        if not self.alive():
+            line1.append("  exited", style="bold yellow")
+        line2 = Text(no_wrap=True, overflow="ellipsis")
+        if self.cmd:
+            line2.append_text(name_text(self.cmd, "dim"))
+        line3 = Text(no_wrap=True, overflow="ellipsis")
+        el = snap.elapsed
+        nbytes = p.bytes if p else 0
+        nwrites = p.writes if p else 0
+        line3.append("now ", style="bold")
+        line3.append(f"{model.human_rate(model.rate(nbytes, el))}  {writes_rate(model.rate(nwrites, el))} writes/s")
+        if nwrites:
+            line3.append(f"  avg {model.human_bytes(nbytes / nwrites)}")
+        if p and p.errors:
+            line3.append(f"  errors {p.errors}", style="yellow")
+        line3.append("   run ", style="bold")
+        line3.append(model.human_bytes(t.bytes if t else 0))
+        line4 = Text(no_wrap=True, overflow="ellipsis")
+        if run is not None:
+            line4.append("while open ", style="bold")
+            line4.append(f"{model.human_bytes(run.bytes)} in {model.human_count(run.writes)} writes")
+            if run.errors:
+                line4.append(f", {run.errors} errors", style="yellow")
+            if run.latency.total:
+                summary = latency_summary(run.latency, run.latency_max_ns, snap.sla_ns, run.sla_missed, True)
+                for name, value in summary[:4]:
+                    line4.append(f"  {name} ", style="dim")
+                    line4.append(value)
+        elif focus is None and self.live:
+            line4.append("counting its own histograms from the next interval...", style="dim")
+        else:
+            line4.append("no histograms of this process here: recorded without its page open", style="dim")
+        return [line1, line2, line3, line4]
