@@ -8,8 +8,9 @@ cd "$here"
 ./install.sh --no-start
 export DEBIAN_FRONTEND=noninteractive
 # tmux drives the real dashboard in the end-to-end tests; bpftool checks nothing is left
-# loaded; gcc builds the benchmark's writer.
-apt-get install -y -q -o Dpkg::Use-Pty=0 tmux bpftool gcc >/tmp/wtop-apt-tests.log 2>&1 \
+# loaded; gcc builds the test helpers and the benchmark's writer; util-linux (losetup,
+# fsfreeze) and e2fsprogs (mkfs.ext4) give the disk tests block devices of their own.
+apt-get install -y -q -o Dpkg::Use-Pty=0 tmux bpftool gcc util-linux e2fsprogs >/tmp/wtop-apt-tests.log 2>&1 \
     || { tail -20 /tmp/wtop-apt-tests.log >&2; exit 1; }
 .venv/bin/pip install -q --disable-pip-version-check -e ".[test]" >/tmp/wtop-pip-tests.log 2>&1 \
     || { tail -20 /tmp/wtop-pip-tests.log >&2; exit 1; }

@@ -55,8 +55,6 @@ CTL = struct.Struct("<QII")  # struct wtop_ctl: epoch, focus, pad
 DISK_STATS = struct.Struct(f"<{BUCKETS}Q8Q")  # struct disk_stats
 DISK_FIELDS = ("bytes", "ios", "errors", "flushes", "lat_sum", "lat_max", "lat_epoch", "no_issue")
 DISK_MAX = 256
-RQ_KEY_SIZE = 16  # struct rq_key: dev, pad, sector
-RQ_MAX = 16384
 
 
 RESOLVE_MAX = 512
@@ -221,8 +219,6 @@ class BccSource:
         self._prev_focus: dict | None = None
         self._disk_keys = (ct.c_uint32 * DISK_MAX)()
         self._disk_vals = ct.create_string_buffer(DISK_MAX * DISK_STATS.size * self.ncpu)
-        self._rq_keys = ct.create_string_buffer(RQ_MAX * RQ_KEY_SIZE)
-        self._rq_vals = ct.create_string_buffer(RQ_MAX * 8)
         self._prev_disks: dict[int, dict] = {}
         self._prev_procs: dict[tuple[int, int], tuple[int, ...]] = {}
         self._names: dict[int, tuple[str, int, int]] = {}
@@ -446,22 +442,6 @@ class BccSource:
         rows.sort(key=lambda r: (-r.bytes, r.dev))
         return rows, no_issue
 
-    def _sweep_requests(self, max_age_ns: int = 60_000_000_000) -> int:
-        """Forget in-flight requests older than max_age_ns (their completion was never matched:
-        a partial completion that moved the first sector, a device that went away)."""
-        fd = self._maps["wtop_rq_start"]
-        n = bpfsys.lookup_all(fd, self._rq_keys, self._rq_vals, RQ_KEY_SIZE, 8, RQ_MAX)
-        if not n:
-            return 0
-        now = time.monotonic_ns()  # CLOCK_MONOTONIC, as bpf_ktime_get_ns
-        stale = 0
-        times = memoryview(self._rq_vals).cast("B")[: n * 8].cast("Q")
-        for i in range(n):
-            if now - times[i] > max_age_ns:
-                key = ct.create_string_buffer(self._rq_keys.raw[i * RQ_KEY_SIZE : (i + 1) * RQ_KEY_SIZE], RQ_KEY_SIZE)
-                stale += bpfsys.delete(fd, key)
-        return stale
-
     def _read_procs(self) -> dict[tuple[int, int], tuple[int, ...]]:
         """Cumulative (bytes, writes, errors, calls...) by (tgid, fd), summed over CPUs.
 
@@ -619,8 +599,6 @@ class BccSource:
             disk_no_issue=disk_no_issue,
         )
         self._prev_misses = misses
-        if self._seq % SWEEP == 0:
-            self._sweep_requests()
         self._apply_focus()
         self.last_drain_s = now - t0
         return Snapshot(

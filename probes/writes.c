@@ -335,15 +335,25 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 // starts with F and carries no data. Latency is from issue to completion, matched by
 // (device, first sector): tracepoints give no request pointer, and wtop reads no kernel
 // structs. dev is the kernel's dev_t of the whole disk (major << 20 | minor).
-
-struct rq_key {
+//
+// In-flight requests are kept in an array of slots indexed by a multiplicative hash of
+// (device, sector), as the write start times are: an inlined array lookup instead of a
+// hash map's update, lookup and delete (323 + 410 ns per request with a hash, measured by
+// bpf_stats). Two requests in flight in the same slot cost the older one its latency,
+// counted as no_issue; a slot is simply overwritten by the next issue, so nothing leaks.
+#define RQ_BITS 15
+struct rq_slot {
+    u64 sector;
+    u64 ts;
     u32 dev;
     u32 pad;
-    u64 sector;
 };
-// In-flight write requests and their issue times. User space removes entries older than a
-// minute (a completion with another first sector, a device that went away).
-BPF_HASH(wtop_rq_start, struct rq_key, u64, 16384);
+BPF_ARRAY(wtop_rq_start, struct rq_slot, 1 << RQ_BITS);
+
+static __always_inline u32 wtop_rq_slot(u32 dev, u64 sector)
+{
+    return ((sector ^ ((u64)dev << 40)) * 0x9E3779B97F4A7C15ULL) >> (64 - RQ_BITS);
+}
 
 struct disk_stats {
     u64 lat[LAT_BUCKETS];  // log2 histogram of issue -> completion, ns
@@ -379,9 +389,15 @@ TRACEPOINT_PROBE(block, block_rq_issue)
     char c0 = args->rwbs[0];
     char c1 = args->rwbs[1];
     if (c0 == 'W' || (c0 == 'F' && c1 == 'W')) {
-        struct rq_key k = {.dev = args->dev, .sector = args->sector};
-        u64 ts = bpf_ktime_get_ns();
-        wtop_rq_start.update(&k, &ts);
+        u32 dev = args->dev;
+        u64 sector = args->sector;
+        u32 slot = wtop_rq_slot(dev, sector);
+        struct rq_slot *s = wtop_rq_start.lookup(&slot);
+        if (s) {
+            s->dev = dev;
+            s->sector = sector;
+            s->ts = bpf_ktime_get_ns();
+        }
     } else if (c0 == 'F') {
         struct disk_stats *ds = wtop_disk(args->dev);
         if (ds)
@@ -409,15 +425,16 @@ TRACEPOINT_PROBE(block, block_rq_complete)
         ds->errors++;
     else
         ds->bytes += (u64)args->nr_sector << 9;
-    struct rq_key k = {.dev = dev, .sector = args->sector};
-    u64 *ts = wtop_rq_start.lookup(&k);
-    if (!ts) {
+    u64 sector = args->sector;
+    u32 slot = wtop_rq_slot(dev, sector);
+    struct rq_slot *s = wtop_rq_start.lookup(&slot);
+    if (!s || s->ts == 0 || s->dev != dev || s->sector != sector) {
         ds->no_issue++;
         return 0;
     }
     u64 now = bpf_ktime_get_ns();
-    u64 delta = now > *ts ? now - *ts : 0;
-    wtop_rq_start.delete(&k);
+    u64 delta = now > s->ts ? now - s->ts : 0;
+    s->ts = 0;
     u32 b = bpf_log2l(delta);
     if (b >= LAT_BUCKETS)
         b = LAT_BUCKETS - 1;

@@ -30,7 +30,9 @@ examples:
   sudo wtop --no-tui --prometheus 9100      metrics on 127.0.0.1:9100/metrics, no screen
   wtop --ebpf               print the BPF program and exit
 
-keys: 1-5 tab views, s sort, g group, t to/via, c histogram period, / filter, p pause, ? help, q quit
+views: 1 top writers, 2 write sizes, 3 write latency, 4 files, 5 containers, 6 disks (tab cycles)
+keys: enter a process's own page (escape back), s sort, g group, t to/via, c histogram period,
+      / filter, p pause, ? help, q quit
 """
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s)\s*$")

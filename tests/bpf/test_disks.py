@@ -158,23 +158,61 @@ def test_names_and_whole_disks_come_from_sysfs(tmp_path, loopdev):
     assert whole_disk(8, 1, str(fake)) == "8:0" and whole_disk(8, 0, str(fake)) == "8:0"
 
 
-def test_stale_requests_are_swept(loopdev):
-    """An issue whose completion never matched must not stay in the map for ever."""
-    path, devnum = loopdev
-    w = DiskWriter(path, "direct")
+def test_a_request_issued_before_wtop_started_is_counted_without_a_latency(tmp_path):
+    """A request in flight when the probes attach: its completion has no issue to match. Made
+    deterministic with a loop device whose backing file is on a frozen filesystem: the
+    request waits, issued, until the filesystem thaws."""
+    for tool in ("mkfs.ext4", "fsfreeze", "losetup", "mount"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"this test needs {tool} (e2fsprogs, util-linux)")
+    outer_img = tmp_path / "outer.img"
+    with open(outer_img, "wb") as f:
+        f.truncate(64 << 20)
+    outer = subprocess.run(["losetup", "-f", "--show", str(outer_img)], check=True, capture_output=True, text=True)
+    outer = outer.stdout.strip()
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    inner = ""
+    frozen = False
+    w = None
     try:
-        with BccSource(ProbeOptions(pid=w.p.pid)) as src:
-            w.do("write 4")
-            assert src._sweep_requests(max_age_ns=0) == 0  # all four matched their completion
-            import ctypes as ct
-
-            from probes import bpfsys
-
-            major, minor = (int(x) for x in devnum.split(":"))
-            key = ct.create_string_buffer(
-                ((major << 20 | minor).to_bytes(4, "little") + bytes(4) + (7).to_bytes(8, "little")), 16
-            )
-            bpfsys.update(src.map_fd("wtop_rq_start"), key, ct.c_uint64(time.monotonic_ns() - 120 * 10**9))
-            assert src._sweep_requests() == 1 and src._sweep_requests() == 0
+        subprocess.run(["mkfs.ext4", "-q", "-F", outer], check=True)
+        subprocess.run(["mount", outer, str(mnt)], check=True)
+        backing = mnt / "inner.img"
+        with open(backing, "wb") as f:
+            f.truncate(16 << 20)
+        inner = subprocess.run(["losetup", "-f", "--show", str(backing)], check=True, capture_output=True, text=True)
+        inner = inner.stdout.strip()
+        st = os.stat(inner)
+        devnum = f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+        time.sleep(0.2)  # udev's first look at the new device
+        subprocess.run(["fsfreeze", "-f", str(mnt)], check=True)
+        frozen = True
+        w = subprocess.Popen(
+            [sys.executable, "-c", WRITER, inner, "direct"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        w.stdin.write("write 1\n")
+        w.stdin.flush()
+        time.sleep(0.5)  # issued to the loop device, whose worker now waits for the thaw
+        assert w.poll() is None
+        with BccSource(ProbeOptions()) as src:
+            src.sample()
+            subprocess.run(["fsfreeze", "-u", str(mnt)], check=True)
+            frozen = False
+            assert w.stdout.readline().strip() == "done"
+            time.sleep(0.1)
+            s = src.sample()
     finally:
-        w.close()
+        if frozen:
+            subprocess.run(["fsfreeze", "-u", str(mnt)], check=False)
+        if w is not None:
+            w.kill()
+            w.wait()
+        if inner:
+            subprocess.run(["losetup", "-d", inner], check=False)
+        subprocess.run(["umount", str(mnt)], check=False)
+        subprocess.run(["losetup", "-d", outer], check=False)
+    (d,) = [d for d in s.disks if d.dev == devnum]
+    assert (d.ios, d.bytes) == (1, CHUNK)  # counted: it did reach the device
+    assert d.latency.total == 0  # but no latency is invented for it
+    assert s.skipped.disk_no_issue >= 1  # and the status bar says so (the outer disk may add its own)

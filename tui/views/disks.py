@@ -146,7 +146,7 @@ class DisksView(HistogramView):
             t.append("\n")
         t.append(
             "<1x: still in the page cache  >1x: amplification (journal, metadata)  "
-            "unplaced: the writer exited before wtop saw its file"
+            "unplaced: writer gone before its file was seen"
             if wide
             else "<1x: in the page cache  >1x: amplification",
             style="dim",
