@@ -107,7 +107,8 @@ Keys
   t    top writers, last column: where to (TO) / which call (VIA)
   c    histograms: both periods / last interval / whole run
        (on a process's page: while open / last interval)
-  /    filter by name (and path in files); escape clears it
+  /    filter by name (path in files, device in disks);
+       escape clears it
   p    pause the display (the probes keep counting);
        in a replay: play / pause
   left right  replay: one interval back / forward;

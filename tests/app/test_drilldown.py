@@ -126,3 +126,26 @@ async def test_replayed_pages_use_the_recorded_figures():
         page = app.screen
         assert isinstance(page, ProcessScreen)
         assert page.query_one("#process-sizes", HistPlot).hist.total == 1024 + 5
+
+
+async def test_the_page_keeps_a_file_that_went_idle():
+    app = make_app()
+    second = workload_disks(2)
+    second = replace(second, files=tuple(f for f in second.files if f.fd != 9))  # the WAL is idle now
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, workload_disks(1))
+        await pilot.press("enter")
+        await pilot.pause()
+        await feed(pilot, second)
+        files = rows(app.screen.query_one(PageFilesTable))
+        assert [(f[2], f[5]) for f in files] == [("7", "6.0 MiB/s"), ("9", "0 B/s")]
+        assert files[1][7] == "2.0 MiB"  # its total since start
+
+
+async def test_the_filter_applies_to_devices_in_the_disks_view():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, workload_disks(1))
+        await pilot.press("6", "slash", "v", "d", "enter")
+        await pilot.pause()
+        assert [r[0] for r in rows(app.query_one(DisksTable))] == ["vda"]

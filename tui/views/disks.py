@@ -91,6 +91,9 @@ class DisksView(HistogramView):
         if snap is None:
             return
         rows = model.disk_rows(state)
+        needle = getattr(self.app, "name_filter", "")
+        if needle:  # the / filter: by device name
+            rows = [r for r in rows if needle in r.name.lower()]
         table = self.query_one(DisksTable)
         table.styles.height = max(2, min(len(rows) + 1, 11))
         table.show(rows)

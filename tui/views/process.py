@@ -108,6 +108,8 @@ class ProcessScreen(Screen):
         self.period = "open"
         """'open': since the page was opened; 'interval': the last interval."""
         self._status_args = (status.interval, status.filters, status.host)
+        self._seen: dict[str, model.FileRow] = {}
+        """Its files seen while the page is open: one idle for an interval stays listed, at 0 B/s."""
 
     def compose(self) -> ComposeResult:
         interval, filters, host = self._status_args
@@ -134,6 +136,26 @@ class ProcessScreen(Screen):
         )
         self.app.redraw()
 
+    SEEN_MAX = 200
+
+    def _files(self, state: model.RunState) -> list[model.FileRow]:
+        """Its files of the last interval, then those seen earlier while the page is open (idle
+        now: 0 B/s, with their totals), so the list does not flicker with the writes."""
+        now = {r.key: r for r in model.file_rows(state) if r.pid == self.pid}
+        seen = self._seen
+        for key, r in now.items():
+            seen.pop(key, None)
+            seen[key] = r  # most recent last
+        while len(seen) > self.SEEN_MAX:
+            del seen[next(iter(seen))]
+        rows = [
+            now.get(key)
+            or replace(r, bytes_s=0.0, writes_s=0.0, total_bytes=state.file_totals.get((r.pid, r.fd), r.total_bytes))
+            for key, r in seen.items()
+        ]
+        rows.sort(key=lambda r: (-r.bytes_s, -r.total_bytes, r.fd))
+        return rows
+
     def alive(self) -> bool:
         return os.path.exists(f"/proc/{self.pid}") if self.live else True
 
@@ -149,7 +171,7 @@ class ProcessScreen(Screen):
         run = state.focus.get(pid)
         self.query_one("#process-head", DiffLines).set_texts(self._head(state, p, t, focus, run))
         self.query_one(CallsTable).show(model.process_calls(state, pid))
-        files = [r for r in model.file_rows(state) if r.pid == pid]
+        files = self._files(state)
         table = self.query_one(FilesTable)
         table.styles.height = max(2, min(len(files) + 1, 9))
         table.show(files)
