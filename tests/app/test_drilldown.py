@@ -149,3 +149,13 @@ async def test_the_filter_applies_to_devices_in_the_disks_view():
         await pilot.press("6", "slash", "v", "d", "enter")
         await pilot.pause()
         assert [r[0] for r in rows(app.query_one(DisksTable))] == ["vda"]
+
+
+async def test_the_disks_view_says_when_the_kernel_cannot_tell():
+    app = make_app()
+    note = "disks: unavailable, this kernel has no block:block_rq_issue/block_rq_complete tracepoints"
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, replace(workload(1), notes=(note,)))
+        await pilot.press("6")
+        facts = str(app.query_one("#disks-facts").render())
+        assert facts.startswith("disks unavailable, this kernel has no block:block_rq_issue")

@@ -56,3 +56,19 @@ def test_tracepoints_are_found_in_tracefs(tmp_path):
         (tmp_path / "events" / cat / event / "format").write_text("name: x\n")
     assert available_tracepoints(str(tmp_path)) == (("syscalls", "sys_exit_write"),)
     assert set(available_tracepoints(bpfsys.tracefs())) == set(TRACEPOINTS)  # this kernel has all three
+
+
+def test_without_both_block_tracepoints_the_disks_view_says_why(spawn):
+    w = spawn(b"k-noblock", 100, 10)
+    half = tuple(tp for tp in TRACEPOINTS if tp != ("block", "block_rq_complete"))
+    with BccSource(ProbeOptions(pid=w.pid, tracepoints=half)) as src:
+        # an issue without its completion would only fill the in-flight slots: neither is attached
+        assert not any(tp[0] == "block" for tp in src.opts.tracepoints)
+        assert len(src.prog_fds()) == len(TRACEPOINTS) - 2
+        src.sample()
+        w.go()
+        w.wait()
+        settle()
+        s = src.sample()
+    assert (s.bytes, s.writes) == (1000, 10) and s.disks == ()
+    assert any(n.startswith("disks: unavailable") for n in s.notes)
