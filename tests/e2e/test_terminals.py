@@ -129,3 +129,23 @@ def test_filter_keys_typed_in_one_burst(term, spawn):
         time.sleep(0.1)
     screen = t.screen()
     assert "burst-keep" in screen and "burst-drop" not in screen and "[top writers]" in screen
+
+
+def test_a_hostile_process_page_leaves_the_terminal_alone(term, spawn):
+    """The page shows the command line too: argv has no 15-byte limit and is just as untrusted."""
+    w = spawn(b"\x1b]0;pwned\x07", 10, 5, period_ms=100, repeats=1000)
+    w.go()
+    t = term(120, 40, args=["--pid", str(w.pid)])
+    title = t.tmux("display-message", "-p", "-t", "w", "#{pane_title}")
+    t.wait_for("pwned")
+    t.keys("Enter")
+    screen = t.wait_for(f"PID {w.pid}")
+    time.sleep(2)  # a few refreshes of the page
+    screen = t.screen()
+    head = [ln for ln in screen.splitlines() if "pwned" in ln]
+    assert len(head) >= 2, screen  # the name, and the command line with the same bytes
+    assert all("\\x1b]0;pwned\\x07" in ln for ln in head)
+    assert "\x1b]" not in escapes(t)  # no OSC sequence reached the terminal
+    assert t.tmux("display-message", "-p", "-t", "w", "#{pane_title}") == title
+    t.keys("Escape")
+    t.wait_for("[top writers]")
