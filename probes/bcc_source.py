@@ -54,7 +54,7 @@ SWEEP = 10
 CTL = struct.Struct("<QII")  # struct wtop_ctl: epoch, focus, pad
 DISK_STATS = struct.Struct(f"<{BUCKETS}Q8Q")  # struct disk_stats
 DISK_FIELDS = ("bytes", "ios", "errors", "flushes", "lat_sum", "lat_max", "lat_epoch", "no_issue")
-DISK_MAX = 256
+OTHER_DISKS = "(other devices)"
 
 
 RESOLVE_MAX = 512
@@ -217,8 +217,12 @@ class BccSource:
         self._focus: int | None = None
         self._want_focus: int | None = None
         self._prev_focus: dict | None = None
-        self._disk_keys = (ct.c_uint32 * DISK_MAX)()
-        self._disk_vals = ct.create_string_buffer(DISK_MAX * DISK_STATS.size * self.ncpu)
+        self._disk_cap = opts.disks + 1
+        self._disk_keys = (ct.c_uint32 * self._disk_cap)()
+        self._disk_vals = ct.create_string_buffer(self._disk_cap * DISK_STATS.size * self.ncpu)
+        # the entry that counts the devices beyond opts.disks (the kernel only looks it up)
+        zero = ct.create_string_buffer(DISK_STATS.size * self.ncpu)
+        bpfsys.update(self._maps["wtop_disks"], ct.c_uint32(0), zero)
         self._prev_disks: dict[int, dict] = {}
         self._prev_procs: dict[tuple[int, int], tuple[int, ...]] = {}
         self._names: dict[int, tuple[str, int, int]] = {}
@@ -381,7 +385,7 @@ class BccSource:
     def _read_disks(self) -> dict[int, dict]:
         """Cumulative struct disk_stats by kernel dev_t, summed over CPUs."""
         n = bpfsys.lookup_all(
-            self._maps["wtop_disks"], self._disk_keys, self._disk_vals, 4, DISK_STATS.size * self.ncpu, DISK_MAX
+            self._maps["wtop_disks"], self._disk_keys, self._disk_vals, 4, DISK_STATS.size * self.ncpu, self._disk_cap
         )
         out = {}
         raw = self._disk_vals.raw
@@ -423,7 +427,7 @@ class BccSource:
             rows.append(
                 DiskWrites(
                     dev=f"{major}:{minor}",
-                    name=disk_name(major, minor),
+                    name=disk_name(major, minor) if dev else OTHER_DISKS,
                     bytes=d["bytes"],
                     ios=d["ios"],
                     errors=d["errors"],

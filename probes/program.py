@@ -37,6 +37,7 @@ MAPS = (
 
 DEFAULT_MAP_SIZE = 65536
 DEFAULT_SLOTS = 65536
+DEFAULT_DISKS = 256
 
 
 def missing_notes(have: tuple[tuple[str, str], ...]) -> list[str]:
@@ -74,6 +75,8 @@ class ProbeOptions:
     sla_ns: int = 10_000_000
     map_size: int = DEFAULT_MAP_SIZE
     slots: int = DEFAULT_SLOTS
+    disks: int = DEFAULT_DISKS
+    """Block devices with their own row (one more entry counts the rest together)."""
     tracepoints: tuple[tuple[str, str], ...] = TRACEPOINTS
     """Which tracepoints to use (BccSource keeps those the kernel has)."""
 
@@ -82,6 +85,8 @@ class ProbeOptions:
             raise ValueError("slots must be a power of two")
         if self.map_size < 1:
             raise ValueError("map_size must be at least 1")
+        if self.disks < 1:
+            raise ValueError("disks must be at least 1")
         if self.comm is not None and not 0 < len(self.comm.encode()) <= 15:
             raise ValueError("a process name (comm) is 1 to 15 bytes")
         object.__setattr__(self, "tracepoints", tuple(tuple(tp) for tp in self.tracepoints))  # from JSON: lists
@@ -100,6 +105,7 @@ def cflags(opts: ProbeOptions) -> list[str]:
         f"-DWTOP_SELF_TGID={opts.self_tgid or os.getpid()}",
         f"-DWTOP_SLOTS={opts.slots}",
         f"-DWTOP_MAP_SIZE={opts.map_size}",
+        f"-DWTOP_DISKS={opts.disks + 1}",
         f"-DWTOP_SLA_NS={int(opts.sla_ns)}ULL",
     ]
     for cat, event in opts.tracepoints:

@@ -5,6 +5,7 @@
 //   WTOP_SLOTS       power-of-two size of the per-thread start-time slot array
 //   WTOP_MAP_SIZE    (process, descriptor) pairs tracked at once
 //   WTOP_SLA_NS      latency threshold; writes slower than this are counted exactly
+//   WTOP_DISKS       block devices counted each on its own (the rest are counted together)
 //   FILTER_TGID      only this process
 //   FILTER_COMM_0/1  only threads whose comm equals these two little-endian u64 words
 //   FILTER_UID       only this user
@@ -366,7 +367,9 @@ struct disk_stats {
     u64 lat_epoch;
     u64 no_issue;          // completions whose issue was not seen (before wtop, or map full)
 };
-BPF_TABLE("percpu_hash", u32, struct disk_stats, wtop_disks, 256);
+// By the kernel's dev_t; key 0 is created by user space and counts the devices beyond
+// WTOP_DISKS (and requests with no disk), so no byte goes uncounted.
+BPF_TABLE("percpu_hash", u32, struct disk_stats, wtop_disks, WTOP_DISKS);
 BPF_PERCPU_ARRAY(wtop_disk_zero, struct disk_stats, 1);
 
 #ifdef HAVE_BLOCK
@@ -381,7 +384,11 @@ static __always_inline struct disk_stats *wtop_disk(u32 dev)
     if (!z)
         return 0;
     wtop_disks.insert(&dev, z);
-    return wtop_disks.lookup(&dev);
+    ds = wtop_disks.lookup(&dev);
+    if (ds)
+        return ds;
+    u32 other = 0;
+    return wtop_disks.lookup(&other);
 }
 
 TRACEPOINT_PROBE(block, block_rq_issue)

@@ -216,3 +216,36 @@ def test_a_request_issued_before_wtop_started_is_counted_without_a_latency(tmp_p
     assert (d.ios, d.bytes) == (1, CHUNK)  # counted: it did reach the device
     assert d.latency.total == 0  # but no latency is invented for it
     assert s.skipped.disk_no_issue >= 1  # and the status bar says so (the outer disk may add its own)
+
+
+def test_devices_beyond_the_map_are_counted_together(tmp_path):
+    """With room for one device, a second one's requests still count, as "(other devices)"."""
+    loops = []
+    try:
+        for name in ("a.img", "b.img"):
+            with open(tmp_path / name, "wb") as f:
+                f.truncate(16 << 20)
+            out = subprocess.run(["losetup", "-f", "--show", str(tmp_path / name)], check=True, capture_output=True)
+            loops.append(out.stdout.decode().strip())
+        time.sleep(0.2)
+        a, b = DiskWriter(loops[0], "direct"), DiskWriter(loops[1], "direct")
+        try:
+            with BccSource(ProbeOptions(disks=1)) as src:
+                src.sample()
+                a.do("write 4")  # the first device seen takes the one entry
+                b.do("write 2")
+                time.sleep(0.1)
+                s = src.sample()
+        finally:
+            a.close()
+            b.close()
+    finally:
+        for loop in loops:
+            subprocess.run(["losetup", "-d", loop], check=False)
+    rows = {d.name: d for d in s.disks}
+    assert (rows[os.path.basename(loops[0])].bytes, rows[os.path.basename(loops[0])].ios) == (4 * CHUNK, 4)
+    other = rows["(other devices)"]
+    assert other.dev == "0:0" and other.bytes >= 2 * CHUNK and other.ios >= 2  # b, and any other disk
+    assert other.latency.total == other.ios and other.latency_max_ns > 0
+    b_row = rows.get(os.path.basename(loops[1]))
+    assert b_row is None or (b_row.bytes, b_row.ios) == (0, 0)  # a row only for what write() sent it
