@@ -93,9 +93,12 @@ class HistPlot(PlotextPlot):
 
     title = reactive("")
 
-    def __init__(self, label: Callable[[int], str] = model.bucket_label, **kw) -> None:
+    def __init__(
+        self, label: Callable[[int], str] = model.bucket_label, empty: str = "no writes in this period", **kw
+    ) -> None:
         super().__init__(**kw)
         self.label = label
+        self.empty = empty
         self.hist = Log2Histogram()
         if os.environ.get("NO_COLOR"):
             self.theme = "clear"
@@ -138,7 +141,7 @@ class HistPlot(PlotextPlot):
             )
             plt.xticks([])
         else:
-            plt.text("no writes in this period", 0, 0)
+            plt.text(self.empty, 0, 0)
             plt.xlim(-1, 1)
             plt.ylim(-1, 1)
             plt.xticks([])

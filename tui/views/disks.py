@@ -82,8 +82,9 @@ class DisksView(HistogramView):
         yield Static(id="disks-facts", classes="facts")
         yield DisksTable(id="disks-table")
         with Horizontal(classes="plots"):
-            yield HistPlot(label=label, id="disks-interval", classes="interval-plot")
-            yield HistPlot(label=label, id="disks-run", classes="run-plot")
+            empty = "no disk write requests in this period"
+            yield HistPlot(label=label, empty=empty, id="disks-interval", classes="interval-plot")
+            yield HistPlot(label=label, empty=empty, id="disks-run", classes="run-plot")
 
     def show(self, state: model.RunState) -> None:
         self.state = state
