@@ -249,3 +249,58 @@ def test_devices_beyond_the_map_are_counted_together(tmp_path):
     assert other.latency.total == other.ios and other.latency_max_ns > 0
     b_row = rows.get(os.path.basename(loops[1]))
     assert b_row is None or (b_row.bytes, b_row.ios) == (0, 0)  # a row only for what write() sent it
+
+
+SYNCER = """
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o600)
+for line in sys.stdin:
+    os.write(fd, b"x" * 100)
+    os.fdatasync(fd)
+    print("done", flush=True)
+"""
+
+
+def test_small_synced_writes_show_amplification_on_the_filesystems_disk(tmp_path):
+    """100-byte writes each made durable with fdatasync to a file on ext4 on a loop device:
+    write() sent exactly 100 B per write to that device (placed through the file's st_dev),
+    and at least a 4 KiB block reached it for each: the ratio shows the amplification."""
+    img = tmp_path / "fs.img"
+    with open(img, "wb") as f:
+        f.truncate(64 << 20)
+    loop = subprocess.run(["losetup", "-f", "--show", str(img)], check=True, capture_output=True, text=True)
+    loop = loop.stdout.strip()
+    st = os.stat(loop)
+    devnum = f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    p = None
+    try:
+        subprocess.run(["mkfs.ext4", "-q", "-F", loop], check=True)
+        subprocess.run(["mount", loop, str(mnt)], check=True)
+        p = subprocess.Popen(
+            [sys.executable, "-c", SYNCER, str(mnt / "journal.log")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        with BccSource(ProbeOptions(pid=p.pid)) as src:
+            src.sample()
+            for _ in range(10):
+                p.stdin.write("go\n")
+                p.stdin.flush()
+                assert p.stdout.readline().strip() == "done"
+            s = src.sample()
+    finally:
+        if p is not None:
+            p.kill()
+            p.wait()
+        subprocess.run(["umount", str(mnt)], check=False)
+        subprocess.run(["losetup", "-d", loop], check=False)
+    (f,) = [f for f in s.files if f.kind == "file"]
+    assert (f.path, f.disk, f.bytes, f.writes) == (str(mnt / "journal.log"), devnum, 1000, 10)
+    (row,) = [r for r in model.disk_rows(model.merge([s])) if r.dev == devnum]
+    assert row.written_s == pytest.approx(1000 / s.elapsed)
+    (d,) = [d for d in s.disks if d.dev == devnum]
+    assert d.bytes >= 10 * 4096 and d.bytes % 512 == 0  # whole blocks, each sync its own
+    assert d.bytes / 1000 > 40  # what the disks view shows as the ratio: amplification
