@@ -309,6 +309,8 @@ class FileRow:
     bytes_s: float
     writes_s: float
     total_bytes: int
+    disk: str = ""
+    """The name of the disk holding the file ("" for none)."""
 
 
 def file_rows(state: RunState) -> list[FileRow]:
@@ -328,6 +330,7 @@ def file_rows(state: RunState) -> list[FileRow]:
             bytes_s=rate(f.bytes, snap.elapsed),
             writes_s=rate(f.writes, snap.elapsed),
             total_bytes=state.file_totals.get((f.pid, f.fd), f.bytes),
+            disk=state.disks[f.disk].name if f.disk in state.disks else "",
         )
         for f in snap.files
     ]

@@ -159,3 +159,17 @@ async def test_the_disks_view_says_when_the_kernel_cannot_tell():
         await pilot.press("6")
         facts = str(app.query_one("#disks-facts").render())
         assert facts.startswith("disks unavailable, this kernel has no block:block_rq_issue")
+
+
+async def test_the_files_view_names_the_disk_of_each_file():
+    from tui.views.files import FilesTable
+
+    app = make_app()
+    async with app.run_test(size=(130, 40)) as pilot:
+        await feed(pilot, workload_disks(1))
+        await pilot.press("4")
+        table = app.query_one("#files", FilesTable)
+        got = {r[4]: r[8] for r in rows(table)}
+        assert got["/var/lib/postgresql/16/main/base/5/16384"] == "nvme0n1"
+        assert got["/var/log/nginx/access.log"] == "vda"
+        assert got["socket:[31337]"] == ""  # a socket is on no disk

@@ -20,6 +20,7 @@ COLUMNS = [
     Column("bytes_s", "BYTES/S*", 11, True),
     Column("writes_s", "WRITES/S", 9, True),
     Column("total_bytes", "TOTAL", 9, True, show_from=85),
+    Column("disk", "DISK", 9, show_from=110),
 ]
 
 
@@ -42,4 +43,5 @@ class FilesTable(RowTable):
             Text(model.human_rate(r.bytes_s)),
             Text(writes_rate(r.writes_s)),
             Text(model.human_bytes(r.total_bytes)),
+            name_text(r.disk),
         )
