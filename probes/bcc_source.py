@@ -105,19 +105,37 @@ def resolve_fd(pid: int, fd: int, cached: tuple[str, str, str, str] | None = Non
 
 
 @functools.lru_cache(maxsize=1024)
-def whole_disk(major: int, minor: int, sysfs: str = "/sys/dev/block") -> str:
-    """ "major:minor" of the disk a block device belongs to (a partition's disk; the device
-    itself otherwise); "" when it is no block device (tmpfs, overlay, btrfs subvolumes)."""
+def whole_disk(major: int, minor: int, sysfs: str = "/sys/dev/block", depth: int = 0) -> str:
+    """The "major:minor" of the disk a block device belongs to: a partition's disk; for a
+    stacked device (device-mapper, md) that sits on one disk only, as LVM on one disk does,
+    that disk, where its requests are seen; the device itself otherwise. "" when it is no
+    block device (tmpfs, overlay, btrfs subvolumes)."""
     base = f"{sysfs}/{major}:{minor}"
     if not os.path.exists(base):
         return ""
+    me = f"{major}:{minor}"
     if os.path.exists(f"{base}/partition"):
         try:
             with open(f"{base}/../dev") as f:
                 return f.read().strip()
         except OSError:
-            return f"{major}:{minor}"
-    return f"{major}:{minor}"
+            return me
+    try:
+        slaves = os.listdir(f"{base}/slaves")
+    except OSError:
+        slaves = []
+    if slaves and depth < 8:
+        below = set()
+        for s in slaves:
+            try:
+                with open(f"{base}/slaves/{s}/dev") as f:
+                    smaj, smin = (int(x) for x in f.read().strip().split(":"))
+            except (OSError, ValueError):
+                return me
+            below.add(whole_disk(smaj, smin, sysfs, depth + 1))
+        if len(below) == 1 and "" not in below:
+            return below.pop()
+    return me
 
 
 @functools.lru_cache(maxsize=1024)

@@ -156,6 +156,20 @@ def test_names_and_whole_disks_come_from_sysfs(tmp_path, loopdev):
     (fake / "8:1").symlink_to(fake / "8:0" / "sda1")
     (fake / "8:0" / "sda1" / "partition").write_text("1\n")
     assert whole_disk(8, 1, str(fake)) == "8:0" and whole_disk(8, 0, str(fake)) == "8:0"
+    # LVM on one disk: dm-0 on sda1 is counted on sda, where its requests are seen; a volume
+    # over two disks stays itself (its bytes cannot be split between them). This kernel has no
+    # device-mapper, so this part is checked on a tree shaped like sysfs.
+    (fake / "8:0" / "sda1" / "dev").write_text("8:1\n")
+    (fake / "8:16").mkdir()
+    (fake / "8:16" / "dev").write_text("8:16\n")
+    for minor, parts in ((0, ("sda1",)), (1, ("sda1", "sdb"))):
+        dm = fake / f"dm-{minor}"
+        (dm / "slaves").mkdir(parents=True)
+        for part in parts:
+            (dm / "slaves" / part).symlink_to(fake / "8:0" / "sda1" if part == "sda1" else fake / "8:16")
+        (fake / f"253:{minor}").symlink_to(dm)
+    assert whole_disk(253, 0, str(fake)) == "8:0"
+    assert whole_disk(253, 1, str(fake)) == "253:1"
 
 
 def test_a_request_issued_before_wtop_started_is_counted_without_a_latency(tmp_path):
