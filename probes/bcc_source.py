@@ -571,28 +571,33 @@ class BccSource:
         procs = self._read_procs()
         self._read_names()
         misses = self.recursion_misses()
-        prev = self._prev_procs
+        prev_get = self._prev_procs.get
         per_pid: dict[int, tuple[int, ...]] = {}
+        pid_get = per_pid.get
         active = []
-        for key, vals in procs.items():
-            old = prev.get(key)
+        add_active = active.append
+        sub, add = operator.sub, operator.add
+        for key, vals in procs.items():  # 20,000 entries in a burst: kept lean
+            old = prev_get(key)
             if old is None:
                 delta = vals  # a new entry: all of it is this interval's
             elif vals == old:
                 continue
             else:
-                delta = tuple(map(operator.sub, vals, old))
+                delta = tuple(map(sub, vals, old))
             pid = key[0]
-            acc = per_pid.get(pid)
-            per_pid[pid] = delta if acc is None else tuple(map(operator.add, acc, delta))
-            active.append((key, delta))
+            acc = pid_get(pid)
+            per_pid[pid] = delta if acc is None else tuple(map(add, acc, delta))
+            add_active((key, delta))
         files = self._files(active)
         disks, disk_no_issue = self._disk_deltas(disk_now, files)
+        self._alive_idle.difference_update(per_pid)
+        names_get = self._names.get
+        unknown = ("?", -1, 0)
         rows = []
         for pid, d in per_pid.items():
-            self._alive_idle.discard(pid)
-            comm, uid, cgroup = self._names.get(pid, ("?", -1, 0))
-            rows.append(ProcessWrites(pid, comm, uid, d[0], d[1], d[2], tuple(d[3:]), cgroup))
+            comm, uid, cgroup = names_get(pid, unknown)
+            rows.append(ProcessWrites(pid, comm, uid, d[0], d[1], d[2], d[3:], cgroup))
         # Processes that wrote nothing this interval and no longer exist: their final values
         # are read, so their entries can go without losing a write.
         idle = {key[0] for key in procs}.difference(per_pid)
