@@ -147,6 +147,23 @@ def disk_name(major: int, minor: int, sysfs: str = "/sys/dev/block") -> str:
         return f"{major}:{minor}"
 
 
+def counts_delta(cur: dict, prev: dict) -> dict:
+    """The interval's figures from two reads of a struct cpu_stats (the totals, or a focused
+    process's), named as Snapshot and FocusWrites name them; lat_max is the interval's own."""
+    return {
+        "bytes": cur["bytes"] - prev["bytes"],
+        "writes": cur["writes"] - prev["writes"],
+        "errors": cur["errors"] - prev["errors"],
+        "sizes": cur["sizes"] - prev["sizes"],
+        "latency": cur["lat"] - prev["lat"],
+        "latency_max_ns": cur["lat_max"],
+        "latency_sum_ns": cur["lat_sum"] - prev["lat_sum"],
+        "sla_missed": cur["sla_missed"] - prev["sla_missed"],
+        "call_writes": tuple(map(operator.sub, cur["call_writes"], prev["call_writes"])),
+        "call_bytes": tuple(map(operator.sub, cur["call_bytes"], prev["call_bytes"])),
+    }
+
+
 def _close_quietly(fd: int) -> None:
     try:
         os.close(fd)
@@ -384,20 +401,7 @@ class BccSource:
         if cur is None or prev is None:
             return None
         self._prev_focus = cur
-        return FocusWrites(
-            pid=pid,
-            bytes=cur["bytes"] - prev["bytes"],
-            writes=cur["writes"] - prev["writes"],
-            errors=cur["errors"] - prev["errors"],
-            sizes=cur["sizes"] - prev["sizes"],
-            latency=cur["lat"] - prev["lat"],
-            latency_max_ns=cur["lat_max"],
-            latency_sum_ns=cur["lat_sum"] - prev["lat_sum"],
-            sla_missed=cur["sla_missed"] - prev["sla_missed"],
-            no_entry=cur["skip_no_entry"] - prev["skip_no_entry"],
-            call_writes=tuple(map(operator.sub, cur["call_writes"], prev["call_writes"])),
-            call_bytes=tuple(map(operator.sub, cur["call_bytes"], prev["call_bytes"])),
-        )
+        return FocusWrites(pid=pid, no_entry=cur["skip_no_entry"] - prev["skip_no_entry"], **counts_delta(cur, prev))
 
     # -- the disks ---------------------------------------------------------------------------
     def _read_disks(self) -> dict[int, dict]:
@@ -633,20 +637,11 @@ class BccSource:
             time=time.time(),
             elapsed=elapsed,
             processes=tuple(rows),
-            sizes=cpu["sizes"] - pc["sizes"],
-            latency=cpu["lat"] - pc["lat"],
-            latency_max_ns=cpu["lat_max"],
-            latency_sum_ns=cpu["lat_sum"] - pc["lat_sum"],
             sla_ns=self.opts.sla_ns,
-            sla_missed=cpu["sla_missed"] - pc["sla_missed"],
-            bytes=cpu["bytes"] - pc["bytes"],
-            writes=cpu["writes"] - pc["writes"],
-            errors=cpu["errors"] - pc["errors"],
             skipped=skipped,
             files=tuple(files),
-            call_writes=tuple(a - b for a, b in zip(cpu["call_writes"], pc["call_writes"], strict=True)),
-            call_bytes=tuple(a - b for a, b in zip(cpu["call_bytes"], pc["call_bytes"], strict=True)),
             notes=tuple(self.notes),
+            **counts_delta(cpu, pc),
             disks=tuple(disks),
             focus=focus,
         )
