@@ -160,6 +160,16 @@ def from_record(d: dict) -> Snapshot:
     )
 
 
+def _buckets(h: Log2Histogram, low: str, high: str) -> list[dict[str, int]]:
+    """The non-empty buckets with their bounds: values in [low, high)."""
+    out = []
+    for i, c in enumerate(h.counts):
+        if c:
+            lo, hi = Log2Histogram.bounds(i)
+            out.append({low: lo, high: hi, "count": c})
+    return out
+
+
 def to_json(s: Snapshot) -> dict:
     """The documented per-interval object (schema wtop/1)."""
     el = s.elapsed
@@ -231,11 +241,7 @@ def to_json(s: Snapshot) -> dict:
                 "ios_per_s": round(model.rate(d.ios, el), 3),
                 "written": written.get(d.dev, 0),
                 "latency": {
-                    "buckets": [
-                        {"low_ns": Log2Histogram.bounds(i)[0], "high_ns": Log2Histogram.bounds(i)[1], "count": c}
-                        for i, c in enumerate(d.latency.counts)
-                        if c
-                    ],
+                    "buckets": _buckets(d.latency, "low_ns", "high_ns"),
                     "total": d.latency.total,
                     "max_ns": d.latency_max_ns,
                     "sum_ns": d.latency_sum_ns,
@@ -245,19 +251,11 @@ def to_json(s: Snapshot) -> dict:
         ],
         "calls": {c: {"writes": w, "bytes": b} for c, w, b in zip(CALLS, s.call_writes, s.call_bytes, strict=False)},
         "sizes": {
-            "buckets": [
-                {"low": Log2Histogram.bounds(i)[0], "high": Log2Histogram.bounds(i)[1], "count": c}
-                for i, c in enumerate(s.sizes.counts)
-                if c
-            ],
+            "buckets": _buckets(s.sizes, "low", "high"),
             "total": s.sizes.total,
         },
         "latency": {
-            "buckets": [
-                {"low_ns": Log2Histogram.bounds(i)[0], "high_ns": Log2Histogram.bounds(i)[1], "count": c}
-                for i, c in enumerate(s.latency.counts)
-                if c
-            ],
+            "buckets": _buckets(s.latency, "low_ns", "high_ns"),
             "total": lat_total,
             "max_ns": s.latency_max_ns,
             "sum_ns": s.latency_sum_ns,
