@@ -257,6 +257,8 @@ class RowTable(Widget, can_focus=True):
         return max(1, self.size.height - 1)
 
     MAX_ROWS = 100
+    SHOW_CURSOR = True
+    """False for a fixed table with nothing to select."""
     """Rows kept (the table scrolls); the status bar counts everything that wrote."""
 
     def cells(self, row) -> tuple[Text, ...]:
@@ -290,7 +292,7 @@ class RowTable(Widget, can_focus=True):
         base = self.rich_style
         if row % 2:
             base = base + self.get_component_rich_style("rowtable--odd")
-        if row == self.cursor_row:
+        if row == self.cursor_row and self.SHOW_CURSOR:
             base = base + self.get_component_rich_style("rowtable--cursor")
             if self.app.no_color:  # without colour, a background cannot mark the cursor
                 base = base + Style(reverse=True)

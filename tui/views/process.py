@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -42,10 +41,7 @@ class CallsTable(RowTable, can_focus=False):
     CallsTable { height: 6; }
     """
 
-    def _style(self, row: int) -> Style:
-        if row == -1:
-            return self.get_component_rich_style("rowtable--header")
-        return self.rich_style + self.get_component_rich_style("rowtable--odd") if row % 2 else self.rich_style
+    SHOW_CURSOR = False
 
     def __init__(self, **kw) -> None:
         super().__init__(CALL_COLUMNS, **kw)
