@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -406,18 +407,16 @@ tracepoint:block:block_rq_complete /@start[args->dev, args->sector]/ {
 """
 
 
-def prog_stats(fds: list[int]) -> tuple[int, int]:
-    """(run_time_ns, run_cnt) summed over programs, from fdinfo (kernel.bpf_stats_enabled)."""
-    t = c = 0
+def prog_run_ns(fds: list[int]) -> int:
+    """run_time_ns summed over programs, from fdinfo (kernel.bpf_stats_enabled)."""
+    t = 0
     for fd in fds:
         with open(f"/proc/self/fdinfo/{fd}") as f:
             for line in f:
                 k, _, v = line.partition(":")
                 if k == "run_time_ns":
                     t += int(v)
-                elif k == "run_cnt":
-                    c += int(v)
-    return t, c
+    return t
 
 
 def bpftool_progs() -> dict[int, dict]:
@@ -425,14 +424,10 @@ def bpftool_progs() -> dict[int, dict]:
     return {p["id"]: p for p in json.loads(out)}
 
 
-def bpftool_stats(ids: set[int]) -> tuple[int, int]:
-    """(run_time_ns, run_cnt) of these programs (bpftrace's: those that appeared with it)."""
+def bpftool_run_ns(ids: set[int]) -> int:
+    """run_time_ns of these programs (bpftrace's: those that appeared with it)."""
     progs = bpftool_progs()
-    t = c = 0
-    for i in ids:
-        t += progs.get(i, {}).get("run_time_ns", 0)
-        c += progs.get(i, {}).get("run_cnt", 0)
-    return t, c
+    return sum(progs.get(i, {}).get("run_time_ns", 0) for i in ids)
 
 
 def bench_disk(n: int, reps: int) -> None:
@@ -452,17 +447,20 @@ def bench_disk(n: int, reps: int) -> None:
     results: dict[str, list[tuple[float, float]]] = {"wtop (block programs)": []}
     if shutil.which("bpftrace"):
         results["bpftrace (issue->complete hist, bytes)"] = []
+
+    def measure(run_ns) -> tuple[float, float]:
+        """(probe ns per request, wall ns per request) of one dd run; run_ns() reads the probes' time."""
+        t0, a = run_ns(), time.perf_counter()
+        subprocess.run(dd, check=True)
+        wall = (time.perf_counter() - a) * 1e9 / n
+        return (run_ns() - t0) / n, wall
+
     try:
         for _ in range(reps):
             w = Wtop()
             try:
                 fds = [fd for fd, tp in zip(w.src.prog_fds(), w.src.opts.tracepoints, strict=True) if tp[0] == "block"]
-                t0, c0 = prog_stats(fds)
-                a = time.perf_counter()
-                subprocess.run(dd, check=True)
-                wall = (time.perf_counter() - a) * 1e9 / n
-                t1, c1 = prog_stats(fds)
-                results["wtop (block programs)"].append(((t1 - t0) / n, wall))
+                results["wtop (block programs)"].append(measure(functools.partial(prog_run_ns, fds)))
             finally:
                 w.close()
             if "bpftrace (issue->complete hist, bytes)" in results:
@@ -470,12 +468,9 @@ def bench_disk(n: int, reps: int) -> None:
                 bt = Bpftrace(BPFTRACE_DISK)
                 ids = set(bpftool_progs()) - before
                 try:
-                    t0, c0 = bpftool_stats(ids)
-                    a = time.perf_counter()
-                    subprocess.run(dd, check=True)
-                    wall = (time.perf_counter() - a) * 1e9 / n
-                    t1, c1 = bpftool_stats(ids)
-                    results["bpftrace (issue->complete hist, bytes)"].append(((t1 - t0) / n, wall))
+                    results["bpftrace (issue->complete hist, bytes)"].append(
+                        measure(functools.partial(bpftool_run_ns, ids))
+                    )
                 finally:
                     bt.close()
     finally:
