@@ -1,11 +1,15 @@
-"""Shared fixtures: synthetic snapshots, the compiled test writer, root/BPF gating."""
+"""Shared fixtures: synthetic snapshots, the compiled test writer, root/BPF gating, loop devices."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -138,3 +142,85 @@ def spawn(writer_bin):
     yield make
     for w in started:
         w.kill()
+
+
+# -- block devices of a test's own (the disks view) --------------------------------------
+
+CHUNK = 64 * 1024
+
+
+@contextmanager
+def loop_device(image: Path, size: int = 16 << 20) -> Iterator[tuple[str, str]]:
+    """A loop device over a new file: a block device of the test's own, so every request on
+    it is the test's. Yields (path, "major:minor"); detached afterwards."""
+    if shutil.which("losetup") is None or not os.path.exists("/dev/loop-control"):
+        pytest.fail("the disk tests need losetup and /dev/loop-control (util-linux, CONFIG_BLK_DEV_LOOP)")
+    with open(image, "wb") as f:
+        f.truncate(size)
+    out = subprocess.run(["losetup", "-f", "--show", str(image)], check=True, capture_output=True, text=True)
+    path = out.stdout.strip()
+    try:
+        st = os.stat(path)
+        time.sleep(0.2)  # udev and the partition scan read it once; reads are not counted anyway
+        yield path, f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+    finally:
+        subprocess.run(["losetup", "-d", path], check=False)
+
+
+@contextmanager
+def ext4_on_loop(tmp_path: Path) -> Iterator[tuple[Path, tuple[str, str]]]:
+    """An ext4 filesystem on a 64 MiB loop device, mounted: yields (mount point, (device,
+    "major:minor")); unmounted and detached afterwards."""
+    for tool in ("mkfs.ext4", "mount", "umount"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"the disk tests need {tool} (e2fsprogs, util-linux)")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    with loop_device(tmp_path / "fs.img", 64 << 20) as dev:
+        subprocess.run(["mkfs.ext4", "-q", "-F", dev[0]], check=True)
+        subprocess.run(["mount", dev[0], str(mnt)], check=True)
+        try:
+            yield mnt, dev
+        finally:
+            subprocess.run(["umount", str(mnt)], check=False)
+
+
+@pytest.fixture
+def loopdev(tmp_path):
+    """A 64 MiB loop device of the test's own: (path, "major:minor")."""
+    with loop_device(tmp_path / "disk.img", 64 << 20) as dev:
+        yield dev
+
+
+WRITER = f"""
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | (os.O_DIRECT if sys.argv[2] == "direct" else 0))
+buf = mmap.mmap(-1, {CHUNK})  # page-aligned, as O_DIRECT wants
+buf.write(b"w" * {CHUNK})
+for line in sys.stdin:
+    if line.startswith("write"):
+        n = int(line.split()[1])
+        for i in range(n):
+            os.pwrite(fd, buf, i * {CHUNK})
+    elif line.startswith("fsync"):
+        os.fsync(fd)
+    print("done", flush=True)
+"""
+
+
+class DiskWriter:
+    """A process writing CHUNK-sized blocks to a path on command ("write N", "fsync")."""
+
+    def __init__(self, path: str, mode: str):
+        self.p = subprocess.Popen(
+            [sys.executable, "-c", WRITER, path, mode], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def do(self, command: str) -> None:
+        self.p.stdin.write(command + "\n")
+        self.p.stdin.flush()
+        assert self.p.stdout.readline().strip() == "done"
+
+    def close(self) -> None:
+        self.p.kill()
+        self.p.wait()

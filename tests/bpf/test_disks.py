@@ -14,29 +14,9 @@ import pytest
 from probes import model
 from probes.bcc_source import BccSource, disk_name, whole_disk
 from probes.program import ProbeOptions
+from tests.conftest import CHUNK, WRITER, DiskWriter, ext4_on_loop, loop_device
 
 pytestmark = pytest.mark.bpf
-
-CHUNK = 64 * 1024
-
-
-@pytest.fixture
-def loopdev(tmp_path):
-    """A 64 MiB loop device over a file: a block device of its own, so every request on it is
-    the test's. Yields (path, "major:minor")."""
-    if shutil.which("losetup") is None or not os.path.exists("/dev/loop-control"):
-        pytest.fail("the disk tests need losetup and /dev/loop-control (util-linux, CONFIG_BLK_DEV_LOOP)")
-    backing = tmp_path / "disk.img"
-    with open(backing, "wb") as f:
-        f.truncate(64 << 20)
-    dev = subprocess.run(["losetup", "-f", "--show", str(backing)], check=True, capture_output=True, text=True)
-    path = dev.stdout.strip()
-    st = os.stat(path)
-    try:
-        time.sleep(0.2)  # udev and the partition scan read it once; reads are not counted anyway
-        yield path, f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
-    finally:
-        subprocess.run(["losetup", "-d", path], check=False)
 
 
 def diskstats(devnum: str) -> tuple[int, int]:
@@ -47,38 +27,6 @@ def diskstats(devnum: str) -> tuple[int, int]:
         if f[0] == major and f[1] == minor:
             return int(f[7]), int(f[9]) * 512
     raise AssertionError(f"{devnum} not in /proc/diskstats")
-
-
-WRITER = f"""
-import mmap, os, sys
-fd = os.open(sys.argv[1], os.O_WRONLY | (os.O_DIRECT if sys.argv[2] == "direct" else 0))
-buf = mmap.mmap(-1, {CHUNK})  # page-aligned, as O_DIRECT wants
-buf.write(b"w" * {CHUNK})
-for line in sys.stdin:
-    if line.startswith("write"):
-        n = int(line.split()[1])
-        for i in range(n):
-            os.pwrite(fd, buf, i * {CHUNK})
-    elif line.startswith("fsync"):
-        os.fsync(fd)
-    print("done", flush=True)
-"""
-
-
-class DiskWriter:
-    def __init__(self, path: str, mode: str):
-        self.p = subprocess.Popen(
-            [sys.executable, "-c", WRITER, path, mode], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-
-    def do(self, command: str) -> None:
-        self.p.stdin.write(command + "\n")
-        self.p.stdin.flush()
-        assert self.p.stdout.readline().strip() == "done"
-
-    def close(self) -> None:
-        self.p.kill()
-        self.p.wait()
 
 
 def test_direct_writes_reach_the_disk_exactly(loopdev):
@@ -176,56 +124,37 @@ def test_a_request_issued_before_wtop_started_is_counted_without_a_latency(tmp_p
     """A request in flight when the probes attach: its completion has no issue to match. Made
     deterministic with a loop device whose backing file is on a frozen filesystem: the
     request waits, issued, until the filesystem thaws."""
-    for tool in ("mkfs.ext4", "fsfreeze", "losetup", "mount"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"this test needs {tool} (e2fsprogs, util-linux)")
-    outer_img = tmp_path / "outer.img"
-    with open(outer_img, "wb") as f:
-        f.truncate(64 << 20)
-    outer = subprocess.run(["losetup", "-f", "--show", str(outer_img)], check=True, capture_output=True, text=True)
-    outer = outer.stdout.strip()
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    inner = ""
-    frozen = False
-    w = None
-    try:
-        subprocess.run(["mkfs.ext4", "-q", "-F", outer], check=True)
-        subprocess.run(["mount", outer, str(mnt)], check=True)
-        backing = mnt / "inner.img"
-        with open(backing, "wb") as f:
-            f.truncate(16 << 20)
-        inner = subprocess.run(["losetup", "-f", "--show", str(backing)], check=True, capture_output=True, text=True)
-        inner = inner.stdout.strip()
-        st = os.stat(inner)
-        devnum = f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
-        time.sleep(0.2)  # udev's first look at the new device
-        subprocess.run(["fsfreeze", "-f", str(mnt)], check=True)
-        frozen = True
-        w = subprocess.Popen(
-            [sys.executable, "-c", WRITER, inner, "direct"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        w.stdin.write("write 1\n")
-        w.stdin.flush()
-        time.sleep(0.5)  # issued to the loop device, whose worker now waits for the thaw
-        assert w.poll() is None
-        with BccSource(ProbeOptions()) as src:
-            src.sample()
-            subprocess.run(["fsfreeze", "-u", str(mnt)], check=True)
-            frozen = False
-            assert w.stdout.readline().strip() == "done"
-            time.sleep(0.1)
-            s = src.sample()
-    finally:
-        if frozen:
-            subprocess.run(["fsfreeze", "-u", str(mnt)], check=False)
-        if w is not None:
-            w.kill()
-            w.wait()
-        if inner:
-            subprocess.run(["losetup", "-d", inner], check=False)
-        subprocess.run(["umount", str(mnt)], check=False)
-        subprocess.run(["losetup", "-d", outer], check=False)
+    if shutil.which("fsfreeze") is None:
+        pytest.fail("this test needs fsfreeze (util-linux)")
+    with ext4_on_loop(tmp_path) as (mnt, _outer), loop_device(mnt / "inner.img", 16 << 20) as (inner, devnum):
+        frozen = False
+        w = None
+        try:
+            subprocess.run(["fsfreeze", "-f", str(mnt)], check=True)
+            frozen = True
+            w = subprocess.Popen(
+                [sys.executable, "-c", WRITER, inner, "direct"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            w.stdin.write("write 1\n")
+            w.stdin.flush()
+            time.sleep(0.5)  # issued to the loop device, whose worker now waits for the thaw
+            assert w.poll() is None
+            with BccSource(ProbeOptions()) as src:
+                src.sample()
+                subprocess.run(["fsfreeze", "-u", str(mnt)], check=True)
+                frozen = False
+                assert w.stdout.readline().strip() == "done"
+                time.sleep(0.1)
+                s = src.sample()
+        finally:
+            if frozen:
+                subprocess.run(["fsfreeze", "-u", str(mnt)], check=False)
+            if w is not None:
+                w.kill()
+                w.wait()
     (d,) = [d for d in s.disks if d.dev == devnum]
     assert (d.ios, d.bytes) == (1, CHUNK)  # counted: it did reach the device
     assert d.latency.total == 0  # but no latency is invented for it
@@ -234,15 +163,8 @@ def test_a_request_issued_before_wtop_started_is_counted_without_a_latency(tmp_p
 
 def test_devices_beyond_the_map_are_counted_together(tmp_path):
     """With room for one device, a second one's requests still count, as "(other devices)"."""
-    loops = []
-    try:
-        for name in ("a.img", "b.img"):
-            with open(tmp_path / name, "wb") as f:
-                f.truncate(16 << 20)
-            out = subprocess.run(["losetup", "-f", "--show", str(tmp_path / name)], check=True, capture_output=True)
-            loops.append(out.stdout.decode().strip())
-        time.sleep(0.2)
-        a, b = DiskWriter(loops[0], "direct"), DiskWriter(loops[1], "direct")
+    with loop_device(tmp_path / "a.img") as (loop_a, _), loop_device(tmp_path / "b.img") as (loop_b, _):
+        a, b = DiskWriter(loop_a, "direct"), DiskWriter(loop_b, "direct")
         try:
             with BccSource(ProbeOptions(disks=1)) as src:
                 src.sample()
@@ -253,9 +175,7 @@ def test_devices_beyond_the_map_are_counted_together(tmp_path):
         finally:
             a.close()
             b.close()
-    finally:
-        for loop in loops:
-            subprocess.run(["losetup", "-d", loop], check=False)
+    loops = [loop_a, loop_b]
     rows = {d.name: d for d in s.disks}
     assert (rows[os.path.basename(loops[0])].bytes, rows[os.path.basename(loops[0])].ios) == (4 * CHUNK, 4)
     other = rows["(other devices)"]
@@ -279,38 +199,24 @@ def test_small_synced_writes_show_amplification_on_the_filesystems_disk(tmp_path
     """100-byte writes each made durable with fdatasync to a file on ext4 on a loop device:
     write() sent exactly 100 B per write to that device (placed through the file's st_dev),
     and at least a 4 KiB block reached it for each: the ratio shows the amplification."""
-    img = tmp_path / "fs.img"
-    with open(img, "wb") as f:
-        f.truncate(64 << 20)
-    loop = subprocess.run(["losetup", "-f", "--show", str(img)], check=True, capture_output=True, text=True)
-    loop = loop.stdout.strip()
-    st = os.stat(loop)
-    devnum = f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    p = None
-    try:
-        subprocess.run(["mkfs.ext4", "-q", "-F", loop], check=True)
-        subprocess.run(["mount", loop, str(mnt)], check=True)
+    with ext4_on_loop(tmp_path) as (mnt, (_loop, devnum)):
         p = subprocess.Popen(
             [sys.executable, "-c", SYNCER, str(mnt / "journal.log")],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        with BccSource(ProbeOptions(pid=p.pid)) as src:
-            src.sample()
-            for _ in range(10):
-                p.stdin.write("go\n")
-                p.stdin.flush()
-                assert p.stdout.readline().strip() == "done"
-            s = src.sample()
-    finally:
-        if p is not None:
+        try:
+            with BccSource(ProbeOptions(pid=p.pid)) as src:
+                src.sample()
+                for _ in range(10):
+                    p.stdin.write("go\n")
+                    p.stdin.flush()
+                    assert p.stdout.readline().strip() == "done"
+                s = src.sample()
+        finally:
             p.kill()
             p.wait()
-        subprocess.run(["umount", str(mnt)], check=False)
-        subprocess.run(["losetup", "-d", loop], check=False)
     (f,) = [f for f in s.files if f.kind == "file"]
     assert (f.path, f.disk, f.bytes, f.writes) == (str(mnt / "journal.log"), devnum, 1000, 10)
     (row,) = [r for r in model.disk_rows(model.merge([s])) if r.dev == devnum]

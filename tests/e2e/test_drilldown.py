@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from tests.bpf.test_disks import CHUNK, DiskWriter, loopdev  # noqa: F401 - loopdev is a fixture
+from tests.conftest import DiskWriter
 
 pytestmark = pytest.mark.e2e
 
 
-def test_disks_view_and_drill_down_on_a_loop_device(term, loopdev):  # noqa: F811
+def test_disks_view_and_drill_down_on_a_loop_device(term, loopdev):
     path, devnum = loopdev
     name = os.path.basename(path)
     w = DiskWriter(path, "direct")
