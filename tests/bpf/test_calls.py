@@ -13,6 +13,15 @@ from probes.snapshot import CALLS, Log2Histogram
 
 pytestmark = pytest.mark.bpf
 
+CALL_BYTES = {
+    "write": 200 + 70 + 160 + 30,
+    "pwrite64": 600,
+    "writev": 440,
+    "pwritev": 1500,
+    "pwritev2": 2400,
+}
+"""What tests/helpers/calls.c writes, by call: to the file, then a pipe, a socket, /dev/null."""
+
 
 def test_every_write_call_and_every_kind_of_target(helper_bins, tmp_path):
     target = tmp_path / "data.bin"
@@ -31,13 +40,7 @@ def test_every_write_call_and_every_kind_of_target(helper_bins, tmp_path):
     calls = dict(zip(CALLS, proc.calls, strict=True))
     assert calls == {"write": 2 + 7 + 8 + 1, "pwrite64": 3, "writev": 4, "pwritev": 5, "pwritev2": 6}
     assert dict(zip(CALLS, s.call_writes, strict=True)) == calls
-    assert dict(zip(CALLS, s.call_bytes, strict=True)) == {
-        "write": 200 + 70 + 160 + 30,
-        "pwrite64": 600,
-        "writev": 440,
-        "pwritev": 1500,
-        "pwritev2": 2400,
-    }
+    assert dict(zip(CALLS, s.call_bytes, strict=True)) == CALL_BYTES
     assert proc.bytes == 200 + 600 + 440 + 1500 + 2400 + 70 + 160 + 30
     # writev of 50 + 60 bytes is one call of 110 (with the two 100-byte writes in [64, 128)),
     # not two of 50 and 60: nothing lands in [32, 64)
@@ -89,13 +92,7 @@ def test_drill_down_counts_one_process_on_its_own(helper_bins, spawn, tmp_path):
     proc = next(r for r in s.processes if r.pid == p.pid)
     assert (f.bytes, f.writes, f.errors) == (proc.bytes, proc.writes, 0) == (5400, 36, 0)
     assert dict(zip(CALLS, f.call_writes, strict=True)) == dict(zip(CALLS, proc.calls, strict=True))
-    assert dict(zip(CALLS, f.call_bytes, strict=True)) == {
-        "write": 200 + 70 + 160 + 30,
-        "pwrite64": 600,
-        "writev": 440,
-        "pwritev": 1500,
-        "pwritev2": 2400,
-    }
+    assert dict(zip(CALLS, f.call_bytes, strict=True)) == CALL_BYTES
     assert f.sizes.total == 36 and f.latency.total == 36 and f.no_entry == 0
     assert f.sizes.counts[Log2Histogram.bucket_of(512)] == 0  # the other process's 512-byte writes
     assert s.sizes.counts[Log2Histogram.bucket_of(512)] >= 1000  # are in the totals only (machine-wide)
