@@ -35,31 +35,16 @@ from __future__ import annotations
 
 import time as _time
 
-from . import model
-from .snapshot import (
-    BUCKETS,
-    CALLS,
-    DiskWrites,
-    FileWrites,
-    FocusWrites,
-    Log2Histogram,
-    ProcessWrites,
-    Skipped,
-    Snapshot,
-)
+from . import model, trust
+from .snapshot import CALLS, FocusWrites, Log2Histogram, Snapshot
+
+FOCUS_FIELDS = ("pid", "bytes", "writes", "errors", "latency_max_ns", "latency_sum_ns", "sla_missed", "no_entry")
 
 SCHEMA = "wtop/1"
 
 
 def _sparse(h: Log2Histogram) -> dict[str, int]:
     return {str(i): c for i, c in enumerate(h.counts) if c}
-
-
-def _dense(d: dict[str, int]) -> Log2Histogram:
-    counts = [0] * BUCKETS
-    for k, v in d.items():
-        counts[int(k)] = int(v)
-    return Log2Histogram(tuple(counts))
 
 
 def to_record(s: Snapshot) -> dict:
@@ -90,74 +75,17 @@ def to_record(s: Snapshot) -> dict:
     }
 
 
-_FOCUS_INTS = ("pid", "bytes", "writes", "errors", "latency_max_ns", "latency_sum_ns", "sla_missed", "no_entry")
-
-
 def _focus_record(f: FocusWrites | None) -> dict | None:
     if f is None:
         return None
-    d = {k: getattr(f, k) for k in _FOCUS_INTS}
+    d = {k: getattr(f, k) for k in FOCUS_FIELDS}
     d.update(sizes=_sparse(f.sizes), latency=_sparse(f.latency), calls=[list(f.call_writes), list(f.call_bytes)])
     return d
 
 
-def _focus_from(d: dict | None) -> FocusWrites | None:
-    if not d:
-        return None
-    calls = d.get("calls", [[], []])
-    return FocusWrites(
-        **{k: int(d[k]) for k in _FOCUS_INTS},
-        sizes=_dense(d["sizes"]),
-        latency=_dense(d["latency"]),
-        call_writes=tuple(int(x) for x in calls[0]),
-        call_bytes=tuple(int(x) for x in calls[1]),
-    )
-
-
-def from_record(d: dict) -> Snapshot:
-    calls = d.get("calls", [[], []])
-    return Snapshot(
-        seq=int(d["seq"]),
-        time=float(d["time"]),
-        elapsed=float(d["elapsed"]),
-        processes=tuple(
-            ProcessWrites(
-                int(p[0]),
-                str(p[1]),
-                int(p[2]),
-                int(p[3]),
-                int(p[4]),
-                int(p[5]),
-                tuple(int(x) for x in (p[6] if len(p) > 6 else ())),
-                int(p[7]) if len(p) > 7 else 0,
-            )
-            for p in d["procs"]
-        ),
-        sizes=_dense(d["sizes"]),
-        latency=_dense(d["latency"]),
-        latency_max_ns=int(d["latency_max_ns"]),
-        latency_sum_ns=int(d.get("latency_sum_ns", 0)),
-        sla_ns=int(d["sla_ns"]),
-        sla_missed=int(d["sla_missed"]),
-        bytes=int(d["bytes"]),
-        writes=int(d["writes"]),
-        errors=int(d["errors"]),
-        skipped=Skipped(*(int(x) for x in d["skipped"])),
-        files=tuple(
-            FileWrites(
-                int(f[0]), int(f[1]), str(f[2]), str(f[3]), int(f[4]), int(f[5]), str(f[6]) if len(f) > 6 else ""
-            )
-            for f in d.get("files", ())
-        ),
-        disks=tuple(
-            DiskWrites(str(a), str(b), int(c), int(e), int(g), int(h), _dense(lat), int(mx), int(sm))
-            for a, b, c, e, g, h, lat, mx, sm in d.get("disks", ())
-        ),
-        focus=_focus_from(d.get("focus")),
-        call_writes=tuple(int(x) for x in calls[0]),
-        call_bytes=tuple(int(x) for x in calls[1]),
-        notes=tuple(d.get("notes", ())),
-    )
+def from_record(d: object) -> Snapshot:
+    """A recorded line back into a Snapshot, every field checked (probes.trust)."""
+    return trust.snapshot(d)
 
 
 def _buckets(h: Log2Histogram, low: str, high: str) -> list[dict[str, int]]:

@@ -24,6 +24,7 @@ from textual.worker import get_current_worker
 
 from probes import model
 from probes.cgroups import CgroupNames
+from probes.names import scrub
 from probes.schedule import ticks
 from probes.snapshot import Snapshot
 from tui.lines import RowTable
@@ -155,7 +156,7 @@ class HelpScreen(ModalScreen):
     def compose(self) -> ComposeResult:
         text = HELP
         if self.notes:
-            text += "\nOn this kernel:\n" + "".join(f"  {n}\n" for n in self.notes)
+            text += "\nOn this kernel:\n" + "".join(f"  {scrub(n)}\n" for n in self.notes)
         with VerticalScroll():
             yield Static(text, markup=False)
 
@@ -240,8 +241,11 @@ class WtopApp(App):
         sinks: tuple = (),
         replay: list[Snapshot] | None = None,
         replay_note: str | None = None,
+        ready: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__()
+        self._wtop_ready = ready
+        """Called once the app can end cleanly on a signal (NOTIFY_SOCKET's READY=1)."""
         self.source = source
         self.config = config
         self.sinks = tuple(sinks)
@@ -311,19 +315,28 @@ class WtopApp(App):
                     loop.add_signal_handler(sig, self._on_signal, sig)
                 except (RuntimeError, ValueError):  # pragma: no cover - not the main thread
                     pass
+        self._wtop_ready()
         if self.source is not None and self.config.start_worker:
             self.poll_source()
         if self.replay is not None:
             if self.replay_note:
-                self.notify(self.replay_note, severity="warning", timeout=10)
+                self.notify(scrub(self.replay_note), severity="warning", timeout=10, markup=False)
             self._replay_to(min(1, len(self.replay)))
             self.set_interval(self.config.interval, self._replay_tick)
 
+    def _leave(self) -> None:
+        """Every way out: stop sampling and start detaching the probes at once (it takes the
+        kernel about half a second), while the screen is torn down and the summary printed."""
+        self._stop.set()
+        begin_close = getattr(self.source, "begin_close", None)
+        if begin_close is not None:
+            begin_close()
+        self.exit()
+
     def _on_signal(self, sig: int) -> None:
         self.exit_reason = signal.Signals(sig).name
-        self._stop.set()
         threading.Thread(target=self._exit_deadline, daemon=True, name="exit-deadline").start()
-        self.exit()
+        self._leave()
 
     def _exit_deadline(self) -> None:
         """A safety net: if an orderly exit has not finished in time, close the outlets (a
@@ -339,8 +352,7 @@ class WtopApp(App):
         os._exit(0)
 
     async def action_quit(self) -> None:
-        self._stop.set()
-        self.exit()
+        self._leave()
 
     def on_unmount(self) -> None:
         self._stop.set()
@@ -391,11 +403,11 @@ class WtopApp(App):
 
     @on(SourceEnded)
     def _ended(self, message: SourceEnded) -> None:
-        self.exit()
+        self._leave()
 
     @on(SinkFailed)
     def _sink_failed(self, message: SinkFailed) -> None:
-        self.notify(message.error, severity="error", timeout=30)
+        self.notify(scrub(message.error), severity="error", timeout=30, markup=False)
 
     # -- drawing ------------------------------------------------------------------------
     def _redraw_status(self) -> None:

@@ -17,6 +17,7 @@ from typing import TextIO
 
 from probes import model
 from probes.codec import to_json
+from probes.names import scrub
 from probes.schedule import ticks
 from probes.snapshot import Snapshot
 from tui.render import latency_summary
@@ -66,7 +67,7 @@ def text_block(snap: Snapshot, state: model.RunState, top: int) -> str:
     lines.append("latency " + "  ".join(f"{k} {v}" for k, v in pairs))
     lines += disk_lines(snap)
     lines += [f"note: {n}" for n in snap.notes]
-    return "\n".join(lines) + "\n\n"
+    return "\n".join(map(scrub, lines)) + "\n\n"  # the second wall, line by line
 
 
 def emit(snaps: Iterable[Snapshot], fmt: str, top: int, out: TextIO, sinks: list[Sink] = ()) -> int:
@@ -78,7 +79,9 @@ def emit(snaps: Iterable[Snapshot], fmt: str, top: int, out: TextIO, sinks: list
             for sink in sinks:
                 sink(snap)
             if fmt == "json":
-                out.write(json.dumps(to_json(snap), separators=(",", ":")) + "\n")
+                # ensure_ascii (the default) is JSON's second wall: every control, format and
+                # non-ASCII character leaves as a \uXXXX escape, never as a raw byte
+                out.write(json.dumps(to_json(snap), separators=(",", ":"), ensure_ascii=True) + "\n")
             elif fmt == "text":
                 out.write(text_block(snap, state, top))
             out.flush()
@@ -96,12 +99,23 @@ def live(source, interval: float, count: int | None, stop: threading.Event) -> I
         yield source.sample()
         if count and n >= count:
             return
+    # stopped by a signal: the partial interval too, as bpftrace prints its maps on Ctrl+C
+    yield source.sample()
 
 
 def run(
-    source, interval: float, count: int | None, fmt: str, top: int, sinks: list[Sink], out: TextIO = sys.stdout
+    source,
+    interval: float,
+    count: int | None,
+    fmt: str,
+    top: int,
+    sinks: list[Sink],
+    out: TextIO = sys.stdout,
+    ready: Callable[[], None] = lambda: None,
 ) -> int:
+    """Sample until count or a signal; ready() is called once a signal can end it cleanly."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    ready()
     return emit(live(source, interval, count, stop), fmt, top, out, sinks)

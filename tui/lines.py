@@ -22,6 +22,8 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
+from probes.names import scrub
+
 
 def changed_span(old: Strip | None, new: Strip, width: int) -> tuple[int, int] | None:
     """[x0, x1) of the cells that differ between two lines, None when they are the same."""
@@ -60,7 +62,7 @@ def _spans(text: Text):
     """(text, Style) pieces of a one-line Text, styles resolved (no markup involved)."""
     plain = text.plain.replace("\n", " ")
     if not text.spans and not text.style:
-        yield plain, None
+        yield scrub(plain), None  # the second wall: no control character reaches the terminal
         return
     base = as_style(text.style)
     cuts = sorted({0, len(plain), *(s.start for s in text.spans), *(s.end for s in text.spans)})
@@ -71,7 +73,7 @@ def _spans(text: Text):
         for sp in text.spans:
             if sp.start <= a and sp.end >= b:
                 st = st + as_style(sp.style)
-        yield plain[a:b], st
+        yield scrub(plain[a:b]), st
 
 
 class DiffLines(Widget):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from probes import model
+from probes.names import scrub
 from tui.render import histogram_lines, latency_summary
 
 
@@ -46,4 +47,4 @@ def summary(state: model.RunState, top: int = 15) -> str:
             lines.append(
                 f"(write() bytes not placed on a device: {model.human_bytes(state.unplaced)}, closed before seen)"
             )
-    return "\n".join(lines) + "\n"
+    return "\n".join(map(scrub, lines)) + "\n"  # the second wall, line by line

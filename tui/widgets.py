@@ -12,7 +12,7 @@ from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
 from probes import model
-from probes.names import safe_name
+from probes.names import safe_name, scrub
 from probes.snapshot import Log2Histogram
 from tui.lines import DiffLines
 
@@ -27,8 +27,9 @@ class StatusBar(DiffLines):
     def __init__(self, interval: float, filters: str = "", host: str | None = None, **kw) -> None:
         super().__init__(2, **kw)
         self.interval = interval
-        self.filters = filters
-        self.host = safe_name(host if host is not None else socket.gethostname())
+        self.filters = scrub(filters)
+        # a recording's host was made safe when it was read: escaped once, not twice
+        self.host = safe_name(socket.gethostname()) if host is None else scrub(host)
         self.started = time.monotonic()
 
     def show(
@@ -130,7 +131,7 @@ class HistPlot(PlotextPlot):
             ]
         # plotext drops a title wider than the canvas (right of the labels) without a word
         room = self.size.width - max((len(s) for s in labels), default=0) - 3
-        title = self.title
+        title = scrub(self.title)
         if room > 0 and len(title) > room:
             title = title[: room - 1] + "…"
         plt.title(title)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.app.conftest import FIXED_TIME
 from tests.conftest import snap
 from tui.app import AppConfig, WtopApp
@@ -75,3 +77,42 @@ async def test_live_keys_do_not_offer_replay():
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("right")
         assert app.replay is None and app.check_action("replay_step", (1,)) is False
+
+
+async def test_a_crafted_recording_reaches_the_screen_escaped(tmp_path):
+    """A real recording with hostile strings in every string field, replayed in the dashboard:
+    every view, the help and a process's page draw them escaped; nothing raw reaches the screen."""
+    from probes.recording import read
+    from tests.unit.test_replay_fuzz import HOSTILE, pack, real_lines, unsafe
+
+    ls = real_lines()
+    ls[0]["host"], ls[0]["filters"] = HOSTILE[0], HOSTILE[3]
+    for n, d in enumerate(ls):
+        for i, p in enumerate(d.get("procs", ())):
+            p[1] = HOSTILE[(i + n) % 4]
+        for f in d.get("files", ()):
+            f[2] = HOSTILE[1]
+        for disk in d.get("disks", ()):
+            disk[1] = HOSTILE[2]
+        if n:
+            d["notes"] = [HOSTILE[6]]
+    path = tmp_path / "crafted.wtop.gz"
+    path.write_bytes(pack(ls))
+    rep = read(str(path))
+    assert rep.problem is None and len(rep.snapshots) == len(ls) - 1
+    app = WtopApp(None, AppConfig(interval=60, host=rep.header["host"]), clock=lambda: FIXED_TIME, replay=rep.snapshots)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("right", "right")
+        screens = [app.export_screenshot()]
+        for key in ("2", "3", "4", "5", "6", "1", "question_mark"):
+            await pilot.press(key)
+            await pilot.pause()
+            screens.append(app.export_screenshot())
+        await pilot.press("escape", "1", "enter")
+        await pilot.pause()
+        screens.append(app.export_screenshot())
+    for svg in screens:
+        assert not unsafe(svg.replace("\n", ""))
+    shown = re.sub(r"<[^>]+>", "", "".join(screens)).replace("&#160;", " ")
+    assert "\\x1b]0;pwned\\x07" in shown and "\\x9b31m" in shown and "\\u202eevil" in shown
+    assert "wtop \\x1b]0;pwned\\x07  every" in shown  # the host, escaped once
