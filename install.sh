@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # wtop set-up on Debian or Ubuntu: system packages, kernel headers, the Python environment,
 # the `wtop` command on root's PATH; then it starts the dashboard (unless --no-start or no terminal).
-#   sudo ./install.sh            install everything and start wtop
-#   sudo ./install.sh --no-start install only
+#   ./install.sh            install everything and start wtop (as root, or it asks sudo)
+#   ./install.sh --no-start install only
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 start=1
@@ -10,7 +10,11 @@ start=1
 say() { printf 'install.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-[ "$(id -u)" = 0 ] || die "run it as root: sudo ./install.sh"
+# As root (a minimal Debian has no sudo), or as a user with sudo: then it asks for it.
+if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || die "run it as root (there is no sudo here)"
+    exec sudo -- "$0" "$@"
+fi
 command -v apt-get >/dev/null || die "this script knows Debian and Ubuntu (apt-get); elsewhere install BCC's python bindings (python3-bcc on Fedora/RHEL, python-bcc on Arch) and kernel headers, then: python3 -m venv --system-site-packages .venv && .venv/bin/pip install -e ."
 
 export DEBIAN_FRONTEND=noninteractive

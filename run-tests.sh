@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Install what the tests need and run them all (real BPF probes included: run as root).
-#   sudo ./run-tests.sh [pytest args]
+#   ./run-tests.sh [pytest args]      (as root, or it asks sudo)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
-[ "$(id -u)" = 0 ] || { echo "run-tests.sh: run it as root (the BPF tests load real probes): sudo ./run-tests.sh" >&2; exit 1; }
+if [ "$(id -u)" != 0 ]; then  # the BPF tests load real probes: root, or sudo to become it
+    command -v sudo >/dev/null || { echo "run-tests.sh: run it as root (the BPF tests load real probes)" >&2; exit 1; }
+    exec sudo -- "$0" "$@"
+fi
 ./install.sh --no-start
 export DEBIAN_FRONTEND=noninteractive
 # tmux drives the real dashboard in the end-to-end tests; bpftool checks nothing is left

@@ -224,3 +224,65 @@ class DiskWriter:
     def close(self) -> None:
         self.p.kill()
         self.p.wait()
+
+
+# -- wtop itself, started and waited for -------------------------------------------------
+
+READY_TIMEOUT = 180.0
+"""How long wtop may take to compile and attach its probes: 0.9 s on an idle machine, 3 s on
+two busy cores; generous, because a slow machine must not fail a test, only a dead wtop."""
+
+
+def wtop_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tui.cli", *args]
+
+
+class Ready:
+    """A socket that wtop tells READY=1 once its probes are attached (set NOTIFY_SOCKET=path in
+    its environment), as systemd's Type=notify has it. Never a fixed wait."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self._dir = tempfile.mkdtemp(prefix="wtop-notify-")
+        self.path = os.path.join(self._dir, "notify")
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(self.path)
+        self._sock.settimeout(0.2)
+
+    def wait(self, alive, what: str = "wtop") -> None:
+        """Until READY=1; fails the test if alive() turns false first, or after READY_TIMEOUT."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        try:
+            while True:
+                try:
+                    if self._sock.recv(64) == b"READY=1":
+                        return
+                except TimeoutError:
+                    pass
+                if not alive():
+                    pytest.fail(f"{what} ended before its probes were attached")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{what}: probes not attached after {READY_TIMEOUT:.0f} s")
+        finally:
+            self._sock.close()
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def start_wtop(*args: str, env: dict | None = None, **popen) -> subprocess.Popen:
+    """Start `wtop ARGS` and return once its probes are attached and counting."""
+    ready = Ready()
+    popen.setdefault("stdout", subprocess.PIPE)
+    popen.setdefault("stderr", subprocess.PIPE)
+    proc = subprocess.Popen(
+        wtop_cmd(*args), cwd=ROOT, env={**(env or os.environ), "NOTIFY_SOCKET": ready.path}, **popen
+    )
+    try:
+        ready.wait(lambda: proc.poll() is None, f"wtop {' '.join(args)}")
+    except BaseException:
+        if proc.poll() is None:
+            proc.kill()
+        if proc.stderr:
+            print(proc.stderr.read().decode(errors="replace"))
+        raise
+    return proc

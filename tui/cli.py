@@ -160,7 +160,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def fail(message: str, code: int = 1) -> int:
-    print(f"wtop: {message}", file=sys.stderr)
+    """One line on stderr (paths and names in it scrubbed: they may come from anywhere)."""
+    from probes.names import scrub
+
+    print(f"wtop: {scrub(message)}", file=sys.stderr)
     return code
 
 
@@ -262,7 +265,19 @@ def main(argv: list[str] | None = None) -> int:
     problem = preflight()
     if problem:
         return fail(problem)
+    if args.pid and not os.path.exists(f"/proc/{args.pid}"):
+        return fail(f"no process with PID {args.pid}")
     return run_live(args)
+
+
+def no_screen_here(args: argparse.Namespace) -> str | None:
+    """Why the dashboard cannot be drawn here (stdout is no terminal), None when it can."""
+    if args.batch or args.json or args.no_tui or sys.stdout.isatty():
+        return None
+    return (
+        "the dashboard needs a terminal, and stdout is not one: "
+        "for a pipe, a file or cron use --batch (text) or --json (one object per interval)"
+    )
 
 
 def run_replay(args: argparse.Namespace) -> int:
@@ -273,10 +288,12 @@ def run_replay(args: argparse.Namespace) -> int:
     except RecordingError as exc:
         return fail(str(exc))
     if rep.problem:
-        print(f"wtop: {args.replay}: {rep.problem}", file=sys.stderr)
+        fail(f"{args.replay}: {rep.problem}")
     if not rep.snapshots:
         return fail(f"{args.replay} holds no interval to show")
     snaps = rep.snapshots[: args.count] if args.count else rep.snapshots
+    if problem := no_screen_here(args):
+        return fail(problem)
     if args.batch or args.json:
         from tui.batch import emit
 
@@ -301,6 +318,8 @@ def run_live(args: argparse.Namespace) -> int:
 
     from probes.bcc_source import BccSource, ProbeError
 
+    if problem := no_screen_here(args):
+        return fail(problem)
     done = threading.Event()
     if not (args.batch or args.json or args.no_tui):
         threading.Thread(target=_loading_notice, args=(done,), daemon=True).start()
@@ -350,7 +369,7 @@ def run_live(args: argparse.Namespace) -> int:
                 from tui.batch import run
 
                 fmt = "json" if args.json else "text" if args.batch else ""
-                return run(source, args.interval, args.count, fmt, args.top, sinks)
+                return run(source, args.interval, args.count, fmt, args.top, sinks, ready=notify_ready)
             return run_dashboard(args, source, sinks)
         finally:
             for sink in sinks:
@@ -359,6 +378,22 @@ def run_live(args: argparse.Namespace) -> int:
                     close()
             if server is not None:
                 server.shutdown()
+
+
+def notify_ready() -> None:
+    """Tell systemd (Type=notify), or anyone who set NOTIFY_SOCKET, that the probes are attached
+    and counting: a signal to wait for, where a fixed wait would be too short on a loaded machine."""
+    import socket
+
+    path = os.environ.get("NOTIFY_SOCKET", "")
+    if not path.startswith(("/", "@")):
+        return
+    addr = "\0" + path[1:] if path[0] == "@" else path
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.sendto(b"READY=1", addr)
+    except OSError:
+        pass  # nobody listens: nothing to tell
 
 
 def _loading_notice(done: threading.Event) -> None:
@@ -386,7 +421,10 @@ def run_dashboard(args: argparse.Namespace, source, sinks: list) -> int:
     from tui.app import AppConfig, WtopApp
 
     app = WtopApp(
-        source, AppConfig(interval=args.interval, filters=filters_text(args), count=args.count), sinks=tuple(sinks)
+        source,
+        AppConfig(interval=args.interval, filters=filters_text(args), count=args.count),
+        sinks=tuple(sinks),
+        ready=notify_ready,
     )
     try:
         app.run()

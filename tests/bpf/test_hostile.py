@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from probes.names import safe_name
-from tests.conftest import ROOT
+from tests.conftest import ROOT, start_wtop
 from tests.unit.test_metrics import free_port
 
 pytestmark = pytest.mark.bpf
@@ -82,14 +82,9 @@ def test_exit_summary_carries_no_escape(hostile):
 
 def test_prometheus_labels_carry_no_escape(hostile):
     port = free_port()
-    p = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "--no-tui", "--prometheus", str(port), "0.3"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    p = start_wtop("--no-tui", "--prometheus", str(port), "0.3", stdout=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60
         body = b""
         while time.monotonic() < deadline:
             try:

@@ -15,26 +15,30 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, start_wtop
 from tests.unit.test_metrics import free_port
 
 pytestmark = pytest.mark.bpf
 WTOP = [sys.executable, "-m", "tui.cli"]
 
 
-def wtop(*args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([*WTOP, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+def finish(p: subprocess.Popen) -> tuple[bytes, bytes]:
+    """End a batch-mode wtop as a user would (SIGTERM, or Ctrl+C): it prints the last, partial
+    interval too, so every write made before the signal is in its output."""
+    p.send_signal(signal.SIGTERM)
+    return p.communicate(timeout=60)
 
 
 def test_json_lines_add_up_to_exactly_what_was_written(spawn):
     w = spawn(b"out-json", 3000, 25, period_ms=100, repeats=10)  # 750,000 bytes in 250 writes
-    p = wtop("--json", "-c", "out-json", "0.5", "8")
-    time.sleep(1.5)  # the probes are loaded
+    p = start_wtop("--json", "-c", "out-json", "0.5")
     w.go()
-    out, err = p.communicate(timeout=30)
+    w.wait(60)
+    out, err = finish(p)
     assert p.returncode == 0, err
     lines = [json.loads(line) for line in out.decode().splitlines()]
-    assert len(lines) == 8 and all(d["schema"] == "wtop/1" for d in lines)
+    assert lines and all(d["schema"] == "wtop/1" for d in lines)
+    assert [d["seq"] for d in lines] == list(range(1, len(lines) + 1))
     assert sum(d["bytes"] for d in lines) == 750_000
     assert sum(p["writes"] for d in lines for p in d["processes"] if p["pid"] == w.pid) == 250
     assert sum(d["sizes"]["buckets"][0]["count"] for d in lines if d["sizes"]["buckets"]) == 250  # [2K, 4K)
@@ -56,16 +60,15 @@ def test_batch_text_and_a_closed_pipe(spawn):
     assert p.stdout.startswith("wtop ") and "PID COMMAND" in p.stdout
     assert "Traceback" not in p.stderr and "Broken pipe" not in p.stderr
     # and the process behind the pipe ended by itself
-    p2 = wtop("--batch", "0.2")
-    time.sleep(2.5)
+    p2 = start_wtop("--batch", "0.2")
+    assert p2.stdout.readline().startswith(b"wtop ")  # it is printing
     p2.stdout.close()  # the reader goes away
     assert p2.wait(timeout=5) == 0
     assert b"Traceback" not in p2.stderr.read()
 
 
 def test_sigterm_ends_batch_mode_cleanly():
-    p = wtop("--batch", "0.2")
-    time.sleep(2)
+    p = start_wtop("--batch", "0.2")
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=5)
     assert p.returncode == 0 and b"Traceback" not in err and out.startswith(b"wtop ")
@@ -74,10 +77,11 @@ def test_sigterm_ends_batch_mode_cleanly():
 def test_record_then_replay_gives_the_same_intervals(spawn, tmp_path):
     rec = tmp_path / "incident.wtop.gz"
     w = spawn(b"out-rec", 512, 40, period_ms=100, repeats=10)
-    p = wtop("--json", "--record", str(rec), "-c", "out-rec", "0.5", "6")
-    time.sleep(1.5)
+    p = start_wtop("--json", "--record", str(rec), "-c", "out-rec", "0.5")
     w.go()
-    live, err = p.communicate(timeout=30)
+    w.wait(60)
+    live, err = finish(p)
+    assert sum(d["bytes"] for d in map(json.loads, live.splitlines())) == 512 * 40 * 10
     assert p.returncode == 0, err
     shared = tempfile.mkdtemp()
     os.chmod(shared, 0o755)
@@ -100,20 +104,16 @@ def test_record_then_replay_gives_the_same_intervals(spawn, tmp_path):
 def test_prometheus_headless_real_scrape(spawn):
     w = spawn(b"out-prom", 4096, 10, period_ms=100, repeats=5)  # 204,800 bytes
     port = free_port()
-    p = wtop("--no-tui", "--prometheus", str(port), "-c", "out-prom", "0.3")
+    p = start_wtop("--no-tui", "--prometheus", str(port), "-c", "out-prom", "0.3")
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, p.stderr.read1().decode() if p.poll() is not None else "no server"
-                time.sleep(0.1)
         w.go()
         w.wait()
-        time.sleep(1.0)  # two more intervals
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        text = ""
+        deadline = time.monotonic() + 60
+        while 'wtop_writes_total{comm="out-prom"} 50.0' not in text:  # the next interval's scrape
+            assert time.monotonic() < deadline, text
+            time.sleep(0.1)
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     finally:
         p.send_signal(signal.SIGTERM)
         p.communicate(timeout=5)

@@ -21,7 +21,7 @@ import time
 import pytest
 
 from probes.recording import read
-from tests.conftest import ROOT
+from tests.conftest import ROOT, Ready
 
 pytestmark = pytest.mark.bpf
 SOAK = float(os.environ.get("WTOP_SOAK_SECONDS", "40"))
@@ -47,13 +47,14 @@ def test_soak_with_churn(spawn, churn_bin, tmp_path):
     rec = tmp_path / "soak.wtop.gz"
     steady = spawn(b"soak-steady", 512, 20, period_ms=100)
     steady.go()
+    ready = Ready()
     pid, fd = pty.fork()
     if pid == 0:
         os.chdir(ROOT)
         os.execvpe(
             sys.executable,
             [sys.executable, "-m", "tui.cli", "--record", str(rec), "-i", "0.5"],
-            {**os.environ, "TERM": "xterm-256color"},
+            {**os.environ, "TERM": "xterm-256color", "NOTIFY_SOCKET": ready.path},
         )
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     stop = threading.Event()
@@ -69,14 +70,15 @@ def test_soak_with_churn(spawn, churn_bin, tmp_path):
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     try:
-        time.sleep(3)  # loaded
+        ready.wait(lambda: os.waitpid(pid, os.WNOHANG) == (0, 0), "the dashboard")
         churn = subprocess.Popen([churn_bin, "soak-churn", "200", str(SOAK)], stdout=subprocess.PIPE, text=True)
         time.sleep(SOAK * 0.25)
         rss_early, cpu_early, t_early = status(pid, "VmRSS"), cpu_s(pid), time.monotonic()
         made = int(churn.communicate(timeout=SOAK + 60)[0])
         rss_end, cpu_end, t_end = status(pid, "VmRSS"), cpu_s(pid), time.monotonic()
-        time.sleep(2)  # the last children's entries are read, then deleted
-        entries = map_entries("wtop_procs")
+        deadline = time.monotonic() + 30  # the last children's entries are read, then deleted
+        while (entries := map_entries("wtop_procs")) >= 100 and time.monotonic() < deadline:
+            time.sleep(0.2)
     finally:
         os.kill(pid, signal.SIGTERM)
         os.waitpid(pid, 0)

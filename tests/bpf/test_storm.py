@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
-import sys
-import time
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import start_wtop
 
 pytestmark = pytest.mark.bpf
 
@@ -19,15 +18,11 @@ def test_map_overflow_under_churn_is_counted_exactly(spawn, churn_bin):
     attributed to its process or counted as skipped (map full): nothing silently lost."""
     flat = spawn(b"flatout", 64, 10**12, threads=4)  # load on the same tracepoints, filtered out
     flat.go()
-    wtop = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "--json", "--map-size", "64", "-c", "stormchild", "0.5", "14"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    time.sleep(2.0)  # loaded and sampling
-    churn = subprocess.run([churn_bin, "stormchild", "2000", "3"], capture_output=True, text=True, timeout=60)
+    # attached before the first child starts, however long compiling takes under this load
+    wtop = start_wtop("--json", "--map-size", "64", "-c", "stormchild", "0.5")
+    churn = subprocess.run([churn_bin, "stormchild", "2000", "3"], capture_output=True, text=True, timeout=120)
     made = int(churn.stdout)
+    wtop.send_signal(signal.SIGTERM)  # the last, partial interval is printed too
     out, err = wtop.communicate(timeout=60)
     flat.kill()
     assert wtop.returncode == 0, err

@@ -99,3 +99,30 @@ def test_missing_headers_say_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setattr(cli.platform, "release", lambda: "0.0.0-nonexistent")
     msg = cli.preflight()
     assert "linux-headers-0.0.0-nonexistent" in msg and "install.sh" in msg
+
+
+def free_pid() -> int:
+    """A PID that no process has (checked, not guessed)."""
+    pid = 4_000_000
+    while os.path.exists(f"/proc/{pid}"):
+        pid -= 1
+    return pid
+
+
+@pytest.mark.parametrize("mode", [[], ["--batch"], ["--json"], ["--no-tui", "--prometheus", "9"]])
+def test_a_missing_process_is_one_line_in_every_mode(mode):
+    if os.geteuid() != 0:
+        pytest.skip("the probes' preflight needs root first")
+    pid = free_pid()
+    r = run("-p", str(pid), *mode)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr == f"wtop: no process with PID {pid}\n"  # as top -p says, before any probe loads
+
+
+def test_the_dashboard_on_a_pipe_says_to_use_batch_or_json():
+    if os.geteuid() != 0:
+        pytest.skip("the probes' preflight needs root first")
+    r = run()  # stdout is a pipe here, as under cron or `wtop > file`
+    assert r.returncode == 1 and r.stdout == ""  # no escape stream written into the pipe
+    assert r.stderr.startswith("wtop: the dashboard needs a terminal, and stdout is not one")
+    assert "--batch" in r.stderr and "--json" in r.stderr and len(r.stderr.splitlines()) == 1
