@@ -112,10 +112,10 @@ class Wtop:
     """wtop's real probes, drained every second by a thread as the dashboard does."""
 
     def __init__(self, focus: bool = False):
-        from probes.bcc_source import BccSource
+        from probes.live import LiveSource
         from probes.program import ProbeOptions
 
-        self.src = BccSource(ProbeOptions())
+        self.src = LiveSource(ProbeOptions())
         self.focus = focus
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -487,7 +487,7 @@ def bench_disk(n: int, reps: int) -> None:
 
 
 def bench_scale(bins, n: int) -> None:
-    from probes.bcc_source import BccSource
+    from probes.live import LiveSource
     from probes.program import ProbeOptions
 
     forker = subprocess.Popen(
@@ -495,7 +495,7 @@ def bench_scale(bins, n: int) -> None:
     )
     try:
         assert forker.stdout.readline().strip() == "ready"
-        with BccSource(ProbeOptions()) as src:
+        with LiveSource(ProbeOptions()) as src:
             src.sample()
             forker.stdin.write("g")
             forker.stdin.flush()

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import time as _time
 
-from . import model, trust
+from . import procfs, runstate, tables, trust, units
 from .snapshot import CALLS, FocusWrites, Log2Histogram, Snapshot
 
 FOCUS_FIELDS = ("pid", "bytes", "writes", "errors", "latency_max_ns", "latency_sum_ns", "sla_missed", "no_entry")
@@ -102,12 +102,12 @@ def to_json(s: Snapshot) -> dict:
     """The documented per-interval object (schema wtop/1)."""
     el = s.elapsed
     procs = sorted(s.processes, key=lambda p: (-p.bytes, p.pid))
-    kinds = model.kinds_by_pid(s)
-    written = model.disk_written(s)
+    kinds = tables.kinds_by_pid(s)
+    written = runstate.disk_written(s)
     lat_total = s.latency.total
 
     def pct(q: float):
-        v = model.percentile(s.latency, q, s.latency_max_ns)
+        v = tables.percentile(s.latency, q, s.latency_max_ns)
         return None if v is None else round(v)
 
     return {
@@ -119,8 +119,8 @@ def to_json(s: Snapshot) -> dict:
         "bytes": s.bytes,
         "writes": s.writes,
         "errors": s.errors,
-        "bytes_per_s": round(model.rate(s.bytes, el), 3),
-        "writes_per_s": round(model.rate(s.writes, el), 3),
+        "bytes_per_s": round(units.rate(s.bytes, el), 3),
+        "writes_per_s": round(units.rate(s.writes, el), 3),
         "skipped": {
             "map_full": s.skipped.map_full,
             "no_entry": s.skipped.no_entry,
@@ -133,12 +133,12 @@ def to_json(s: Snapshot) -> dict:
                 "pid": p.pid,
                 "comm": p.comm,
                 "uid": p.uid,
-                "user": model.user_name(p.uid),
+                "user": procfs.user_name(p.uid),
                 "bytes": p.bytes,
                 "writes": p.writes,
                 "errors": p.errors,
-                "bytes_per_s": round(model.rate(p.bytes, el), 3),
-                "writes_per_s": round(model.rate(p.writes, el), 3),
+                "bytes_per_s": round(units.rate(p.bytes, el), 3),
+                "writes_per_s": round(units.rate(p.writes, el), 3),
                 "calls": dict(zip(CALLS, p.calls, strict=False)),
                 "kinds": kinds.get(p.pid, {}),
             }
@@ -152,7 +152,7 @@ def to_json(s: Snapshot) -> dict:
                 "kind": f.kind,
                 "bytes": f.bytes,
                 "writes": f.writes,
-                "bytes_per_s": round(model.rate(f.bytes, el), 3),
+                "bytes_per_s": round(units.rate(f.bytes, el), 3),
                 "disk": f.disk,
             }
             for f in sorted(s.files, key=lambda f: (-f.bytes, f.pid, f.fd))
@@ -165,8 +165,8 @@ def to_json(s: Snapshot) -> dict:
                 "ios": d.ios,
                 "errors": d.errors,
                 "flushes": d.flushes,
-                "bytes_per_s": round(model.rate(d.bytes, el), 3),
-                "ios_per_s": round(model.rate(d.ios, el), 3),
+                "bytes_per_s": round(units.rate(d.bytes, el), 3),
+                "ios_per_s": round(units.rate(d.ios, el), 3),
                 "written": written.get(d.dev, 0),
                 "latency": {
                     "buckets": _buckets(d.latency, "low_ns", "high_ns"),

@@ -1,10 +1,10 @@
 """Compile and load writes.c in a short-lived child; hand the fds to the parent.
 
-    python -m probes.loader   (started by probes.bcc_source.load(); not for users)
+    python -m probes.loader   (started by load() below; not for users)
 
-The child imports bcc, compiles (LLVM), loads the programs and maps, detaches what BCC
-attached on its own, and sends the program and map fds over a Unix socket. Then it exits,
-taking LLVM's memory with it; the parent attaches the programs itself.
+The child imports bcc, compiles (LLVM), loads the programs and maps without attaching them,
+and sends the program and map fds over a Unix socket. Then it exits, taking LLVM's memory
+with it; the parent (probes/kernel.py) attaches the programs itself.
 """
 
 from __future__ import annotations
@@ -12,9 +12,57 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import sys
+from dataclasses import asdict
+from pathlib import Path
 
 from .program import MAPS, SOURCE, ProbeOptions, cflags
+
+
+class ProbeError(RuntimeError):
+    """The probes could not be loaded or attached; the message is for the user."""
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
+        """What the compiler printed, if anything (several lines)."""
+
+
+def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str, int]]:
+    """Compile and load in a child; returns (program fds, map fds by name)."""
+    programs = opts.tracepoints
+    parent, child = socket.socketpair()
+    env = {**os.environ, "WTOP_LOADER_FD": str(child.fileno())}
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "probes.loader", json.dumps(asdict(opts))],
+        pass_fds=(child.fileno(),),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=root,
+    )
+    child.close()
+    parent.settimeout(timeout)
+    try:
+        msg, fds, _flags, _addr = socket.recv_fds(parent, 65536, len(programs) + len(MAPS))
+    except TimeoutError:
+        proc.kill()
+        msg, fds = b"", []
+    finally:
+        parent.close()
+    _out, err = proc.communicate()
+    details = err.decode(errors="replace").strip()
+    info = json.loads(msg) if msg else {"error": "the BPF loader ended without an answer"}
+    if "error" in info or len(fds) != len(programs) + len(MAPS):
+        for fd in fds:
+            os.close(fd)
+        raise ProbeError(info.get("error", "the BPF loader sent the wrong number of fds"), details)
+    progs = fds[: len(programs)]
+    return progs, dict(zip(MAPS, fds[len(programs) :], strict=True))
 
 
 def child(sock_fd: int, opts_json: str) -> int:
@@ -25,16 +73,11 @@ def child(sock_fd: int, opts_json: str) -> int:
         sock.sendall(json.dumps({"error": f"BCC is not installed: {exc}"}).encode())
         return 1
 
-    class Unattached(BPF):
-        """BCC attaches every TRACEPOINT_PROBE as it loads the module; the parent attaches its
-        own, so here nothing is attached (detaching 11 tracepoints again took 0.8 s)."""
-
-        def _trace_autoload(self) -> None:
-            pass
+    from .compat import unattached_bpf
 
     opts = ProbeOptions(**json.loads(opts_json))
     try:
-        b = Unattached(src_file=str(SOURCE).encode(), cflags=cflags(opts))
+        b = unattached_bpf(BPF)(src_file=str(SOURCE).encode(), cflags=cflags(opts))
         fds = [
             b.load_func(f"tracepoint__{cat}__{event}".encode(), BPF.TRACEPOINT).fd for cat, event in opts.tracepoints
         ]

@@ -78,7 +78,7 @@ class ProbeOptions:
     disks: int = DEFAULT_DISKS
     """Block devices with their own row (one more entry counts the rest together)."""
     tracepoints: tuple[tuple[str, str], ...] = TRACEPOINTS
-    """Which tracepoints to use (BccSource keeps those the kernel has)."""
+    """Which tracepoints to use (LiveSource keeps those the kernel has)."""
 
     def __post_init__(self) -> None:
         if self.slots <= 0 or self.slots & (self.slots - 1):

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from probes.bcc_source import BccSource  # noqa: E402
+from probes.live import LiveSource  # noqa: E402
 from probes.program import ProbeOptions  # noqa: E402
 from tui.app import AppConfig, WtopApp  # noqa: E402
 from tui.messages import SnapshotReady  # noqa: E402
@@ -78,7 +78,7 @@ def record(seconds: int) -> list:
     procs.append(subprocess.Popen([sys.executable, "-c", DIRECT, loop]))
     snaps = []
     try:
-        with BccSource(ProbeOptions()) as src:
+        with LiveSource(ProbeOptions()) as src:
             src.set_focus(procs[0].pid)  # postgres, the top writer: its page has its own figures
             src.sample()
             for _ in range(seconds):

@@ -22,7 +22,7 @@ from textual.screen import ModalScreen
 from textual.widgets import ContentSwitcher, Footer, Input, Static
 from textual.worker import get_current_worker
 
-from probes import model
+from probes import runstate, tables
 from probes.cgroups import CgroupNames
 from probes.names import scrub
 from probes.schedule import ticks
@@ -259,7 +259,7 @@ class WtopApp(App):
         self.replay_note = replay_note
         self.replay_pos = 0
         self._replay_cache: dict = {}
-        self.state = model.RunState()
+        self.state = runstate.RunState()
         self.view = "top"
         self.paused = False
         self.sort_key = "bytes_s"
@@ -392,7 +392,7 @@ class WtopApp(App):
 
     @on(SnapshotReady)
     def _snapshot(self, message: SnapshotReady) -> None:
-        model.fold(self.state, message.snapshot)
+        runstate.fold(self.state, message.snapshot)
         if not self.paused:
             self.redraw()
 
@@ -433,7 +433,7 @@ class WtopApp(App):
     def _replay_to(self, pos: int) -> None:
         pos = max(0, min(pos, len(self.replay)))
         self.replay_pos = pos
-        self.state = model.state_at(self.replay, pos, self._replay_cache)
+        self.state = runstate.state_at(self.replay, pos, self._replay_cache)
         self.redraw()
 
     def _replay_tick(self) -> None:
@@ -488,15 +488,15 @@ class WtopApp(App):
         if self.state.last is None:
             return
         if self.view == "top":
-            rows = model.rows(self.state, self.group, self.sort_key)
+            rows = tables.rows(self.state, self.group, self.sort_key)
             rows = self._filtered(rows, "comm")
             self.query_one(TopTable).show(rows)
         elif self.view == "files":
-            frows = model.file_rows(self.state)
+            frows = tables.file_rows(self.state)
             frows = self._filtered(frows, "comm", "path")
             self.query_one(FilesTable).show(frows)
         elif self.view == "containers":
-            crows = model.container_rows(self.state, self.cgroups.name)
+            crows = tables.container_rows(self.state, self.cgroups.name)
             crows = self._filtered(crows, "name", "path")
             self.query_one(ContainersTable).show(crows)
         else:
@@ -549,11 +549,11 @@ class WtopApp(App):
         self.action_view(VIEWS[(VIEWS.index(self.view) + step) % len(VIEWS)])
 
     def action_sort(self) -> None:
-        keys = model.SORT_KEYS
+        keys = tables.SORT_KEYS
         self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
         table = self.query_one(TopTable)
         table.set_mode(self.sort_key, self.group)
-        self.notify(f"sorted by {model.SORT_TITLES[self.sort_key]}", timeout=1.5)
+        self.notify(f"sorted by {tables.SORT_TITLES[self.sort_key]}", timeout=1.5)
         self.redraw()
 
     def action_group(self) -> None:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
-from probes import model
+from probes import procfs, runstate, tables, units
 from probes.codec import to_json
 from probes.names import scrub
 from probes.schedule import ticks
@@ -28,27 +28,27 @@ Sink = Callable[[Snapshot], None]
 def disk_lines(snap: Snapshot) -> list[str]:
     """One line per device: what reached it, next to what write() sent to files on it."""
     el = snap.elapsed
-    written = model.disk_written(snap)
+    written = runstate.disk_written(snap)
     out = []
     for d in snap.disks:
-        p50 = model.percentile(d.latency, 0.5, d.latency_max_ns)
-        lat = f"p50 ~{model.human_ns(p50)} max {model.human_ns(d.latency_max_ns)}" if p50 is not None else "-"
+        p50 = tables.percentile(d.latency, 0.5, d.latency_max_ns)
+        lat = f"p50 ~{units.human_ns(p50)} max {units.human_ns(d.latency_max_ns)}" if p50 is not None else "-"
         out.append(
-            f"disk {d.name} ({d.dev}): {model.human_rate(model.rate(d.bytes, el))} "
-            f"{model.rate(d.ios, el):.1f} IOPS ({d.bytes:,} bytes in {d.ios:,} requests)  latency {lat}  "
-            f"flushes {d.flushes}  write() to its files {model.human_rate(model.rate(written.get(d.dev, 0), el))}"
+            f"disk {d.name} ({d.dev}): {units.human_rate(units.rate(d.bytes, el))} "
+            f"{units.rate(d.ios, el):.1f} IOPS ({d.bytes:,} bytes in {d.ios:,} requests)  latency {lat}  "
+            f"flushes {d.flushes}  write() to its files {units.human_rate(units.rate(written.get(d.dev, 0), el))}"
         )
     return out
 
 
-def text_block(snap: Snapshot, state: model.RunState, top: int) -> str:
+def text_block(snap: Snapshot, state: runstate.RunState, top: int) -> str:
     """One interval as text: a header line, the top writers, the latency line."""
     el = snap.elapsed
     sk = snap.skipped
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snap.time))
     lines = [
-        f"wtop {when}  interval {el:.2f}s  writes {model.human_rate(model.rate(snap.bytes, el))} "
-        f"{model.human_count(model.rate(snap.writes, el))}/s ({snap.bytes:,} bytes in {snap.writes:,} calls)  "
+        f"wtop {when}  interval {el:.2f}s  writes {units.human_rate(units.rate(snap.bytes, el))} "
+        f"{units.human_count(units.rate(snap.writes, el))}/s ({snap.bytes:,} bytes in {snap.writes:,} calls)  "
         f"errors {snap.errors}  skipped {sk.total} (map full {sk.map_full}, no entry {sk.no_entry}, "
         f"recursion {sk.recursion_misses}, disk {sk.disk_no_issue})",
         f"{'PID':>8} {'COMMAND':<16} {'USER':<9} {'BYTES/S':>12} {'WRITES/S':>9} {'AVG SIZE':>9} "
@@ -58,8 +58,8 @@ def text_block(snap: Snapshot, state: model.RunState, top: int) -> str:
     for p in procs[:top] if top else procs:
         avg = p.bytes / p.writes if p.writes else 0
         lines.append(
-            f"{p.pid:>8} {p.comm:<16} {model.user_name(p.uid):<9} {model.human_rate(model.rate(p.bytes, el)):>12} "
-            f"{model.rate(p.writes, el):>9.1f} {model.human_bytes(avg):>9} {p.bytes:>12,} {p.writes:>9,}"
+            f"{p.pid:>8} {p.comm:<16} {procfs.user_name(p.uid):<9} {units.human_rate(units.rate(p.bytes, el)):>12} "
+            f"{units.rate(p.writes, el):>9.1f} {units.human_bytes(avg):>9} {p.bytes:>12,} {p.writes:>9,}"
         )
     if top and len(procs) > top:
         lines.append(f"{'':>8} ({len(procs) - top} more processes wrote in this interval; -n 0 shows all)")
@@ -72,10 +72,10 @@ def text_block(snap: Snapshot, state: model.RunState, top: int) -> str:
 
 def emit(snaps: Iterable[Snapshot], fmt: str, top: int, out: TextIO, sinks: list[Sink] = ()) -> int:
     """Print snapshots (a recording, or a live stream) as text or JSON lines; 0, or 0 on a closed pipe."""
-    state = model.RunState()
+    state = runstate.RunState()
     try:
         for snap in snaps:
-            model.fold(state, snap)
+            runstate.fold(state, snap)
             for sink in sinks:
                 sink(snap)
             if fmt == "json":

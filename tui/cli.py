@@ -316,7 +316,7 @@ def run_replay(args: argparse.Namespace) -> int:
 def run_live(args: argparse.Namespace) -> int:
     import socket
 
-    from probes.bcc_source import BccSource, ProbeError
+    from probes.live import LiveSource, ProbeError
 
     if problem := no_screen_here(args):
         return fail(problem)
@@ -324,7 +324,7 @@ def run_live(args: argparse.Namespace) -> int:
     if not (args.batch or args.json or args.no_tui):
         threading.Thread(target=_loading_notice, args=(done,), daemon=True).start()
     try:
-        source = BccSource(probe_options(args))
+        source = LiveSource(probe_options(args))
     except ProbeError as exc:
         if exc.details:  # what the compiler printed: worth seeing, before the screen exists
             print(exc.details, file=sys.stderr)
@@ -402,8 +402,8 @@ def _loading_notice(done: threading.Event) -> None:
 
 
 def filters_text(args: argparse.Namespace) -> str:
-    from probes.model import user_name
     from probes.names import safe_name
+    from probes.procfs import user_name
 
     parts = []
     if args.pid:

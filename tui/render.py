@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from probes import model
+from probes import tables, units
 from probes.snapshot import Log2Histogram
 
 
-def histogram_lines(hist: Log2Histogram, label=model.bucket_label, width: int = 40) -> list[str]:
+def histogram_lines(hist: Log2Histogram, label=units.bucket_label, width: int = 40) -> list[str]:
     """bpftrace's hist() rendering: '[4K, 8K)   123 |@@@@    |' for the non-empty range."""
-    rng = model.nonempty_range(hist)
+    rng = tables.nonempty_range(hist)
     if not rng:
         return ["(no data)"]
     peak = max(hist.counts[i] for i in rng)
@@ -37,12 +37,12 @@ def latency_summary(
     total = hist.total
     pairs = []
     for name, q in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99)):
-        v = model.percentile(hist, q, max_ns)
-        pairs.append((name, "-" if v is None else "~" + model.human_ns(v)))
-    pairs.append(("max", model.human_ns(max_ns) if total else "-"))
+        v = tables.percentile(hist, q, max_ns)
+        pairs.append((name, "-" if v is None else "~" + units.human_ns(v)))
+    pairs.append(("max", units.human_ns(max_ns) if total else "-"))
     share = 100 * sla_missed / total if total else 0.0
     missed = f"{sla_missed:,} ({share:.2f}%)" if compact else f"{sla_missed:,}/{total:,} ({share:.2f}%)"
-    pairs.append((f"> {model.human_ns(sla_ns)}", missed))
+    pairs.append((f"> {units.human_ns(sla_ns)}", missed))
     return pairs
 
 

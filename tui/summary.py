@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from probes import model
+from probes import procfs, runstate, tables, units
 from probes.names import scrub
 from tui.render import histogram_lines, latency_summary
 
 
-def summary(state: model.RunState, top: int = 15) -> str:
-    lines = [f"wtop: {model.human_bytes(state.bytes)} in {state.writes:,} write() calls over {state.seconds:.1f}s"]
+def summary(state: runstate.RunState, top: int = 15) -> str:
+    lines = [f"wtop: {units.human_bytes(state.bytes)} in {state.writes:,} write() calls over {state.seconds:.1f}s"]
     sk = state.skipped
     lines.append(
         f"skipped events: {sk.total} (map full {sk.map_full}, no entry {sk.no_entry}, "
@@ -16,9 +16,9 @@ def summary(state: model.RunState, top: int = 15) -> str:
     )
     lines.append("")
     lines.append(f"{'PID':>8} {'COMMAND':<16} {'USER':<10} {'BYTES':>12} {'WRITES':>10}")
-    for pid, t in model.top_totals(state, top):
+    for pid, t in runstate.top_totals(state, top):
         lines.append(
-            f"{pid:>8} {t.comm:<16} {model.user_name(t.uid):<10} {model.human_bytes(t.bytes):>12} {t.writes:>10,}"
+            f"{pid:>8} {t.comm:<16} {procfs.user_name(t.uid):<10} {units.human_bytes(t.bytes):>12} {t.writes:>10,}"
         )
     if not state.totals:
         lines.append("(no writes)")
@@ -27,7 +27,7 @@ def summary(state: model.RunState, top: int = 15) -> str:
     lines += histogram_lines(state.sizes)
     lines.append("")
     lines.append("@latency:")
-    lines += histogram_lines(state.latency, label=model.ns_bucket_label)
+    lines += histogram_lines(state.latency, label=units.ns_bucket_label)
     if state.last is not None:
         pairs = latency_summary(state.latency, state.latency_max_ns, state.last.sla_ns, state.sla_missed)
         lines.append("  ".join(f"{k} {v}" for k, v in pairs))
@@ -37,14 +37,14 @@ def summary(state: model.RunState, top: int = 15) -> str:
             f"{'DISK':<12} {'WRITTEN':>12} {'REQUESTS':>10} {'FLUSHES':>8} {'P50~':>8} {'MAX':>8} {'WRITE()':>12}"
         )
         for _dev, d in sorted(state.disks.items(), key=lambda kv: (-kv[1].bytes, kv[0])):
-            p50 = model.percentile(d.latency, 0.5, d.latency_max_ns)
+            p50 = tables.percentile(d.latency, 0.5, d.latency_max_ns)
             lines.append(
-                f"{d.name:<12} {model.human_bytes(d.bytes):>12} {d.ios:>10,} {d.flushes:>8,} "
-                f"{'-' if p50 is None else model.human_ns(p50):>8} "
-                f"{model.human_ns(d.latency_max_ns) if d.ios else '-':>8} {model.human_bytes(d.written):>12}"
+                f"{d.name:<12} {units.human_bytes(d.bytes):>12} {d.ios:>10,} {d.flushes:>8,} "
+                f"{'-' if p50 is None else units.human_ns(p50):>8} "
+                f"{units.human_ns(d.latency_max_ns) if d.ios else '-':>8} {units.human_bytes(d.written):>12}"
             )
         if state.unplaced:
             lines.append(
-                f"(write() bytes not placed on a device: {model.human_bytes(state.unplaced)}, closed before seen)"
+                f"(write() bytes not placed on a device: {units.human_bytes(state.unplaced)}, closed before seen)"
             )
     return "\n".join(map(scrub, lines)) + "\n"  # the second wall, line by line

@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
-from probes import model
+from probes import runstate, tables, units
 from probes.names import safe_name, scrub
 from probes.snapshot import Log2Histogram
 from tui.lines import DiffLines
@@ -33,7 +33,7 @@ class StatusBar(DiffLines):
         self.started = time.monotonic()
 
     def show(
-        self, state: model.RunState, paused: bool, view: str, clock: Callable[[], float] = time.time, mode: str = ""
+        self, state: runstate.RunState, paused: bool, view: str, clock: Callable[[], float] = time.time, mode: str = ""
     ) -> None:
         snap = state.last
         line1 = Text(no_wrap=True, overflow="ellipsis")
@@ -67,9 +67,9 @@ class StatusBar(DiffLines):
                 detail = detail.replace(f"recursion {run.recursion_misses}", "recursion n/a")
             line2.append(f"skipped {sk.total} (run {run.total}{detail})", style=style)
             line2.append("  writes ")
-            line2.append(model.human_rate(model.rate(snap.bytes, snap.elapsed)), style="bold")
-            line2.append(f"  {model.human_count(model.rate(snap.writes, snap.elapsed))}/s")
-            line2.append(f"  run {model.human_bytes(state.bytes)}, {model.human_count(state.writes)} writes")
+            line2.append(units.human_rate(units.rate(snap.bytes, snap.elapsed)), style="bold")
+            line2.append(f"  {units.human_count(units.rate(snap.writes, snap.elapsed))}/s")
+            line2.append(f"  run {units.human_bytes(state.bytes)}, {units.human_count(state.writes)} writes")
             if snap.errors or state.errors:
                 line2.append(f"  errors {snap.errors} (run {state.errors})", style="yellow")
         self.set_texts([line1, line2])
@@ -95,7 +95,7 @@ class HistPlot(PlotextPlot):
     title = reactive("")
 
     def __init__(
-        self, label: Callable[[int], str] = model.bucket_label, empty: str = "no writes in this period", **kw
+        self, label: Callable[[int], str] = units.bucket_label, empty: str = "no writes in this period", **kw
     ) -> None:
         super().__init__(**kw)
         self.label = label
@@ -107,7 +107,7 @@ class HistPlot(PlotextPlot):
     def set_data(self, hist: Log2Histogram, title: str) -> None:
         self.hist = hist
         self.title = title
-        rng = model.nonempty_range(hist)
+        rng = tables.nonempty_range(hist)
         self.styles.height = max(len(rng), 1) + 3  # title, top and bottom frame
         self.replot()
 
@@ -119,14 +119,14 @@ class HistPlot(PlotextPlot):
         plt.clear_data()
         plt.clear_figure()
         hist = self.hist
-        rng = model.nonempty_range(hist)
+        rng = tables.nonempty_range(hist)
         total = hist.total
         labels = []
         if rng:
             # plotext draws the first bar at the bottom; bpftrace lists small buckets first (top).
             order = list(reversed(rng))
             labels = [
-                f"{self.label(i)} {model.human_count(hist.counts[i]):>6} {100 * hist.counts[i] / total:5.1f}%"
+                f"{self.label(i)} {units.human_count(hist.counts[i]):>6} {100 * hist.counts[i] / total:5.1f}%"
                 for i in order
             ]
         # plotext drops a title wider than the canvas (right of the labels) without a word

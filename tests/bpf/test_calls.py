@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from probes.bcc_source import BccSource
+from probes.live import LiveSource
 from probes.program import ProbeOptions
 from probes.snapshot import CALLS, Log2Histogram
 
@@ -27,7 +27,7 @@ def test_every_write_call_and_every_kind_of_target(helper_bins, tmp_path):
     target = tmp_path / "data.bin"
     p = subprocess.Popen([helper_bins["calls"], "wtop-calls", str(target)], stdin=subprocess.PIPE)
     try:
-        with BccSource(ProbeOptions(pid=p.pid)) as src:
+        with LiveSource(ProbeOptions(pid=p.pid)) as src:
             src.sample()
             p.stdin.write(b"g")
             p.stdin.flush()
@@ -66,7 +66,7 @@ def test_drill_down_counts_one_process_on_its_own(helper_bins, spawn, tmp_path):
     p = subprocess.Popen([helper_bins["calls"], "wtop-focus", str(target)], stdin=subprocess.PIPE)
     other = spawn(b"wtop-other", 512, 1000)
     try:
-        with BccSource(ProbeOptions()) as src:
+        with LiveSource(ProbeOptions()) as src:
             src.set_focus(p.pid)
             assert src.sample().focus is None  # applied at the end of this interval
             p.stdin.write(b"g")

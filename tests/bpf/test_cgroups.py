@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from probes.bcc_source import BccSource
 from probes.cgroups import CgroupNames, cgroup2_root, inode_of
+from probes.live import LiveSource
 from probes.program import ProbeOptions
 from tests.bpf.conftest import settle
 
@@ -44,7 +44,7 @@ def test_cgroup_filter_and_names(writer_bin, cgroup_dir):
     cgid = os.stat(cgroup_dir).st_ino
     try:
         assert inode_of(os.path.basename(cgroup_dir)) == cgid  # a path relative to the cgroup2 root
-        with BccSource(ProbeOptions(cgroup=cgid)) as src:
+        with LiveSource(ProbeOptions(cgroup=cgid)) as src:
             src.sample()
             for p in (inside, outside):
                 p.stdin.close()
@@ -62,7 +62,7 @@ def test_cgroup_filter_and_names(writer_bin, cgroup_dir):
 
 def test_processes_carry_their_cgroup_without_a_filter(spawn):
     w = spawn(b"cg-any", 10, 3)
-    with BccSource(ProbeOptions(pid=w.pid)) as src:
+    with LiveSource(ProbeOptions(pid=w.pid)) as src:
         src.sample()
         w.go()
         w.wait()

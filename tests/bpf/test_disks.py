@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from probes import model
-from probes.bcc_source import BccSource, disk_name, whole_disk
+from probes import runstate, snapshot, tables
+from probes.live import LiveSource
+from probes.procfs import disk_name, whole_disk
 from probes.program import ProbeOptions
 from tests.conftest import CHUNK, WRITER, DiskWriter, ext4_on_loop, loop_device
 
@@ -33,7 +34,7 @@ def test_direct_writes_reach_the_disk_exactly(loopdev):
     path, devnum = loopdev
     w = DiskWriter(path, "direct")
     try:
-        with BccSource(ProbeOptions(pid=w.p.pid)) as src:
+        with LiveSource(ProbeOptions(pid=w.p.pid)) as src:
             src.sample()
             ios0, bytes0 = diskstats(devnum)
             w.do("write 16")
@@ -48,12 +49,12 @@ def test_direct_writes_reach_the_disk_exactly(loopdev):
     assert d.ios == 16 == ios1 - ios0  # each synchronous O_DIRECT write is one request here
     assert d.errors == 0 and d.latency.total == 16 and s.skipped.disk_no_issue == 0
     assert 0 < d.latency_max_ns and d.latency_sum_ns >= d.latency_max_ns
-    assert d.latency.counts[model.Log2Histogram.bucket_of(d.latency_max_ns)] >= 1
+    assert d.latency.counts[snapshot.Log2Histogram.bucket_of(d.latency_max_ns)] >= 1
     # and write() sent the same bytes to that very device
     (f,) = [f for f in s.files if f.pid == w.p.pid and f.kind != "pipe"]
     assert (f.path, f.disk, f.bytes) == (path, devnum, 16 * CHUNK)
-    state = model.merge([s])
-    (row,) = [r for r in model.disk_rows(state) if r.dev == devnum]
+    state = runstate.merge([s])
+    (row,) = [r for r in tables.disk_rows(state) if r.dev == devnum]
     assert row.total_bytes == row.total_written == 16 * CHUNK
     assert row.iops == pytest.approx(16 / s.elapsed) and row.avg_size == CHUNK
 
@@ -65,7 +66,7 @@ def test_the_page_cache_holds_writes_until_fsync(loopdev):
     cache = Path(f"/sys/block/{os.path.basename(path)}/queue/write_cache").read_text().strip()
     w = DiskWriter(path, "buffered")
     try:
-        with BccSource(ProbeOptions(pid=w.p.pid)) as src:
+        with LiveSource(ProbeOptions(pid=w.p.pid)) as src:
             src.sample()
             w.do("write 16")
             s1 = src.sample()
@@ -74,12 +75,12 @@ def test_the_page_cache_holds_writes_until_fsync(loopdev):
             s2 = src.sample()
     finally:
         w.close()
-    state = model.merge([s1])
-    (r1,) = [r for r in model.disk_rows(state) if r.dev == devnum]
+    state = runstate.merge([s1])
+    (r1,) = [r for r in tables.disk_rows(state) if r.dev == devnum]
     assert r1.written_s == pytest.approx(16 * CHUNK / s1.elapsed) and r1.total_written == 16 * CHUNK
     assert r1.bytes_s == 0 and r1.total_bytes == 0  # all of it still in the page cache
-    model.fold(state, s2)
-    (r2,) = [r for r in model.disk_rows(state) if r.dev == devnum]
+    runstate.fold(state, s2)
+    (r2,) = [r for r in tables.disk_rows(state) if r.dev == devnum]
     assert r2.total_bytes == 16 * CHUNK and r2.written_s == 0  # fsync wrote it out, nothing new
     (d2,) = [d for d in s2.disks if d.dev == devnum]
     assert d2.ios >= 1 and d2.latency.total == d2.ios
@@ -142,7 +143,7 @@ def test_a_request_issued_before_wtop_started_is_counted_without_a_latency(tmp_p
             w.stdin.flush()
             time.sleep(0.5)  # issued to the loop device, whose worker now waits for the thaw
             assert w.poll() is None
-            with BccSource(ProbeOptions()) as src:
+            with LiveSource(ProbeOptions()) as src:
                 src.sample()
                 subprocess.run(["fsfreeze", "-u", str(mnt)], check=True)
                 frozen = False
@@ -166,7 +167,7 @@ def test_devices_beyond_the_map_are_counted_together(tmp_path):
     with loop_device(tmp_path / "a.img") as (loop_a, _), loop_device(tmp_path / "b.img") as (loop_b, _):
         a, b = DiskWriter(loop_a, "direct"), DiskWriter(loop_b, "direct")
         try:
-            with BccSource(ProbeOptions(disks=1)) as src:
+            with LiveSource(ProbeOptions(disks=1)) as src:
                 src.sample()
                 a.do("write 4")  # the first device seen takes the one entry
                 b.do("write 2")
@@ -207,7 +208,7 @@ def test_small_synced_writes_show_amplification_on_the_filesystems_disk(tmp_path
             text=True,
         )
         try:
-            with BccSource(ProbeOptions(pid=p.pid)) as src:
+            with LiveSource(ProbeOptions(pid=p.pid)) as src:
                 src.sample()
                 for _ in range(10):
                     p.stdin.write("go\n")
@@ -219,7 +220,7 @@ def test_small_synced_writes_show_amplification_on_the_filesystems_disk(tmp_path
             p.wait()
     (f,) = [f for f in s.files if f.kind == "file"]
     assert (f.path, f.disk, f.bytes, f.writes) == (str(mnt / "journal.log"), devnum, 1000, 10)
-    (row,) = [r for r in model.disk_rows(model.merge([s])) if r.dev == devnum]
+    (row,) = [r for r in tables.disk_rows(runstate.merge([s])) if r.dev == devnum]
     assert row.written_s == pytest.approx(1000 / s.elapsed)
     (d,) = [d for d in s.disks if d.dev == devnum]
     assert d.bytes >= 10 * 4096 and d.bytes % 512 == 0  # whole blocks, each sync its own

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from probes import bpfsys
-from probes.bcc_source import BccSource
+from probes.live import LiveSource
 from probes.program import TRACEPOINTS, ProbeOptions, available_tracepoints
 from tests.bpf.conftest import settle
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.bpf
 def test_without_sys_enter_write_sizes_stay_exact_and_latency_says_why(spawn):
     w = spawn(b"k-noenter", 700, 30)
     no_enter = (("syscalls", "sys_exit_write"), ("sched", "sched_process_exec"))
-    with BccSource(ProbeOptions(pid=w.pid, tracepoints=no_enter)) as src:
+    with LiveSource(ProbeOptions(pid=w.pid, tracepoints=no_enter)) as src:
         assert len(src.prog_fds()) == 2
         src.sample()
         w.go()
@@ -30,7 +30,7 @@ def test_without_sys_enter_write_sizes_stay_exact_and_latency_says_why(spawn):
 def test_key_by_key_reads_when_batches_are_refused(spawn, monkeypatch):
     monkeypatch.setattr(bpfsys, "force_no_batch", True)
     ws = [spawn(b"k-nobatch", 100, 5 + i) for i in range(20)]
-    with BccSource(ProbeOptions(comm="k-nobatch")) as src:
+    with LiveSource(ProbeOptions(comm="k-nobatch")) as src:
         src.sample()
         for w in ws:
             w.go()
@@ -43,7 +43,7 @@ def test_key_by_key_reads_when_batches_are_refused(spawn, monkeypatch):
 
 
 def test_recursion_stats_missing_from_fdinfo(tmp_path):
-    with BccSource(ProbeOptions()) as src:
+    with LiveSource(ProbeOptions()) as src:
         for fd in src.prog_fds():
             (tmp_path / str(fd)).write_text("pos:\t0\nflags:\t02000002\nprog_type:\t5\n")
         assert src.recursion_misses(str(tmp_path)) is None
@@ -61,7 +61,7 @@ def test_tracepoints_are_found_in_tracefs(tmp_path):
 def test_without_both_block_tracepoints_the_disks_view_says_why(spawn):
     w = spawn(b"k-noblock", 100, 10)
     half = tuple(tp for tp in TRACEPOINTS if tp != ("block", "block_rq_complete"))
-    with BccSource(ProbeOptions(pid=w.pid, tracepoints=half)) as src:
+    with LiveSource(ProbeOptions(pid=w.pid, tracepoints=half)) as src:
         # an issue without its completion would only fill the in-flight slots: neither is attached
         assert not any(tp[0] == "block" for tp in src.opts.tracepoints)
         assert len(src.prog_fds()) == len(TRACEPOINTS) - 2

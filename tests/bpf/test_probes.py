@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from probes.bcc_source import BccSource
+from probes.live import LiveSource
 from probes.program import MAPS, TRACEPOINTS, ProbeOptions
 from probes.snapshot import Log2Histogram
 from tests.bpf.conftest import settle
@@ -42,7 +42,7 @@ def wtop_maps_settled(expect: list[str], timeout: float = 3.0) -> list[str]:
 def test_exact_bytes_calls_and_buckets(spawn, tmp_path):
     target = tmp_path / "out.bin"
     w = spawn(b"wtop-exact", 4096, 1000, str(target))
-    with BccSource(ProbeOptions(pid=w.pid)) as src:
+    with LiveSource(ProbeOptions(pid=w.pid)) as src:
         src.sample()
         w.go()
         assert w.wait() == 0
@@ -62,7 +62,7 @@ def test_comm_filter_and_mixed_sizes(spawn):
     a = spawn(b"wtopmix", 100, 7)
     b = spawn(b"wtopmix", 5000, 11)
     other = spawn(b"wtopother", 100, 50)
-    with BccSource(ProbeOptions(comm="wtopmix")) as src:
+    with LiveSource(ProbeOptions(comm="wtopmix")) as src:
         src.sample()
         for w in (a, b, other):
             w.go()
@@ -80,7 +80,7 @@ def test_comm_filter_and_mixed_sizes(spawn):
 
 def test_threads_sum_across_cpus(spawn):
     w = spawn(b"wtop-threads", 64, 5000, threads=4)
-    with BccSource(ProbeOptions(pid=w.pid)) as src:
+    with LiveSource(ProbeOptions(pid=w.pid)) as src:
         src.sample()
         w.go()
         w.wait()
@@ -102,7 +102,7 @@ def test_uid_filter(writer_bin):
     )
     root = subprocess.Popen([writer_bin, "wtop-root", "10", "5", "/dev/null"], stdin=subprocess.PIPE)
     try:
-        with BccSource(ProbeOptions(uid=65534)) as src:
+        with LiveSource(ProbeOptions(uid=65534)) as src:
             src.sample()
             for p in (nobody, root):
                 p.stdin.close()
@@ -119,7 +119,7 @@ def test_uid_filter(writer_bin):
 
 def test_own_writes_are_left_out(spawn):
     w = spawn(b"wtop-peer", 10, 10)
-    with BccSource(ProbeOptions()) as src:
+    with LiveSource(ProbeOptions()) as src:
         src.sample()
         fd = os.open("/dev/null", os.O_WRONLY)
         for _ in range(100):
@@ -136,7 +136,7 @@ def test_own_writes_are_left_out(spawn):
 def test_map_full_is_counted_exactly(spawn):
     """A deliberately tiny process map: every write of the processes that do not fit is counted."""
     writers = [spawn(b"wtopfull", 8, 3) for _ in range(40)]
-    with BccSource(ProbeOptions(comm="wtopfull", map_size=16)) as src:
+    with LiveSource(ProbeOptions(comm="wtopfull", map_size=16)) as src:
         src.sample()
         for w in writers:
             w.go()
@@ -159,7 +159,7 @@ def test_exit_without_entry_is_counted(spawn, tmp_path):
     w = spawn(b"wtop-blocked", 256 * 1024, 1, str(fifo))
     w.go()
     time.sleep(0.3)  # the writer fills the pipe and blocks inside write()
-    with BccSource(ProbeOptions(pid=w.pid)) as src:
+    with LiveSource(ProbeOptions(pid=w.pid)) as src:
         src.sample()
         got = 0
         os.set_blocking(reader, True)
@@ -180,7 +180,7 @@ def test_slow_writes_hit_the_sla_counter_and_max(spawn, tmp_path):
     os.mkfifo(fifo)
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
     w = spawn(b"wtop-slow", 128 * 1024, 1, str(fifo))
-    with BccSource(ProbeOptions(pid=w.pid, sla_ns=20_000_000)) as src:
+    with LiveSource(ProbeOptions(pid=w.pid, sla_ns=20_000_000)) as src:
         src.sample()
         w.go()
         time.sleep(0.15)  # the write blocks on the full pipe for ~150 ms
@@ -200,7 +200,7 @@ def test_slow_writes_hit_the_sla_counter_and_max(spawn, tmp_path):
 
 def test_fast_writes_do_not_miss_a_loose_sla(spawn):
     w = spawn(b"wtop-fast", 64, 500)
-    with BccSource(ProbeOptions(pid=w.pid, sla_ns=1_000_000_000)) as src:
+    with LiveSource(ProbeOptions(pid=w.pid, sla_ns=1_000_000_000)) as src:
         src.sample()
         w.go()
         w.wait()
@@ -211,7 +211,7 @@ def test_fast_writes_do_not_miss_a_loose_sla(spawn):
 
 def test_interval_max_resets_each_interval(spawn):
     w = spawn(b"wtop-max", 64, 100)
-    with BccSource(ProbeOptions(pid=w.pid)) as src:
+    with LiveSource(ProbeOptions(pid=w.pid)) as src:
         src.sample()
         w.go()
         w.wait()
@@ -224,7 +224,7 @@ def test_interval_max_resets_each_interval(spawn):
 
 def test_exited_processes_leave_the_map(spawn):
     w = spawn(b"wtop-gone", 10, 2)
-    with BccSource(ProbeOptions(comm="wtop-gone")) as src:
+    with LiveSource(ProbeOptions(comm="wtop-gone")) as src:
         src.sample()
         w.go()
         w.wait()
@@ -240,7 +240,7 @@ def test_exec_updates_the_name(writer_bin):
     script = f"read go; printf x > /dev/null; exec {writer_bin} wtop-after 10 4 /dev/null"
     p = subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE)
     try:
-        with BccSource(ProbeOptions(pid=p.pid)) as src:
+        with LiveSource(ProbeOptions(pid=p.pid)) as src:
             src.sample()
             p.stdin.write(b"go\n")
             p.stdin.close()
@@ -255,7 +255,7 @@ def test_exec_updates_the_name(writer_bin):
 
 
 def test_recursion_misses_are_read_from_fdinfo():
-    with BccSource(ProbeOptions()) as src:
+    with LiveSource(ProbeOptions()) as src:
         assert len(src.prog_fds()) == len(TRACEPOINTS)  # 5 calls x enter, exit + exec + 2 block
         assert src.recursion_misses() == 0
         for fd in src.prog_fds():
@@ -266,7 +266,7 @@ def test_recursion_misses_are_read_from_fdinfo():
 def test_close_detaches_everything():
     before = wtop_maps_settled([])
     assert before == []
-    src = BccSource(ProbeOptions())
+    src = LiveSource(ProbeOptions())
     assert wtop_maps() == sorted([*MAPS, "wtop_disk_zero"])  # the zero source stays in the kernel
     src.close()
     assert wtop_maps_settled([]) == []
@@ -274,7 +274,7 @@ def test_close_detaches_everything():
 
 def test_two_instances_do_not_disturb_each_other(spawn):
     w = spawn(b"wtop-twice", 32, 300)
-    with BccSource(ProbeOptions(pid=w.pid)) as a, BccSource(ProbeOptions(pid=w.pid)) as b:
+    with LiveSource(ProbeOptions(pid=w.pid)) as a, LiveSource(ProbeOptions(pid=w.pid)) as b:
         a.sample()
         b.sample()
         w.go()
@@ -287,7 +287,7 @@ def test_two_instances_do_not_disturb_each_other(spawn):
 def test_sample_is_safe_while_writes_continue(spawn):
     """Counters are cumulative and diffed: sampling during a stream loses nothing."""
     w = spawn(b"wtop-stream", 64, 200_000)
-    with BccSource(ProbeOptions(pid=w.pid)) as src:
+    with LiveSource(ProbeOptions(pid=w.pid)) as src:
         src.sample()
         total_writes = 0
         total_bytes = 0

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from probes import model
+from probes import procfs, runstate, tables, units
 from probes.snapshot import Log2Histogram, Skipped
 from tests.conftest import hist, snap
 
 
 def test_fold_accumulates_totals_and_histograms():
-    state = model.RunState()
-    model.fold(
+    state = runstate.RunState()
+    runstate.fold(
         state,
         snap(
             1,
@@ -19,7 +19,7 @@ def test_fold_accumulates_totals_and_histograms():
             latency_max_ns=500,
         ),
     )
-    model.fold(
+    runstate.fold(
         state, snap(2, [(10, "a", 0, 3000, 30)], sizes=hist(b10=30), skipped=Skipped(0, 1, 3), latency_max_ns=200)
     )
     assert state.bytes == 4050 and state.writes == 45
@@ -32,45 +32,45 @@ def test_fold_accumulates_totals_and_histograms():
 
 
 def test_rows_by_pid_rates_and_order():
-    state = model.merge([snap(1, [(10, "a", 0, 1000, 10), (11, "b", 0, 4000, 2)], elapsed=2.0)])
-    rows = model.rows(state)
+    state = runstate.merge([snap(1, [(10, "a", 0, 1000, 10), (11, "b", 0, 4000, 2)], elapsed=2.0)])
+    rows = tables.rows(state)
     assert [r.pid for r in rows] == [11, 10]
     assert rows[0].bytes_s == 2000 and rows[0].writes_s == 1.0 and rows[0].avg_size == 2000
-    assert model.rows(state, sort="writes_s")[0].pid == 10
-    assert [r.pid for r in model.rows(state, sort="pid")] == [10, 11]
-    assert [r.comm for r in model.rows(state, sort="comm")] == ["a", "b"]
+    assert tables.rows(state, sort="writes_s")[0].pid == 10
+    assert [r.pid for r in tables.rows(state, sort="pid")] == [10, 11]
+    assert [r.comm for r in tables.rows(state, sort="comm")] == ["a", "b"]
 
 
 def test_rows_grouped_by_comm_like_the_seed_one_liner():
-    state = model.merge(
+    state = runstate.merge(
         [
             snap(1, [(10, "nginx", 33, 100, 1), (11, "nginx", 33, 300, 3), (12, "sh", 0, 5, 1)]),
             snap(2, [(10, "nginx", 33, 100, 1), (12, "sh", 0, 5, 1)]),
         ]
     )
-    rows = model.rows(state, group_by_comm=True)
+    rows = tables.rows(state, group_by_comm=True)
     nginx = rows[0]
     assert (nginx.comm, nginx.pid, nginx.processes, nginx.uid) == ("nginx", None, 1, 33)
     assert nginx.total_bytes == 500  # @[comm] = sum(args->ret) over the run
-    first = model.rows(model.merge([snap(1, [(10, "x", 1, 1, 1), (11, "x", 2, 1, 1)])]), group_by_comm=True)[0]
-    assert first.processes == 2 and first.uid == -2 and model.user_name(first.uid) == "*"
+    first = tables.rows(runstate.merge([snap(1, [(10, "x", 1, 1, 1), (11, "x", 2, 1, 1)])]), group_by_comm=True)[0]
+    assert first.processes == 2 and first.uid == -2 and procfs.user_name(first.uid) == "*"
 
 
 def test_ties_are_stable_by_key():
-    state = model.merge([snap(1, [(12, "c", 0, 10, 1), (10, "a", 0, 10, 1), (11, "b", 0, 10, 1)])])
-    assert [r.pid for r in model.rows(state)] == [10, 11, 12]
+    state = runstate.merge([snap(1, [(12, "c", 0, 10, 1), (10, "a", 0, 10, 1), (11, "b", 0, 10, 1)])])
+    assert [r.pid for r in tables.rows(state)] == [10, 11, 12]
 
 
 @pytest.mark.parametrize("seconds", [0.0, -1.0])
 def test_rate_guards_an_empty_period(seconds):
-    assert model.rate(100, seconds) == 0.0
+    assert units.rate(100, seconds) == 0.0
 
 
 def test_totals_are_bounded(monkeypatch):
-    monkeypatch.setattr(model, "MAX_TRACKED", 100)
-    state = model.RunState()
+    monkeypatch.setattr(runstate, "MAX_TRACKED", 100)
+    state = runstate.RunState()
     for i in range(10):
-        model.fold(state, snap(i, [(1000 * i + j, "p", 0, j + 1, 1) for j in range(50)]))
+        runstate.fold(state, snap(i, [(1000 * i + j, "p", 0, j + 1, 1) for j in range(50)]))
     assert len(state.totals) == 100
     assert state.forgotten == 400
     assert all(pid // 1000 == 9 for pid in list(state.totals)[-50:])
@@ -78,29 +78,29 @@ def test_totals_are_bounded(monkeypatch):
 
 def test_percentiles_interpolate_within_the_bucket():
     h = hist(b11=100)  # 100 writes in [1024, 2048)
-    assert model.percentile(h, 0.5) == pytest.approx(1536)
-    assert model.percentile(h, 0.99) == pytest.approx(1024 + 1024 * 0.99)
+    assert tables.percentile(h, 0.5) == pytest.approx(1536)
+    assert tables.percentile(h, 0.99) == pytest.approx(1024 + 1024 * 0.99)
     # the exact max caps the top bucket
-    assert model.percentile(h, 1.0, max_value=1100) == pytest.approx(1101)
-    assert model.percentile(Log2Histogram(), 0.5) is None
+    assert tables.percentile(h, 1.0, max_value=1100) == pytest.approx(1101)
+    assert tables.percentile(Log2Histogram(), 0.5) is None
     two = hist(b5=90, b20=10)
-    assert 16 <= model.percentile(two, 0.5) < 32
-    assert 2**19 <= model.percentile(two, 0.95) < 2**20
+    assert 16 <= tables.percentile(two, 0.5) < 32
+    assert 2**19 <= tables.percentile(two, 0.95) < 2**20
 
 
 def test_exceeding_counts_whole_buckets_above():
     h = hist(b10=5, b24=3, b25=2)  # 512.., 8M.., 16M..
-    assert model.exceeding(h, 10_000_000) == 2
+    assert tables.exceeding(h, 10_000_000) == 2
 
 
 def test_bucket_labels_match_bpftrace():
-    assert model.bucket_label(0) == "[0]"
-    assert model.bucket_label(1) == "[1]"
-    assert model.bucket_label(2) == "[2, 4)"
-    assert model.bucket_label(13) == "[4K, 8K)"
-    assert model.bucket_label(11) == "[1K, 2K)"
-    assert model.bucket_label(21) == "[1M, 2M)"
-    assert model.ns_bucket_label(24) == "[8.4ms, 17ms)"
+    assert units.bucket_label(0) == "[0]"
+    assert units.bucket_label(1) == "[1]"
+    assert units.bucket_label(2) == "[2, 4)"
+    assert units.bucket_label(13) == "[4K, 8K)"
+    assert units.bucket_label(11) == "[1K, 2K)"
+    assert units.bucket_label(21) == "[1M, 2M)"
+    assert units.ns_bucket_label(24) == "[8.4ms, 17ms)"
     assert Log2Histogram.bucket_of(4096) == 13 and Log2Histogram.bucket_of(4095) == 12
     assert Log2Histogram.bucket_of(1) == 1 and Log2Histogram.bounds(13) == (4096, 8192)
 
@@ -119,14 +119,14 @@ def test_bucket_labels_match_bpftrace():
     ],
 )
 def test_human_bytes(n, text):
-    assert model.human_bytes(n) == text
+    assert units.human_bytes(n) == text
 
 
 def test_human_units():
-    assert model.human_rate(4096) == "4.0 KiB/s"
-    assert model.human_ns(850) == "850ns" and model.human_ns(12_500) == "12.5us"
-    assert model.human_ns(3_200_000) == "3.2ms" and model.human_ns(1_500_000_000) == "1.50s"
-    assert model.human_count(999) == "999" and model.human_count(1200) == "1.2k"
+    assert units.human_rate(4096) == "4.0 KiB/s"
+    assert units.human_ns(850) == "850ns" and units.human_ns(12_500) == "12.5us"
+    assert units.human_ns(3_200_000) == "3.2ms" and units.human_ns(1_500_000_000) == "1.50s"
+    assert units.human_count(999) == "999" and units.human_count(1200) == "1.2k"
 
 
 def test_histogram_arithmetic_and_shape():
@@ -160,14 +160,14 @@ def test_every_column_fits_its_title_with_the_sort_marker_and_80_columns():
 
 def test_container_totals_count_each_byte_once():
     # two processes in cgroup 7, one in 8, over two intervals
-    state = model.merge(
+    state = runstate.merge(
         [
             snap(1, [(10, "a", 0, 1000, 1, 0, (), 7), (11, "b", 0, 500, 1, 0, (), 7), (12, "c", 0, 30, 1, 0, (), 8)]),
             snap(2, [(10, "a", 0, 2000, 2, 0, (), 7)], elapsed=2.0),
         ]
     )
     assert state.cgroup_totals == {7: 3500, 8: 30}
-    rows = model.container_rows(state, lambda cg: (f"cg{cg}", f"/cg{cg}"))
+    rows = tables.container_rows(state, lambda cg: (f"cg{cg}", f"/cg{cg}"))
     assert [(r.name, r.processes, r.bytes_s, r.total_bytes) for r in rows] == [("cg7", 1, 1000.0, 3500)]
 
 
@@ -195,13 +195,13 @@ def test_disk_rows_keep_every_device_seen_and_compare_with_write():
         ),
     )
     b = _disk_snap(2, disks=(DiskWrites("8:0", "sda", 12288, 2, 1, 0, hist(b18=2), 200_000, 300_000),), elapsed=2.0)
-    state = model.merge([a])
-    rows = {r.dev: r for r in model.disk_rows(state)}
+    state = runstate.merge([a])
+    rows = {r.dev: r for r in tables.disk_rows(state)}
     assert rows["8:0"].written_s == 8192 and rows["8:0"].bytes_s == 4096 and rows["8:0"].flushes_s == 2
     assert rows["259:1"].written_s == 50 and rows["259:1"].bytes_s == 0  # write() only, nothing reached it
-    assert model.unplaced(a) == 100 and state.unplaced == 100
-    model.fold(state, b)
-    rows = model.disk_rows(state)
+    assert runstate.unplaced(a) == 100 and state.unplaced == 100
+    runstate.fold(state, b)
+    rows = tables.disk_rows(state)
     assert [r.dev for r in rows] == ["8:0", "259:1"]  # both still listed, the busy one first
     sda = rows[0]
     assert (sda.bytes_s, sda.iops, sda.avg_size, sda.max_ns) == (6144, 1, 6144, 200_000)
@@ -215,16 +215,16 @@ def test_focus_sums_while_open_and_calls_fall_back_to_counts():
 
     f1 = FocusWrites(10, 100, 2, 0, hist(b7=2), hist(b10=2), 900, 1500, 0, 0, (1, 1, 0, 0, 0), (60, 40, 0, 0, 0))
     f2 = FocusWrites(10, 300, 1, 1, hist(b9=1), hist(b12=1), 3000, 3000, 1, 0, (0, 1, 0, 0, 0), (0, 300, 0, 0, 0))
-    state = model.merge([_disk_snap(1, focus=f1), _disk_snap(2, focus=f2, elapsed=2.0)])
+    state = runstate.merge([_disk_snap(1, focus=f1), _disk_snap(2, focus=f2, elapsed=2.0)])
     run = state.focus[10]
     assert (run.bytes, run.writes, run.errors, run.sla_missed) == (400, 3, 1, 1)
     assert run.sizes.total == 3 and run.latency_max_ns == 3000 and run.call_bytes == (60, 340, 0, 0, 0)
-    calls = model.process_calls(state, 10)
+    calls = tables.process_calls(state, 10)
     assert [c.call for c in calls] == ["write", "pwrite64", "writev", "pwritev", "pwritev2"]
     assert (calls[1].writes_s, calls[1].bytes_s, calls[1].share) == (0.5, 150.0, 1.0)
     assert (calls[1].total_writes, calls[1].total_bytes) == (2, 340)
     # without the kernel's own figures for it: the counts by call, no bytes
-    bare = model.merge([_disk_snap(1)])
-    calls = model.process_calls(bare, 10)
+    bare = runstate.merge([_disk_snap(1)])
+    calls = tables.process_calls(bare, 10)
     assert calls[1].writes_s == 1 and calls[1].bytes_s is None and calls[1].total_writes is None
     assert calls[1].share == 1.0

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from probes import model
+from probes import runstate
 from probes.recording import RecordingError, read
 from tests.conftest import ROOT
 from tui.batch import emit
@@ -123,7 +123,7 @@ def replay_everywhere(path: str) -> tuple[str, str | None]:
     out = io.StringIO()
     emit(rep.snapshots, "text", 0, out)
     emit(rep.snapshots, "json", 0, out)
-    out.write(summary(model.merge(rep.snapshots)))
+    out.write(summary(runstate.merge(rep.snapshots)))
     return out.getvalue(), rep.problem
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from probes import model
+from probes import runstate
 from probes.snapshot import DiskWrites, FileWrites, Skipped
 from tests.conftest import hist, snap
 from tui.batch import text_block
@@ -22,7 +22,7 @@ def disk_snap(seq: int):
 
 def test_batch_text_has_a_line_per_disk():
     s = disk_snap(1)
-    text = text_block(s, model.merge([s]), 10)
+    text = text_block(s, runstate.merge([s]), 10)
     line = next(ln for ln in text.splitlines() if ln.startswith("disk "))
     assert line.startswith("disk sda (8:0): 4.0 KiB/s 1.0 IOPS (4,096 bytes in 1 requests)")
     assert "max 100.0us" in line and "flushes 2" in line and "write() to its files 8.0 KiB/s" in line
@@ -30,7 +30,7 @@ def test_batch_text_has_a_line_per_disk():
 
 
 def test_summary_lists_the_disks_with_write_next_to_them():
-    state = model.merge([disk_snap(1), disk_snap(2)])
+    state = runstate.merge([disk_snap(1), disk_snap(2)])
     text = summary(state)
     row = next(ln for ln in text.splitlines() if ln.startswith("sda"))
     # written 2 x 4 KiB in 2 requests, 4 flushes; p50 estimated in [65.5us, 131us) capped at the max

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from probes import model
+from probes import tables, units
 from tui.lines import Column, RowTable
 from tui.render import name_text
 from tui.views.top import writes_rate
@@ -24,12 +24,12 @@ class ContainersTable(RowTable):
         super().__init__(COLUMNS, **kw)
 
     @staticmethod
-    def cells(r: model.GroupRow) -> tuple[Text, ...]:
+    def cells(r: tables.GroupRow) -> tuple[Text, ...]:
         return (
             name_text(r.name),
             Text(str(r.processes)),
-            Text(model.human_rate(r.bytes_s)),
+            Text(units.human_rate(r.bytes_s)),
             Text(writes_rate(r.writes_s)),
-            Text(model.human_bytes(r.total_bytes)),
+            Text(units.human_bytes(r.total_bytes)),
             name_text(r.path),
         )

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from probes import model
+from probes import runstate, snapshot, tables, units
 from tui.lines import Column, RowTable
 from tui.render import name_text
 from tui.views.histograms import WIDE, HistogramView
@@ -32,7 +32,7 @@ COLUMNS = [
 
 
 def _ns(v: float | None) -> str:
-    return "-" if v is None else model.human_ns(v)
+    return "-" if v is None else units.human_ns(v)
 
 
 class DisksTable(RowTable):
@@ -40,19 +40,19 @@ class DisksTable(RowTable):
         super().__init__(COLUMNS, **kw)
 
     @staticmethod
-    def cells(r: model.DiskRow) -> tuple[Text, ...]:
+    def cells(r: tables.DiskRow) -> tuple[Text, ...]:
         return (
             name_text(r.name),
-            Text(model.human_rate(r.bytes_s)),
+            Text(units.human_rate(r.bytes_s)),
             Text(writes_rate(r.iops)),
-            Text(model.human_bytes(r.avg_size) if r.iops else "-"),
+            Text(units.human_bytes(r.avg_size) if r.iops else "-"),
             Text(_ns(r.p50_ns)),
             Text(_ns(r.p99_ns)),
-            Text(model.human_ns(r.max_ns) if r.iops else "-"),
+            Text(units.human_ns(r.max_ns) if r.iops else "-"),
             Text(writes_rate(r.flushes_s)),
-            Text(model.human_rate(r.written_s)),
-            Text(model.human_bytes(r.total_bytes)),
-            Text(model.human_bytes(r.total_written)),
+            Text(units.human_rate(r.written_s)),
+            Text(units.human_bytes(r.total_bytes)),
+            Text(units.human_bytes(r.total_written)),
         )
 
     def cursor_moved(self) -> None:
@@ -75,10 +75,10 @@ class DisksView(HistogramView):
 
     def __init__(self, **kw) -> None:
         super().__init__("disks", **kw)
-        self.state: model.RunState | None = None
+        self.state: runstate.RunState | None = None
 
     def compose(self) -> ComposeResult:
-        label = model.ns_bucket_label
+        label = units.ns_bucket_label
         yield Static(id="disks-facts", classes="facts")
         yield DisksTable(id="disks-table")
         with Horizontal(classes="plots"):
@@ -86,12 +86,12 @@ class DisksView(HistogramView):
             yield HistPlot(label=label, empty=empty, id="disks-interval", classes="interval-plot")
             yield HistPlot(label=label, empty=empty, id="disks-run", classes="run-plot")
 
-    def show(self, state: model.RunState) -> None:
+    def show(self, state: runstate.RunState) -> None:
         self.state = state
         snap = state.last
         if snap is None:
             return
-        rows = model.disk_rows(state)
+        rows = tables.disk_rows(state)
         needle = getattr(self.app, "name_filter", "")
         if needle:  # the / filter: by device name
             rows = [r for r in rows if needle in r.name.lower()]
@@ -111,32 +111,32 @@ class DisksView(HistogramView):
         run = state.disks.get(dev)
         name = run.name if run else "no device"
         self.query_one("#disks-interval", HistPlot).set_data(
-            now.latency if now else model.Log2Histogram(),
+            now.latency if now else snapshot.Log2Histogram(),
             f"last {state.last.elapsed:.1f}s: {name} latency",
         )
         self.query_one("#disks-run", HistPlot).set_data(
-            run.latency if run else model.Log2Histogram(), f"whole run: {name} latency"
+            run.latency if run else snapshot.Log2Histogram(), f"whole run: {name} latency"
         )
 
-    def facts(self, state: model.RunState) -> Text:
+    def facts(self, state: runstate.RunState) -> Text:
         snap = state.last
         t = Text(no_wrap=True, overflow="ellipsis")
         missing = [n.split(": ", 1)[1] for n in snap.notes if n.startswith("disks:")]
         if missing:
             t.append("disks " + missing[0], style="bold yellow")
             return t
-        written = sum(model.disk_written(snap).values())
+        written = sum(runstate.disk_written(snap).values())
         disk = sum(d.bytes for d in snap.disks)
         run_written = sum(d.written for d in state.disks.values())
         run_disk = sum(d.bytes for d in state.disks.values())
         wide = self.app.size.width >= WIDE
         for label, w, d, lost, el in (
-            ("interval", written, disk, model.unplaced(snap), snap.elapsed),
+            ("interval", written, disk, runstate.unplaced(snap), snap.elapsed),
             ("run", run_written, run_disk, state.unplaced, None),
         ):
 
             def fmt(n: float, el=el) -> str:
-                return model.human_bytes(n) if el is None else model.human_rate(model.rate(n, el))
+                return units.human_bytes(n) if el is None else units.human_rate(units.rate(n, el))
 
             t.append(f"{label:<9}" if wide else f"{label[:3]} ", style="bold")
             t.append(f"write() to files on disks {fmt(w)}" if wide else f"write() {fmt(w)}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 
-from probes import model
+from probes import tables, units
 from tui.lines import Column, RowTable
 from tui.render import name_text
 from tui.views.top import writes_rate
@@ -33,15 +33,15 @@ class FilesTable(RowTable):
         super().__init__(COLUMNS, **kw)
 
     @staticmethod
-    def cells(r: model.FileRow) -> tuple[Text, ...]:
+    def cells(r: tables.FileRow) -> tuple[Text, ...]:
         return (
             Text(str(r.pid)),
             name_text(r.comm),
             Text(str(r.fd) if r.fd >= 0 else "-"),
             Text(r.kind),
             name_text(r.path),
-            Text(model.human_rate(r.bytes_s)),
+            Text(units.human_rate(r.bytes_s)),
             Text(writes_rate(r.writes_s)),
-            Text(model.human_bytes(r.total_bytes)),
+            Text(units.human_bytes(r.total_bytes)),
             name_text(r.disk),
         )

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
-from probes import model
+from probes import runstate, units
 from tui.render import latency_summary
 from tui.widgets import HistPlot
 
@@ -35,7 +35,7 @@ class HistogramView(VerticalScroll):
         """True once the user picked a period with c; until then it follows the width."""
 
     def compose(self) -> ComposeResult:
-        label = model.bucket_label if self.kind == "sizes" else model.ns_bucket_label
+        label = units.bucket_label if self.kind == "sizes" else units.ns_bucket_label
         yield Static(id=f"{self.kind}-facts", classes="facts")
         with Horizontal(classes="plots"):
             yield HistPlot(label=label, id=f"{self.kind}-interval", classes="interval-plot")
@@ -60,7 +60,7 @@ class HistogramView(VerticalScroll):
         self._apply_period()
         return self.period
 
-    def show(self, state: model.RunState) -> None:
+    def show(self, state: runstate.RunState) -> None:
         snap = state.last
         if snap is None:
             return
@@ -74,7 +74,7 @@ class HistogramView(VerticalScroll):
         self.query_one(f"#{self.kind}-run", HistPlot).set_data(h_run, f"{what}: whole run")
         self.query_one(f"#{self.kind}-facts", Static).update(self.facts(state))
 
-    def facts(self, state: model.RunState) -> Text:
+    def facts(self, state: runstate.RunState) -> Text:
         snap = state.last
         t = Text(no_wrap=True, overflow="ellipsis")
         missing = [n.split(": ", 1)[1] for n in snap.notes if n.startswith("latency:")]
@@ -87,7 +87,7 @@ class HistogramView(VerticalScroll):
             for label, count, nbytes in periods:
                 avg = nbytes / count if count else 0
                 t.append(f"{label}: ", style="bold")
-                t.append(f"{count:,} writes, {model.human_bytes(nbytes)}, avg {model.human_bytes(avg)}   ")
+                t.append(f"{count:,} writes, {units.human_bytes(nbytes)}, avg {units.human_bytes(avg)}   ")
             return t
         wide = self.app.size.width >= WIDE
         for label, hist, mx, missed in (
@@ -102,10 +102,10 @@ class HistogramView(VerticalScroll):
             t.append("\n")
         if wide:
             t.append(
-                f"writes slower than {model.human_ns(snap.sla_ns)} (--sla) are counted exactly in the kernel; "
+                f"writes slower than {units.human_ns(snap.sla_ns)} (--sla) are counted exactly in the kernel; "
                 "p50/p90/p99 are estimated within their log2 bucket (~)",
                 style="dim",
             )
         else:
-            t.append(f"> {model.human_ns(snap.sla_ns)} (--sla) counted exactly; ~ estimated", style="dim")
+            t.append(f"> {units.human_ns(snap.sla_ns)} (--sla) counted exactly; ~ estimated", style="dim")
         return t

@@ -14,8 +14,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from probes import model
-from probes.names import safe_name
+from probes import procfs, runstate, snapshot, tables, units
+from probes.procfs import cmdline
 from tui.lines import Column, DiffLines, RowTable
 from tui.render import latency_summary, name_text
 from tui.views.files import COLUMNS as FILE_COLUMNS
@@ -47,25 +47,15 @@ class CallsTable(RowTable, can_focus=False):
         super().__init__(CALL_COLUMNS, **kw)
 
     @staticmethod
-    def cells(r: model.CallRow) -> tuple[Text, ...]:
+    def cells(r: tables.CallRow) -> tuple[Text, ...]:
         return (
             Text(r.call),
             Text(writes_rate(r.writes_s)),
-            Text("-" if r.bytes_s is None else model.human_rate(r.bytes_s)),
+            Text("-" if r.bytes_s is None else units.human_rate(r.bytes_s)),
             Text("-" if r.share is None else f"{100 * r.share:.0f}%"),
-            Text("-" if r.total_writes is None else model.human_count(r.total_writes)),
-            Text("-" if r.total_bytes is None else model.human_bytes(r.total_bytes)),
+            Text("-" if r.total_writes is None else units.human_count(r.total_writes)),
+            Text("-" if r.total_bytes is None else units.human_bytes(r.total_bytes)),
         )
-
-
-def cmdline(pid: int, proc: str = "/proc") -> str:
-    """The command line, made safe ('' when gone or a kernel thread)."""
-    try:
-        with open(f"{proc}/{pid}/cmdline", "rb") as f:
-            raw = f.read(4096)
-    except OSError:
-        return ""
-    return safe_name(raw.rstrip(b"\0").replace(b"\0", b" ")) if raw.strip(b"\0") else ""
 
 
 class PageFilesTable(FilesTable):
@@ -104,7 +94,7 @@ class ProcessScreen(Screen):
         self.period = "open"
         """'open': since the page was opened; 'interval': the last interval."""
         self._status_args = (status.interval, status.filters, status.host)
-        self._seen: dict[str, model.FileRow] = {}
+        self._seen: dict[str, tables.FileRow] = {}
         """Its files seen while the page is open: one idle for an interval stays listed, at 0 B/s."""
 
     def compose(self) -> ComposeResult:
@@ -115,8 +105,8 @@ class ProcessScreen(Screen):
             yield CallsTable(id="process-calls")
             yield PageFilesTable(id="process-files")
             with Horizontal(classes="plots"):
-                yield HistPlot(label=model.bucket_label, id="process-sizes")
-                yield HistPlot(label=model.ns_bucket_label, id="process-latency")
+                yield HistPlot(label=units.bucket_label, id="process-sizes")
+                yield HistPlot(label=units.ns_bucket_label, id="process-latency")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -134,10 +124,10 @@ class ProcessScreen(Screen):
 
     SEEN_MAX = 200
 
-    def _files(self, state: model.RunState) -> list[model.FileRow]:
+    def _files(self, state: runstate.RunState) -> list[tables.FileRow]:
         """Its files of the last interval, then those seen earlier while the page is open (idle
         now: 0 B/s, with their totals), so the list does not flicker with the writes."""
-        now = {r.key: r for r in model.file_rows(state) if r.pid == self.pid}
+        now = {r.key: r for r in tables.file_rows(state) if r.pid == self.pid}
         seen = self._seen
         for key, r in now.items():
             seen.pop(key, None)
@@ -155,7 +145,7 @@ class ProcessScreen(Screen):
     def alive(self) -> bool:
         return os.path.exists(f"/proc/{self.pid}") if self.live else True
 
-    def show(self, state: model.RunState, paused: bool, view: str, clock) -> None:
+    def show(self, state: runstate.RunState, paused: bool, view: str, clock) -> None:
         self.query_one("#process-status", StatusBar).show(state, paused, view, clock)
         snap = state.last
         if snap is None:
@@ -166,14 +156,14 @@ class ProcessScreen(Screen):
         focus = snap.focus if snap.focus is not None and snap.focus.pid == pid else None
         run = state.focus.get(pid)
         self.query_one("#process-head", DiffLines).set_texts(self._head(state, p, t, focus, run))
-        self.query_one(CallsTable).show(model.process_calls(state, pid))
+        self.query_one(CallsTable).show(tables.process_calls(state, pid))
         files = self._files(state)
         table = self.query_one(FilesTable)
         table.styles.height = max(2, min(len(files) + 1, 9))
         table.show(files)
         h = run if self.period == "open" else focus
         when = "while open" if self.period == "open" else f"last {snap.elapsed:.1f}s"
-        empty = model.Log2Histogram()
+        empty = snapshot.Log2Histogram()
         self.query_one("#process-sizes", HistPlot).set_data(h.sizes if h else empty, f"sizes, {when}")
         self.query_one("#process-latency", HistPlot).set_data(h.latency if h else empty, f"latency, {when}")
 
@@ -185,7 +175,7 @@ class ProcessScreen(Screen):
         line1.append(f"PID {self.pid}  ", style="bold")
         line1.append_text(name_text(comm, "bold"))
         line1.append("  user ")
-        line1.append_text(name_text(model.user_name(uid)))
+        line1.append_text(name_text(procfs.user_name(uid)))
         cgroup = p.cgroup if p else 0
         if cgroup:
             line1.append("  cgroup ")
@@ -200,17 +190,17 @@ class ProcessScreen(Screen):
         nbytes = p.bytes if p else 0
         nwrites = p.writes if p else 0
         line3.append("now ", style="bold")
-        line3.append(f"{model.human_rate(model.rate(nbytes, el))}  {writes_rate(model.rate(nwrites, el))} writes/s")
+        line3.append(f"{units.human_rate(units.rate(nbytes, el))}  {writes_rate(units.rate(nwrites, el))} writes/s")
         if nwrites:
-            line3.append(f"  avg {model.human_bytes(nbytes / nwrites)}")
+            line3.append(f"  avg {units.human_bytes(nbytes / nwrites)}")
         if p and p.errors:
             line3.append(f"  errors {p.errors}", style="yellow")
         line3.append("   run ", style="bold")
-        line3.append(model.human_bytes(t.bytes if t else 0))
+        line3.append(units.human_bytes(t.bytes if t else 0))
         line4 = Text(no_wrap=True, overflow="ellipsis")
         if run is not None:
             line4.append("while open ", style="bold")
-            line4.append(f"{model.human_bytes(run.bytes)} in {model.human_count(run.writes)} writes")
+            line4.append(f"{units.human_bytes(run.bytes)} in {units.human_count(run.writes)} writes")
             if run.errors:
                 line4.append(f", {run.errors} errors", style="yellow")
             if run.latency.total:

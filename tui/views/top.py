@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 
-from probes import model
+from probes import procfs, tables, units
 from tui.lines import Column, RowTable
 from tui.render import name_text
 
@@ -36,7 +36,7 @@ def writes_rate(v: float) -> str:
         return f"{v:.1f}"
     if v < 99_999.5:
         return f"{v:,.0f}"
-    return model.human_count(v)
+    return units.human_count(v)
 
 
 class TopTable(RowTable):
@@ -67,14 +67,14 @@ class TopTable(RowTable):
         self.show_calls = show_calls
         self.set_columns(self._columns())
 
-    def cells(self, r: model.Row) -> tuple[Text, ...]:
+    def cells(self, r: tables.Row) -> tuple[Text, ...]:
         return (
             Text(str(r.processes if r.pid is None else r.pid)),
             name_text(r.comm),
-            name_text(model.user_name(r.uid)),
-            Text(model.human_rate(r.bytes_s)),
+            name_text(procfs.user_name(r.uid)),
+            Text(units.human_rate(r.bytes_s)),
             Text(writes_rate(r.writes_s)),
-            Text(model.human_bytes(r.avg_size)),
-            Text(model.human_bytes(r.total_bytes)),
+            Text(units.human_bytes(r.avg_size)),
+            Text(units.human_bytes(r.total_bytes)),
             Text(r.call if self.show_calls else r.kind),
         )

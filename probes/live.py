@@ -1,0 +1,114 @@
+"""The live source: the kernel's counters (probes/kernel.py) read once an interval and turned
+into Snapshots (probes/sampler.py). Every consumer reads the Snapshots, never this.
+
+    with LiveSource(ProbeOptions()) as source:
+        snap = source.sample()
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from .kernel import Kernel
+from .loader import ProbeError
+from .program import ProbeOptions
+from .sampler import Reading, Sampler
+from .snapshot import Snapshot
+
+__all__ = ["LiveSource", "ProbeError"]
+
+
+class LiveSource:
+    """Real probes. Use as a context manager; sample() once per interval."""
+
+    def __init__(self, opts: ProbeOptions, clock: Callable[[], float] = time.monotonic):
+        self.kernel = Kernel(opts, os.getpid())
+        self.opts = self.kernel.opts
+        self.notes = self.kernel.notes
+        self._clock = clock
+        self._focus: int | None = None
+        self._want_focus: int | None = None
+        self.last_drain_s = 0.0
+        # the baselines: the first interval starts now, for the totals and for every process
+        self.sampler = Sampler(self._read(), self.opts.sla_ns, self.notes)
+
+    # -- lifecycle, and what the tests look at -----------------------------------------------
+    def __enter__(self) -> LiveSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def begin_close(self) -> None:
+        """Start detaching at once (see Kernel.begin_close); safe from any thread."""
+        self.kernel.begin_close()
+
+    def close(self) -> None:
+        self.kernel.close()
+
+    @property
+    def ncpu(self) -> int:
+        return self.kernel.ncpu
+
+    def prog_fds(self) -> list[int]:
+        return self.kernel.prog_fds()
+
+    def map_fd(self, name: str) -> int:
+        return self.kernel.map_fd(name)
+
+    def recursion_misses(self, fdinfo: str = "/proc/self/fdinfo") -> int | None:
+        return self.kernel.recursion_misses(fdinfo)
+
+    def has_entry(self, pid: int) -> tuple[bool, bool]:
+        return self.kernel.has_entry(pid)
+
+    # -- drill-down: one process counted on its own ------------------------------------------
+    def set_focus(self, pid: int | None) -> None:
+        """Count this process's writes on their own from the next interval on (None: stop).
+        Safe from any thread: the sampling thread applies it."""
+        self._want_focus = pid
+
+    def _apply_focus(self) -> None:
+        want, old = self._want_focus, self._focus
+        if want == old:
+            return
+        k = self.kernel
+        if want:
+            k.add_focus_entry(want)  # the entry first, then the name: the kernel counts only into an entry
+        self._focus = want
+        k.write_ctl(want)
+        self.sampler.focus_moved(want, k.read_focus(want) if want else None)
+        if old:
+            k.delete_focus_entry(old)
+
+    # -- one interval ------------------------------------------------------------------------
+    def _read(self) -> Reading:
+        """Every counter, in an order that keeps each interval whole: the totals, the focus
+        and the disks with the epoch of their maxima, then a new epoch, then the rest."""
+        k = self.kernel
+        cpu = k.read_cpu()
+        focus = k.read_focus(self._focus) if self._focus else None
+        disks = k.read_disks()
+        k.advance_epoch(self._focus)
+        return Reading(
+            cpu=cpu,
+            procs=k.read_procs(),
+            names=k.read_names(),
+            disks=disks,
+            misses=k.recursion_misses(),
+            focus=focus,
+            time=self._clock(),
+            wall=time.time(),
+        )
+
+    def sample(self) -> Snapshot:
+        """What happened since the previous sample."""
+        t0 = self._clock()
+        snap, gone_keys, gone_pids = self.sampler.step(self._read())
+        if gone_keys or gone_pids:
+            self.kernel.delete(gone_keys, gone_pids)
+        self._apply_focus()
+        self.last_drain_s = self._clock() - t0
+        return snap

@@ -1,0 +1,213 @@
+"""The run's state: every snapshot folded into totals since start, and checkpoints for replay.
+
+Pure: no I/O and no clocks (unit-tested with hand-made snapshots). Only the UI thread (or a
+batch loop) folds, so nothing here is shared between threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from .snapshot import CALLS, FocusWrites, Log2Histogram, Skipped, Snapshot
+from .units import rate
+
+# Totals are kept for at most this many processes; beyond it, the smallest totals of
+# processes not seen in the last interval are forgotten, so a long run with churn stays
+# bounded in memory.
+MAX_TRACKED = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    bytes: int = 0
+    writes: int = 0
+    comm: str = "?"
+    uid: int = -1
+
+
+@dataclass(slots=True)
+class RunState:
+    """Everything the views show: the last interval plus totals since start."""
+
+    last: Snapshot | None = None
+    intervals: int = 0
+    seconds: float = 0.0
+    bytes: int = 0
+    writes: int = 0
+    errors: int = 0
+    sizes: Log2Histogram = field(default_factory=Log2Histogram)
+    latency: Log2Histogram = field(default_factory=Log2Histogram)
+    latency_max_ns: int = 0
+    latency_sum_ns: int = 0
+    sla_missed: int = 0
+    skipped: Skipped = field(default_factory=Skipped)
+    totals: dict[int, Totals] = field(default_factory=dict)
+    file_totals: dict[tuple[int, int], int] = field(default_factory=dict)
+    """Bytes since start by (pid, fd), bounded like totals."""
+    cgroup_totals: dict[int, int] = field(default_factory=dict)
+    """Bytes since start by cgroup id (as many as there are cgroups: small)."""
+    disks: dict[str, DiskTotals] = field(default_factory=dict)
+    """Since start, by device ("major:minor"): what reached it, and what write() sent to files on it."""
+    focus: dict[int, FocusWrites] = field(default_factory=dict)
+    """Drill-down figures summed since each process's page was opened (a few processes)."""
+    unplaced: int = 0
+    """write() bytes since start that could not be placed on a device (see unplaced())."""
+    forgotten: int = 0
+    history: list[float] = field(default_factory=list)
+    """Bytes/s of the last intervals, newest last (at most HISTORY)."""
+
+
+HISTORY = 120
+
+
+@dataclass(frozen=True, slots=True)
+class DiskTotals:
+    name: str = "?"
+    bytes: int = 0
+    """Written to the device (write requests completed)."""
+    ios: int = 0
+    flushes: int = 0
+    latency: Log2Histogram = field(default_factory=Log2Histogram)
+    latency_max_ns: int = 0
+    written: int = 0
+    """Bytes write() sent to files on this device (or to the device itself)."""
+
+
+def unplaced(snap: Snapshot) -> int:
+    """Bytes write() sent that cannot be placed on a device: the descriptor was closed before
+    it could be resolved (a short-lived writer), was not resolved, or was not known."""
+    return sum(f.bytes for f in snap.files if f.kind == "?")
+
+
+def disk_written(snap: Snapshot) -> dict[str, int]:
+    """Bytes write() sent in the interval to files on each disk (from the resolved descriptors)."""
+    out: dict[str, int] = {}
+    for f in snap.files:
+        if f.disk:
+            out[f.disk] = out.get(f.disk, 0) + f.bytes
+    return out
+
+
+def add_focus(a: FocusWrites, b: FocusWrites) -> FocusWrites:
+    """Two periods of the same process's drill-down figures, summed (b the later one)."""
+    return FocusWrites(
+        pid=b.pid,
+        bytes=a.bytes + b.bytes,
+        writes=a.writes + b.writes,
+        errors=a.errors + b.errors,
+        sizes=a.sizes + b.sizes,
+        latency=a.latency + b.latency,
+        latency_max_ns=max(a.latency_max_ns, b.latency_max_ns),
+        latency_sum_ns=a.latency_sum_ns + b.latency_sum_ns,
+        sla_missed=a.sla_missed + b.sla_missed,
+        no_entry=a.no_entry + b.no_entry,
+        call_writes=tuple(x + y for x, y in zip(a.call_writes or (0,) * len(CALLS), b.call_writes, strict=False)),
+        call_bytes=tuple(x + y for x, y in zip(a.call_bytes or (0,) * len(CALLS), b.call_bytes, strict=False)),
+    )
+
+
+def fold(state: RunState, snap: Snapshot) -> RunState:
+    """Add one snapshot to the run. Mutates and returns state (only the UI thread calls it)."""
+    state.last = snap
+    state.intervals += 1
+    state.seconds += snap.elapsed
+    state.bytes += snap.bytes
+    state.writes += snap.writes
+    state.errors += snap.errors
+    state.sizes = state.sizes + snap.sizes
+    state.latency = state.latency + snap.latency
+    state.latency_max_ns = max(state.latency_max_ns, snap.latency_max_ns)
+    state.latency_sum_ns += snap.latency_sum_ns
+    state.sla_missed += snap.sla_missed
+    state.skipped = state.skipped + snap.skipped
+    totals = state.totals
+    for p in snap.processes:
+        t = totals.get(p.pid)
+        if t is None:
+            totals[p.pid] = Totals(p.bytes, p.writes, p.comm, p.uid)
+        else:
+            totals[p.pid] = Totals(t.bytes + p.bytes, t.writes + p.writes, p.comm, p.uid)
+    if len(totals) > MAX_TRACKED:
+        active = {p.pid for p in snap.processes}
+        idle = sorted((t.bytes, pid) for pid, t in totals.items() if pid not in active)
+        for _, pid in idle[: len(totals) - MAX_TRACKED]:
+            del totals[pid]
+            state.forgotten += 1
+    ct = state.cgroup_totals
+    for p in snap.processes:
+        ct[p.cgroup] = ct.get(p.cgroup, 0) + p.bytes
+    ft = state.file_totals
+    for f in snap.files:
+        ft[(f.pid, f.fd)] = ft.get((f.pid, f.fd), 0) + f.bytes
+    if len(ft) > MAX_TRACKED:
+        active = {(f.pid, f.fd) for f in snap.files}
+        for _, key in sorted((v, k) for k, v in ft.items() if k not in active)[: len(ft) - MAX_TRACKED]:
+            del ft[key]
+    disks = state.disks
+    for d in snap.disks:
+        t = disks.get(d.dev, DiskTotals())
+        disks[d.dev] = DiskTotals(
+            d.name,
+            t.bytes + d.bytes,
+            t.ios + d.ios,
+            t.flushes + d.flushes,
+            t.latency + d.latency,
+            max(t.latency_max_ns, d.latency_max_ns),
+            t.written,
+        )
+    state.unplaced += unplaced(snap)
+    for dev, n in disk_written(snap).items():
+        t = disks.get(dev, DiskTotals(name=dev))
+        disks[dev] = replace(t, written=t.written + n)
+    if snap.focus is not None:
+        f = snap.focus
+        old = state.focus.get(f.pid)
+        state.focus[f.pid] = f if old is None else add_focus(old, f)
+        if len(state.focus) > 64:  # pages opened over a long run: keep the latest
+            del state.focus[next(iter(state.focus))]
+    state.history.append(rate(snap.bytes, snap.elapsed))
+    del state.history[:-HISTORY]
+    return state
+
+
+def top_totals(state: RunState, n: int = 20) -> list[tuple[int, Totals]]:
+    """Processes with the most bytes since start (the exit summary)."""
+    items = sorted(state.totals.items(), key=lambda kv: (-kv[1].bytes, kv[0]))
+    return items[:n]
+
+
+def copy_state(state: RunState) -> RunState:
+    """An independent copy (the mutable parts are the totals dict and the history list)."""
+    return replace(
+        state,
+        totals=dict(state.totals),
+        file_totals=dict(state.file_totals),
+        cgroup_totals=dict(state.cgroup_totals),
+        disks=dict(state.disks),
+        focus=dict(state.focus),
+        history=list(state.history),
+    )
+
+
+CHECKPOINT = 50
+
+
+def state_at(snaps: list[Snapshot], pos: int, cache: dict[int, RunState]) -> RunState:
+    """The state after the first pos snapshots; cache keeps a copy every CHECKPOINT, so
+    stepping back and forth through a long recording costs at most CHECKPOINT folds."""
+    base = max((k for k in cache if k <= pos), default=0)
+    state = copy_state(cache[base]) if base else RunState()
+    for i in range(base, pos):
+        fold(state, snaps[i])
+        if (i + 1) % CHECKPOINT == 0 and (i + 1) not in cache:
+            cache[i + 1] = copy_state(state)
+    return state
+
+
+def merge(snaps: Iterable[Snapshot]) -> RunState:
+    """Fold many snapshots into a fresh state (summaries, tests)."""
+    state = RunState()
+    for s in snaps:
+        fold(state, s)
+    return state

@@ -1,0 +1,140 @@
+"""The sampler's arithmetic, without root: cumulative readings in, interval Snapshots out."""
+
+from __future__ import annotations
+
+from probes.sampler import FILES_MAX, OTHER_DISKS, RESOLVE_MAX, Reading, Sampler
+from probes.snapshot import CALLS, Log2Histogram
+from tests.conftest import hist
+
+Z = (0,) * len(CALLS)
+
+
+def cpu(nbytes=0, writes=0, sizes=None, lat=None, lat_max=0, map_full=0, no_entry=0, calls=Z, call_bytes=Z):
+    return {
+        "bytes": nbytes,
+        "writes": writes,
+        "errors": 0,
+        "sizes": sizes or Log2Histogram(),
+        "lat": lat or Log2Histogram(),
+        "lat_max": lat_max,
+        "lat_sum": 0,
+        "sla_missed": 0,
+        "skip_map_full": map_full,
+        "skip_no_entry": no_entry,
+        "call_writes": calls,
+        "call_bytes": call_bytes,
+    }
+
+
+def disk(nbytes=0, ios=0, no_issue=0, lat=None):
+    return {
+        "bytes": nbytes,
+        "ios": ios,
+        "errors": 0,
+        "flushes": 0,
+        "lat_sum": 0,
+        "lat_max": 0,
+        "no_issue": no_issue,
+        "lat": lat or Log2Histogram(),
+    }
+
+
+def fd(nbytes, writes):
+    return (nbytes, writes, 0, writes, 0, 0, 0, 0)
+
+
+class World:
+    """What the lookups see: paths of descriptors, live processes, disk names."""
+
+    def __init__(self):
+        self.alive = {100, 200}
+        self.resolved = []
+
+    def resolve(self, pid, fd, cached=None):
+        self.resolved.append((pid, fd))
+        return (f"/p{pid}/fd{fd}", "file", f"/p{pid}/fd{fd}", "8:0")
+
+    def sampler(self, first: Reading) -> Sampler:
+        return Sampler(first, 10_000_000, ["a note"], self.resolve, self.alive.__contains__, lambda a, b: f"d{a}:{b}")
+
+
+def test_intervals_are_differences_of_cumulative_reads():
+    w = World()
+    names = {100: (b"writer\0", 0, 7), 200: (b"\x1b[2J", 1000, 7)}
+    s = w.sampler(Reading(cpu(), {}, names, time=10.0, wall=1000.0))
+    r1 = Reading(
+        cpu(1500, 3, sizes=hist(b10=3), map_full=1, calls=(3, 0, 0, 0, 0)),
+        {(100, 3): fd(1000, 2), (200, 1): fd(500, 1)},
+        names,
+        time=11.0,
+        wall=1001.0,
+    )
+    snap, keys, pids = s.step(r1)
+    assert (snap.seq, snap.bytes, snap.writes, snap.elapsed, snap.time) == (1, 1500, 3, 1.0, 1001.0)
+    assert {p.pid: (p.comm, p.bytes, p.writes, p.cgroup) for p in snap.processes} == {
+        100: ("writer", 1000, 2, 7),
+        200: ("\\x1b[2J", 500, 1, 7),  # made safe
+    }
+    assert snap.skipped.map_full == 1 and snap.sizes == hist(b10=3) and snap.notes == ("a note",)
+    assert (keys, pids) == ([], [])
+    # the next interval: only what grew
+    r2 = Reading(
+        cpu(1600, 4, sizes=hist(b10=3, b7=1), map_full=1),
+        {(100, 3): fd(1000, 2), (200, 1): fd(600, 2)},
+        names,
+        time=12.5,
+        wall=1002.5,
+    )
+    snap, _, _ = s.step(r2)
+    assert (snap.bytes, snap.writes, snap.elapsed, snap.skipped.map_full) == (100, 1, 1.5, 0)
+    assert [(p.pid, p.bytes, p.writes) for p in snap.processes] == [(200, 100, 1)]  # 100 wrote nothing
+    assert snap.sizes == hist(b7=1)
+
+
+def test_a_process_that_exited_is_deleted_only_after_its_last_values_were_read():
+    w = World()
+    s = w.sampler(Reading(cpu(), {(100, 3): fd(10, 1)}, time=0.0))
+    w.alive.discard(100)
+    r = Reading(cpu(20, 1), {(100, 3): fd(20, 2), (100, 4): fd(5, 1)}, time=1.0)
+    snap, keys, pids = s.step(r)
+    assert [(p.pid, p.bytes) for p in snap.processes] == [(100, 15)]  # its last writes counted
+    assert (keys, pids) == ([], [])  # it wrote in this interval: not idle yet
+    snap, keys, pids = s.step(Reading(cpu(20, 1), dict(r.procs), time=2.0))
+    assert snap.processes == () and sorted(keys) == [(100, 3), (100, 4)] and pids == [100]
+    # once deleted from the map, its entries are gone from the baseline too: a reused pid starts at 0
+    snap, _, _ = s.step(Reading(cpu(27, 2), {(100, 3): fd(7, 1)}, time=3.0))
+    assert [(p.pid, p.bytes) for p in snap.processes] == [(100, 7)]
+
+
+def test_disks_deltas_other_devices_and_devices_only_written_to():
+    w = World()
+    dev = (8 << 20) | 16
+    s = w.sampler(Reading(cpu(), {}, disks={dev: disk(4096, 1)}, time=0.0))
+    r = Reading(cpu(), {(100, 3): fd(100, 1)}, disks={dev: disk(12288, 3, no_issue=1), 0: disk(512, 1)}, time=1.0)
+    snap, _, _ = s.step(r)
+    rows = {d.dev: d for d in snap.disks}
+    assert (rows["8:16"].bytes, rows["8:16"].ios, rows["8:16"].name) == (8192, 2, "d8:16")
+    assert rows["0:0"].name == OTHER_DISKS and rows["0:0"].bytes == 512
+    assert rows["8:0"].bytes == 0 and rows["8:0"].name == "d8:0"  # write() sent bytes to a file on it
+    assert snap.skipped.disk_no_issue == 1
+
+
+def test_only_the_biggest_descriptors_are_resolved_and_kept():
+    w = World()
+    s = w.sampler(Reading(cpu(), {}, time=0.0))
+    procs = {(1000 + i, 3): fd(i + 1, 1) for i in range(FILES_MAX + 500)}
+    snap, _, _ = s.step(Reading(cpu(), procs, time=1.0))
+    assert len(snap.files) == FILES_MAX and len(snap.processes) == FILES_MAX + 500  # processes all counted
+    assert snap.files[0].bytes == FILES_MAX + 500  # the biggest first
+    assert len(w.resolved) == RESOLVE_MAX
+
+
+def test_the_focused_process_counts_from_its_baseline():
+    w = World()
+    s = w.sampler(Reading(cpu(), {}, time=0.0))
+    s.focus_moved(100, cpu(1000, 10))
+    snap, _, _ = s.step(Reading(cpu(), {}, focus=cpu(1500, 12, no_entry=1), time=1.0))
+    assert snap.focus.pid == 100 and (snap.focus.bytes, snap.focus.writes, snap.focus.no_entry) == (500, 2, 1)
+    s.focus_moved(None, None)
+    snap, _, _ = s.step(Reading(cpu(), {}, time=2.0))
+    assert snap.focus is None
