@@ -1,10 +1,18 @@
-"""A fixed-rate schedule that does not drift, for every loop that samples the probes."""
+"""A fixed-rate schedule that does not drift, and the one sampling loop every mode uses (the
+dashboard's worker, batch, JSON and headless modes)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Iterator
+from typing import Protocol
+
+from .snapshot import Snapshot
+
+
+class Source(Protocol):
+    def sample(self) -> Snapshot | None: ...
 
 
 def ticks(interval: float, stop: threading.Event, first: float | None = None) -> Iterator[int]:
@@ -24,3 +32,24 @@ def ticks(interval: float, stop: threading.Event, first: float | None = None) ->
         now = time.monotonic()
         if deadline < now:
             deadline += ((now - deadline) // interval + 1) * interval
+
+
+def samples(
+    source: Source,
+    interval: float,
+    stop: threading.Event,
+    count: int | None = None,
+    first: float | None = None,
+    final: bool = False,
+) -> Iterator[Snapshot]:
+    """Snapshots on the schedule until count intervals, the source ends (None), or stop is set;
+    with final, a stop yields the partial interval too, as bpftrace prints its maps on Ctrl+C."""
+    for n in ticks(interval, stop, first):
+        snap = source.sample()
+        if snap is None:
+            return
+        yield snap
+        if count and n >= count:
+            return
+    if final and (snap := source.sample()) is not None:
+        yield snap

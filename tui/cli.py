@@ -7,8 +7,6 @@ import os
 import platform
 import re
 import sys
-import threading
-import time
 from pathlib import Path
 
 from probes import __version__
@@ -243,7 +241,7 @@ def check_modes(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.no_tui and not (args.record or args.prometheus):
         p.error("--no-tui needs --record or --prometheus (for text without a screen: --batch)")
     if args.prometheus:
-        from probes.metrics import parse_listen
+        from outlets.metrics import parse_listen
 
         try:
             parse_listen(args.prometheus)
@@ -260,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(render(probe_options(args)))
         return 0
+    from tui.modes import run_live, run_replay
+
     if args.replay:
         return run_replay(args)
     problem = preflight()
@@ -268,183 +268,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.pid and not os.path.exists(f"/proc/{args.pid}"):
         return fail(f"no process with PID {args.pid}")
     return run_live(args)
-
-
-def no_screen_here(args: argparse.Namespace) -> str | None:
-    """Why the dashboard cannot be drawn here (stdout is no terminal), None when it can."""
-    if args.batch or args.json or args.no_tui or sys.stdout.isatty():
-        return None
-    return (
-        "the dashboard needs a terminal, and stdout is not one: "
-        "for a pipe, a file or cron use --batch (text) or --json (one object per interval)"
-    )
-
-
-def run_replay(args: argparse.Namespace) -> int:
-    from probes.recording import RecordingError, read
-
-    try:
-        rep = read(args.replay)
-    except RecordingError as exc:
-        return fail(str(exc))
-    if rep.problem:
-        fail(f"{args.replay}: {rep.problem}")
-    if not rep.snapshots:
-        return fail(f"{args.replay} holds no interval to show")
-    snaps = rep.snapshots[: args.count] if args.count else rep.snapshots
-    if problem := no_screen_here(args):
-        return fail(problem)
-    if args.batch or args.json:
-        from tui.batch import emit
-
-        return emit(snaps, "json" if args.json else "text", args.top, sys.stdout)
-    from tui.app import AppConfig, WtopApp
-
-    interval = args.interval if args.interval_pos or args.interval != 1.0 else rep.header.get("interval", 1.0)
-    filters = rep.header.get("filters", "")
-    app = WtopApp(
-        None,
-        AppConfig(interval=interval, filters=filters, host=rep.header.get("host")),
-        replay=snaps,
-        replay_note=rep.problem,
-    )
-    app.run()
-    print_summary(app.state)
-    return 0
-
-
-def run_live(args: argparse.Namespace) -> int:
-    import socket
-
-    from probes.live import LiveSource, ProbeError
-
-    if problem := no_screen_here(args):
-        return fail(problem)
-    done = threading.Event()
-    if not (args.batch or args.json or args.no_tui):
-        threading.Thread(target=_loading_notice, args=(done,), daemon=True).start()
-    try:
-        source = LiveSource(probe_options(args))
-    except ProbeError as exc:
-        if exc.details:  # what the compiler printed: worth seeing, before the screen exists
-            print(exc.details, file=sys.stderr)
-        return fail(str(exc))
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        done.set()
-    sinks: list = []
-    server = None
-    with source:
-        try:
-            if args.record:
-                from probes.recording import Recorder, RecordingError
-
-                try:
-                    sinks.append(
-                        Recorder(
-                            args.record,
-                            {
-                                "host": socket.gethostname(),
-                                "started": time.time(),
-                                "interval": args.interval,
-                                "sla_ns": args.sla,
-                                "filters": filters_text(args),
-                                "wtop": __version__,
-                            },
-                        )
-                    )
-                except RecordingError as exc:
-                    return fail(str(exc))
-            if args.prometheus:
-                from probes.metrics import Metrics, serve
-
-                metrics = Metrics()
-                try:
-                    server = serve(metrics, args.prometheus)
-                except OSError as exc:
-                    return fail(f"--prometheus {args.prometheus}: {exc.strerror or exc}")
-                sinks.append(metrics)
-            if args.batch or args.json or args.no_tui:
-                from tui.batch import run
-
-                fmt = "json" if args.json else "text" if args.batch else ""
-                return run(source, args.interval, args.count, fmt, args.top, sinks, ready=notify_ready)
-            return run_dashboard(args, source, sinks)
-        finally:
-            for sink in sinks:
-                close = getattr(sink, "close", None)
-                if close:
-                    close()
-            if server is not None:
-                server.shutdown()
-
-
-def notify_ready() -> None:
-    """Tell systemd (Type=notify), or anyone who set NOTIFY_SOCKET, that the probes are attached
-    and counting: a signal to wait for, where a fixed wait would be too short on a loaded machine."""
-    import socket
-
-    path = os.environ.get("NOTIFY_SOCKET", "")
-    if not path.startswith(("/", "@")):
-        return
-    addr = "\0" + path[1:] if path[0] == "@" else path
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-            s.sendto(b"READY=1", addr)
-    except OSError:
-        pass  # nobody listens: nothing to tell
-
-
-def _loading_notice(done: threading.Event) -> None:
-    if not done.wait(0.4) and sys.stderr.isatty():
-        print("wtop: compiling and attaching the BPF probes...", file=sys.stderr, flush=True)
-
-
-def filters_text(args: argparse.Namespace) -> str:
-    from probes.names import safe_name
-    from probes.procfs import user_name
-
-    parts = []
-    if args.pid:
-        parts.append(f"pid {args.pid}")
-    if args.comm:
-        parts.append(f"comm {safe_name(args.comm)}")
-    if args.user is not None:
-        parts.append(f"user {user_name(args.user)}")
-    if args.cgroup:
-        parts.append(f"cgroup {safe_name(args.cgroup)}")
-    return ", ".join(parts)
-
-
-def run_dashboard(args: argparse.Namespace, source, sinks: list) -> int:
-    from tui.app import AppConfig, WtopApp
-
-    app = WtopApp(
-        source,
-        AppConfig(interval=args.interval, filters=filters_text(args), count=args.count),
-        sinks=tuple(sinks),
-        ready=notify_ready,
-    )
-    try:
-        app.run()
-    except KeyboardInterrupt:
-        pass
-    if app.error:
-        return fail(app.error)
-    print_summary(app.state)
-    return 0
-
-
-def print_summary(state) -> None:
-    """The exit summary on stdout, as bpftrace prints its maps when it ends."""
-    from tui.summary import summary
-
-    try:
-        sys.stdout.write(summary(state))
-        sys.stdout.flush()
-    except OSError:  # the terminal is gone (SIGHUP): the summary has nowhere to go
-        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,4 @@
-"""Text for the screen and for stdout, built from plain data; names only ever as Text.
+"""Names for the screen, only ever as Text.
 
 Untrusted names are already made safe by probes.names.safe_name; here they are also
 never parsed as markup: every piece is a rich Text built with Text(), never from_markup.
@@ -7,43 +7,6 @@ never parsed as markup: every piece is a rich Text built with Text(), never from
 from __future__ import annotations
 
 from rich.text import Text
-
-from probes import tables, units
-from probes.snapshot import Log2Histogram
-
-
-def histogram_lines(hist: Log2Histogram, label=units.bucket_label, width: int = 40) -> list[str]:
-    """bpftrace's hist() rendering: '[4K, 8K)   123 |@@@@    |' for the non-empty range."""
-    rng = tables.nonempty_range(hist)
-    if not rng:
-        return ["(no data)"]
-    peak = max(hist.counts[i] for i in rng)
-    labels = [label(i) for i in rng]
-    lw = max(len(s) for s in labels)
-    cw = max(len(str(hist.counts[i])) for i in rng)
-    total = hist.total
-    out = []
-    for lab, i in zip(labels, rng, strict=True):
-        c = hist.counts[i]
-        bar = "@" * (round(width * c / peak) if peak else 0)
-        out.append(f"{lab:<{lw}} {c:>{cw}} {100 * c / total:5.1f}% |{bar:<{width}}|")
-    return out
-
-
-def latency_summary(
-    hist: Log2Histogram, max_ns: int, sla_ns: int, sla_missed: int, compact: bool = False
-) -> list[tuple[str, str]]:
-    """(label, value) pairs: p50/p90/p99/max and the SLA line."""
-    total = hist.total
-    pairs = []
-    for name, q in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99)):
-        v = tables.percentile(hist, q, max_ns)
-        pairs.append((name, "-" if v is None else "~" + units.human_ns(v)))
-    pairs.append(("max", units.human_ns(max_ns) if total else "-"))
-    share = 100 * sla_missed / total if total else 0.0
-    missed = f"{sla_missed:,} ({share:.2f}%)" if compact else f"{sla_missed:,}/{total:,} ({share:.2f}%)"
-    pairs.append((f"> {units.human_ns(sla_ns)}", missed))
-    return pairs
 
 
 def name_text(name: str, style: str = "") -> Text:

@@ -10,8 +10,8 @@ from textual.widgets import ContentSwitcher, Static
 from probes.snapshot import Skipped
 from tests.app.conftest import make_app, workload
 from tests.conftest import snap
-from tui.app import HelpScreen, TooSmallScreen
 from tui.messages import SnapshotReady
+from tui.screens import HelpScreen, TooSmallScreen
 from tui.views.histograms import HistogramView
 from tui.views.top import TopTable
 

@@ -82,7 +82,7 @@ async def test_live_keys_do_not_offer_replay():
 async def test_a_crafted_recording_reaches_the_screen_escaped(tmp_path):
     """A real recording with hostile strings in every string field, replayed in the dashboard:
     every view, the help and a process's page draw them escaped; nothing raw reaches the screen."""
-    from probes.recording import read
+    from outlets.recording import read
     from tests.unit.test_replay_fuzz import HOSTILE, pack, real_lines, unsafe
 
     ls = real_lines()

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from probes.recording import read
+from outlets.recording import read
 from tests.conftest import ROOT, Ready
 
 pytestmark = pytest.mark.bpf

@@ -143,7 +143,7 @@ def test_the_dashboard_records_while_it_runs(term, spawn, tmp_path):
     time.sleep(1.2)
     t.keys("q")
     t.wait_exit()
-    from probes.recording import read
+    from outlets.recording import read
 
     rep = read(str(rec))
     assert rep.problem is None  # closed properly on quit

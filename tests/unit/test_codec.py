@@ -3,8 +3,8 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+from outlets.codec import SCHEMA, from_record, to_json, to_record
 from probes import tables
-from probes.codec import SCHEMA, from_record, to_json, to_record
 from probes.snapshot import DiskWrites, FileWrites, FocusWrites, Skipped
 from tests.conftest import hist, snap
 

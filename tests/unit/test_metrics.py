@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from probes.metrics import MAX_LABELS, Metrics, parse_listen, serve
+from outlets.metrics import MAX_LABELS, Metrics, parse_listen, serve
 from probes.snapshot import Skipped
 from tests.conftest import hist, snap
 

@@ -4,7 +4,7 @@ import gzip
 
 import pytest
 
-from probes.recording import Recorder, RecordingError, read
+from outlets.recording import Recorder, RecordingError, read
 from tests.conftest import hist, snap
 
 

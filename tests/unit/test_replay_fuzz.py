@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from outlets.batch import emit
+from outlets.recording import RecordingError, read
+from outlets.summary import summary
 from probes import runstate
-from probes.recording import RecordingError, read
 from tests.conftest import ROOT
-from tui.batch import emit
-from tui.summary import summary
 
 REAL = Path(__file__).resolve().parent.parent / "data" / "real.wtop.gz"
 HOSTILE = [

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from outlets.batch import text_block
+from outlets.summary import summary
 from probes import runstate
 from probes.snapshot import DiskWrites, FileWrites, Skipped
 from tests.conftest import hist, snap
-from tui.batch import text_block
-from tui.summary import summary
 
 
 def disk_snap(seq: int):

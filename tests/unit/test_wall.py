@@ -29,11 +29,20 @@ def test_probes_never_import_textual():
 
 
 def test_tui_never_imports_bcc():
-    mods = modules_after("import tui.app, tui.cli, tui.summary, tui.render, tui.widgets")
+    mods = modules_after("import tui.app, tui.cli, tui.modes, tui.render, tui.widgets, tui.compat")
     assert "bcc" not in mods
 
 
 def test_the_dashboard_process_never_imports_bcc():
     """Only the short-lived loader child imports bcc (62 MB resident, measured)."""
     mods = modules_after("import probes.live, tui.cli; tui.cli.preflight")
+    assert "bcc" not in mods
+
+
+def test_outlets_never_import_textual_nor_bcc():
+    mods = modules_after(
+        "import outlets, outlets.batch, outlets.codec, outlets.recording, outlets.metrics, outlets.summary, "
+        "outlets.text, outlets.trust"
+    )
+    assert not any(m == "textual" or m.startswith("textual.") for m in mods)
     assert "bcc" not in mods

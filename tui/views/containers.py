@@ -20,8 +20,14 @@ COLUMNS = [
 
 
 class ContainersTable(RowTable):
+    FILTER = ("name", "path")
+
     def __init__(self, **kw) -> None:
         super().__init__(COLUMNS, **kw)
+
+    def draw(self, ctx) -> None:
+        """The view's interface (tui.views.ViewContext)."""
+        self.show(ctx.keep(tables.container_rows(ctx.state, ctx.cgroup_name), self.FILTER))
 
     @staticmethod
     def cells(r: tables.GroupRow) -> tuple[Text, ...]:

@@ -86,19 +86,18 @@ class DisksView(HistogramView):
             yield HistPlot(label=label, empty=empty, id="disks-interval", classes="interval-plot")
             yield HistPlot(label=label, empty=empty, id="disks-run", classes="run-plot")
 
-    def show(self, state: runstate.RunState) -> None:
-        self.state = state
-        snap = state.last
-        if snap is None:
+    FILTER = ("name",)
+
+    def draw(self, ctx) -> None:
+        """The view's interface (tui.views.ViewContext); / filters devices by name."""
+        self.state = state = ctx.state
+        if state.last is None:
             return
-        rows = tables.disk_rows(state)
-        needle = getattr(self.app, "name_filter", "")
-        if needle:  # the / filter: by device name
-            rows = [r for r in rows if needle in r.name.lower()]
+        rows = ctx.keep(tables.disk_rows(state), self.FILTER)
         table = self.query_one(DisksTable)
         table.styles.height = max(2, min(len(rows) + 1, 11))
         table.show(rows)
-        self.query_one("#disks-facts", Static).update(self.facts(state))
+        self.query_one("#disks-facts", Static).update(self.facts(state, ctx.width >= WIDE, bool(ctx.kernel_filters)))
         self.show_plots()
 
     def show_plots(self) -> None:
@@ -118,7 +117,7 @@ class DisksView(HistogramView):
             run.latency if run else snapshot.Log2Histogram(), f"whole run: {name} latency"
         )
 
-    def facts(self, state: runstate.RunState) -> Text:
+    def facts(self, state: runstate.RunState, wide: bool = True, filtered: bool = False) -> Text:
         snap = state.last
         t = Text(no_wrap=True, overflow="ellipsis")
         missing = [n.split(": ", 1)[1] for n in snap.notes if n.startswith("disks:")]
@@ -129,7 +128,6 @@ class DisksView(HistogramView):
         disk = sum(d.bytes for d in snap.disks)
         run_written = sum(d.written for d in state.disks.values())
         run_disk = sum(d.bytes for d in state.disks.values())
-        wide = self.app.size.width >= WIDE
         for label, w, d, lost, el in (
             ("interval", written, disk, runstate.unplaced(snap), snap.elapsed),
             ("run", run_written, run_disk, state.unplaced, None),
@@ -155,6 +153,6 @@ class DisksView(HistogramView):
             else "<1x: in the page cache  >1x: amplification",
             style="dim",
         )
-        if self.app.config.filters:
+        if filtered:
             t.append("\nthe disks are the whole machine's: the filters apply to write() only", style="dim")
         return t

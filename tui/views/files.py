@@ -28,6 +28,11 @@ class FilesTable(RowTable):
     """(process, file) pairs of the last interval, by bytes/s."""
 
     BINDINGS = [Binding("enter", "select", "Process")]
+    FILTER = ("comm", "path")
+
+    def draw(self, ctx) -> None:
+        """The view's interface (tui.views.ViewContext)."""
+        self.show(ctx.keep(tables.file_rows(ctx.state), self.FILTER))
 
     def __init__(self, **kw) -> None:
         super().__init__(COLUMNS, **kw)

@@ -7,8 +7,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
+from outlets.text import latency_summary
 from probes import runstate, units
-from tui.render import latency_summary
 from tui.widgets import HistPlot
 
 PERIODS = ("both", "interval", "run")
@@ -32,6 +32,7 @@ class HistogramView(VerticalScroll):
         self.kind = kind
         self.period = "both"
         self.chosen = False
+        self.wide = True
         """True once the user picked a period with c; until then it follows the width."""
 
     def compose(self) -> ComposeResult:
@@ -50,7 +51,7 @@ class HistogramView(VerticalScroll):
 
     def _apply_period(self) -> None:
         if not self.chosen:
-            self.period = "both" if self.app.size.width >= WIDE else "interval"
+            self.period = "both" if self.app.size.width >= WIDE else "interval"  # the terminal, not wtop state
         for p in PERIODS:
             self.set_class(self.period == p, f"period-{p}")
 
@@ -59,6 +60,11 @@ class HistogramView(VerticalScroll):
         self.chosen = True
         self._apply_period()
         return self.period
+
+    def draw(self, ctx) -> None:
+        """The view's interface (tui.views.ViewContext): the whole machine's, no / filter."""
+        self.wide = ctx.width >= WIDE
+        self.show(ctx.state)
 
     def show(self, state: runstate.RunState) -> None:
         snap = state.last
@@ -89,7 +95,7 @@ class HistogramView(VerticalScroll):
                 t.append(f"{label}: ", style="bold")
                 t.append(f"{count:,} writes, {units.human_bytes(nbytes)}, avg {units.human_bytes(avg)}   ")
             return t
-        wide = self.app.size.width >= WIDE
+        wide = self.wide
         for label, hist, mx, missed in (
             ("interval", snap.latency, snap.latency_max_ns, snap.sla_missed),
             ("run", state.latency, state.latency_max_ns, state.sla_missed),

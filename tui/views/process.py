@@ -5,6 +5,7 @@ while the page is open (probes.snapshot.FocusWrites)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 
 from rich.text import Text
@@ -14,10 +15,11 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from outlets.text import latency_summary
 from probes import procfs, runstate, snapshot, tables, units
 from probes.procfs import cmdline
 from tui.lines import Column, DiffLines, RowTable
-from tui.render import latency_summary, name_text
+from tui.render import name_text
 from tui.views.files import COLUMNS as FILE_COLUMNS
 from tui.views.files import FilesTable
 from tui.views.top import writes_rate
@@ -86,9 +88,18 @@ class ProcessScreen(Screen):
     ProcessScreen .plots { height: auto; }
     """
 
-    def __init__(self, pid: int, status: StatusBar, live: bool) -> None:
+    def __init__(
+        self,
+        pid: int,
+        status: StatusBar,
+        live: bool,
+        cgroup_name: Callable[[int], tuple[str, str]] = lambda c: ("", ""),
+    ) -> None:
         super().__init__()
         self.pid = pid
+        self.cgroup_name = cgroup_name
+        self._shown: tuple | None = None
+        """The last show()'s arguments: the page redraws itself when its period changes."""
         self.live = live
         self.cmd = cmdline(pid) if live else ""
         self.period = "open"
@@ -117,10 +128,9 @@ class ProcessScreen(Screen):
 
     def action_period(self) -> None:
         self.period = "interval" if self.period == "open" else "open"
-        self.app.notify(
-            "histograms: last interval" if self.period == "interval" else "histograms: while open", timeout=1.5
-        )
-        self.app.redraw()
+        self.notify("histograms: last interval" if self.period == "interval" else "histograms: while open", timeout=1.5)
+        if self._shown is not None:
+            self.show(*self._shown)
 
     SEEN_MAX = 200
 
@@ -146,6 +156,7 @@ class ProcessScreen(Screen):
         return os.path.exists(f"/proc/{self.pid}") if self.live else True
 
     def show(self, state: runstate.RunState, paused: bool, view: str, clock) -> None:
+        self._shown = (state, paused, view, clock)
         self.query_one("#process-status", StatusBar).show(state, paused, view, clock)
         snap = state.last
         if snap is None:
@@ -179,7 +190,7 @@ class ProcessScreen(Screen):
         cgroup = p.cgroup if p else 0
         if cgroup:
             line1.append("  cgroup ")
-            line1.append_text(name_text(self.app.cgroups.name(cgroup)[0]))
+            line1.append_text(name_text(self.cgroup_name(cgroup)[0]))
         if not self.alive():
             line1.append("  exited", style="bold yellow")
         line2 = Text(no_wrap=True, overflow="ellipsis")

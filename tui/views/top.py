@@ -62,6 +62,12 @@ class TopTable(RowTable):
             title = "PROCS"
         return title + ("*" if key == self.sort_key else "")
 
+    FILTER = ("comm",)
+
+    def draw(self, ctx) -> None:
+        """The view's interface (tui.views.ViewContext)."""
+        self.show(ctx.keep(tables.rows(ctx.state, ctx.group, ctx.sort_key), self.FILTER))
+
     def set_mode(self, sort_key: str, group: bool, show_calls: bool = False) -> None:
         self.sort_key, self.group = sort_key, group
         self.show_calls = show_calls

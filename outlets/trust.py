@@ -19,8 +19,8 @@ from __future__ import annotations
 import math
 import re
 
-from .names import scrub
-from .snapshot import (
+from probes.names import scrub
+from probes.snapshot import (
     BUCKETS,
     KINDS,
     DiskWrites,

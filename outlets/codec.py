@@ -35,8 +35,10 @@ from __future__ import annotations
 
 import time as _time
 
-from . import procfs, runstate, tables, trust, units
-from .snapshot import CALLS, FocusWrites, Log2Histogram, Snapshot
+from probes import procfs, runstate, tables, units
+from probes.snapshot import CALLS, FocusWrites, Log2Histogram, Snapshot
+
+from . import trust
 
 FOCUS_FIELDS = ("pid", "bytes", "writes", "errors", "latency_max_ns", "latency_sum_ns", "sla_missed", "no_entry")
 
@@ -84,7 +86,7 @@ def _focus_record(f: FocusWrites | None) -> dict | None:
 
 
 def from_record(d: object) -> Snapshot:
-    """A recorded line back into a Snapshot, every field checked (probes.trust)."""
+    """A recorded line back into a Snapshot, every field checked (outlets.trust)."""
     return trust.snapshot(d)
 
 

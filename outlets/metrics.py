@@ -14,7 +14,7 @@ import threading
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import CollectorRegistry
 
-from .snapshot import CALLS, Log2Histogram, Snapshot
+from probes.snapshot import CALLS, Log2Histogram, Snapshot
 
 MAX_LABELS = 20
 OTHER = "other"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from outlets.text import histogram_lines, latency_summary
 from probes import procfs, runstate, tables, units
 from probes.names import scrub
-from tui.render import histogram_lines, latency_summary
 
 
 def summary(state: runstate.RunState, top: int = 15) -> str:

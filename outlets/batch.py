@@ -15,14 +15,13 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
+from outlets import Fanout, Sink
+from outlets.codec import to_json
+from outlets.text import latency_summary
 from probes import procfs, runstate, tables, units
-from probes.codec import to_json
 from probes.names import scrub
-from probes.schedule import ticks
+from probes.schedule import samples
 from probes.snapshot import Snapshot
-from tui.render import latency_summary
-
-Sink = Callable[[Snapshot], None]
 
 
 def disk_lines(snap: Snapshot) -> list[str]:
@@ -70,14 +69,15 @@ def text_block(snap: Snapshot, state: runstate.RunState, top: int) -> str:
     return "\n".join(map(scrub, lines)) + "\n\n"  # the second wall, line by line
 
 
-def emit(snaps: Iterable[Snapshot], fmt: str, top: int, out: TextIO, sinks: list[Sink] = ()) -> int:
-    """Print snapshots (a recording, or a live stream) as text or JSON lines; 0, or 0 on a closed pipe."""
+def emit(snaps: Iterable[Snapshot], fmt: str, top: int, out: TextIO, fan: Fanout | None = None) -> int:
+    """Print snapshots (a recording, or a live stream) as text or JSON lines, and pass each to
+    the other outlets; 0, also on a closed pipe."""
     state = runstate.RunState()
     try:
         for snap in snaps:
             runstate.fold(state, snap)
-            for sink in sinks:
-                sink(snap)
+            if fan is not None:
+                fan(snap)
             if fmt == "json":
                 # ensure_ascii (the default) is JSON's second wall: every control, format and
                 # non-ASCII character leaves as a \uXXXX escape, never as a raw byte
@@ -94,15 +94,6 @@ def emit(snaps: Iterable[Snapshot], fmt: str, top: int, out: TextIO, sinks: list
     return 0
 
 
-def live(source, interval: float, count: int | None, stop: threading.Event) -> Iterable[Snapshot]:
-    for n in ticks(interval, stop):
-        yield source.sample()
-        if count and n >= count:
-            return
-    # stopped by a signal: the partial interval too, as bpftrace prints its maps on Ctrl+C
-    yield source.sample()
-
-
 def run(
     source,
     interval: float,
@@ -113,9 +104,11 @@ def run(
     out: TextIO = sys.stdout,
     ready: Callable[[], None] = lambda: None,
 ) -> int:
-    """Sample until count or a signal; ready() is called once a signal can end it cleanly."""
+    """Sample until count or a signal; ready() is called once a signal can end it cleanly.
+    A failing outlet is reported on stderr in one line, and the others go on."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     ready()
-    return emit(live(source, interval, count, stop), fmt, top, out, sinks)
+    fan = Fanout(sinks, lambda message: print(f"wtop: {scrub(message)}", file=sys.stderr, flush=True))
+    return emit(samples(source, interval, stop, count, final=True), fmt, top, out, fan)

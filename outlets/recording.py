@@ -17,10 +17,11 @@ import os
 import zlib
 from dataclasses import dataclass, field
 
+from probes.names import scrub
+from probes.snapshot import Snapshot
+
 from . import trust
 from .codec import from_record, to_record
-from .names import scrub
-from .snapshot import Snapshot
 
 FORMAT = "wtop-recording"
 VERSION = 1
@@ -125,7 +126,7 @@ def _lines(f, problems: list[str]):
 
 
 def read(path: str) -> Replay:
-    """Read a recording, checking every line (probes.trust). What comes before damage, a cut,
+    """Read a recording, checking every line (outlets.trust). What comes before damage, a cut,
     or a line that fails a check is kept; Replay.problem says where and why it stopped."""
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed below

@@ -1,0 +1,41 @@
+"""Plain text pieces shared by the batch text, the exit summary and the screen: bpftrace's
+hist() rendering and the latency line. No terminal, no markup."""
+
+from __future__ import annotations
+
+from probes import tables, units
+from probes.snapshot import Log2Histogram
+
+
+def histogram_lines(hist: Log2Histogram, label=units.bucket_label, width: int = 40) -> list[str]:
+    """bpftrace's hist() rendering: '[4K, 8K)   123 |@@@@    |' for the non-empty range."""
+    rng = tables.nonempty_range(hist)
+    if not rng:
+        return ["(no data)"]
+    peak = max(hist.counts[i] for i in rng)
+    labels = [label(i) for i in rng]
+    lw = max(len(s) for s in labels)
+    cw = max(len(str(hist.counts[i])) for i in rng)
+    total = hist.total
+    out = []
+    for lab, i in zip(labels, rng, strict=True):
+        c = hist.counts[i]
+        bar = "@" * (round(width * c / peak) if peak else 0)
+        out.append(f"{lab:<{lw}} {c:>{cw}} {100 * c / total:5.1f}% |{bar:<{width}}|")
+    return out
+
+
+def latency_summary(
+    hist: Log2Histogram, max_ns: int, sla_ns: int, sla_missed: int, compact: bool = False
+) -> list[tuple[str, str]]:
+    """(label, value) pairs: p50/p90/p99/max and the SLA line."""
+    total = hist.total
+    pairs = []
+    for name, q in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99)):
+        v = tables.percentile(hist, q, max_ns)
+        pairs.append((name, "-" if v is None else "~" + units.human_ns(v)))
+    pairs.append(("max", units.human_ns(max_ns) if total else "-"))
+    share = 100 * sla_missed / total if total else 0.0
+    missed = f"{sla_missed:,} ({share:.2f}%)" if compact else f"{sla_missed:,}/{total:,} ({share:.2f}%)"
+    pairs.append((f"> {units.human_ns(sla_ns)}", missed))
+    return pairs

@@ -1,0 +1,37 @@
+"""Moving through a recording: where the replay is, and the run's state at that point."""
+
+from __future__ import annotations
+
+from probes import runstate
+from probes.snapshot import Snapshot
+
+
+class ReplayNav:
+    """A position in a list of Snapshots (0 to len), and the state after the first pos of them;
+    checkpoints make stepping back and forth through a long recording cheap."""
+
+    def __init__(self, snaps: list[Snapshot]) -> None:
+        self.snaps = snaps
+        self.pos = 0
+        self._cache: dict[int, runstate.RunState] = {}
+
+    def __len__(self) -> int:
+        return len(self.snaps)
+
+    def to(self, pos: int) -> runstate.RunState:
+        self.pos = max(0, min(pos, len(self.snaps)))
+        return runstate.state_at(self.snaps, self.pos, self._cache)
+
+    def step(self, n: int) -> runstate.RunState:
+        return self.to(self.pos + n)
+
+    def jump(self, where: int) -> runstate.RunState:
+        """where < 0: the end; else the first interval."""
+        return self.to(len(self.snaps) if where < 0 else 1)
+
+    @property
+    def at_end(self) -> bool:
+        return self.pos >= len(self.snaps)
+
+    def label(self, paused: bool) -> str:
+        return f"REPLAY {self.pos}/{len(self.snaps)}" + (" paused" if paused else "")

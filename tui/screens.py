@@ -1,0 +1,158 @@
+"""The screens over the dashboard: help, and the one shown while the terminal is too small."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.geometry import Size
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from probes.names import scrub
+
+MIN_SIZE = (60, 12)
+
+HELP = """\
+wtop: who is writing what. Write calls traced with eBPF, counted in
+the kernel.
+
+Views
+  1    top writers: processes by bytes/s in the last interval
+  2    write sizes: log2 histogram of successful write sizes
+  3    write latency: sys_enter to sys_exit of each write call;
+       p50/p90/p99 estimated in the bucket (~), max and SLA exact
+  4    files: (process, file) pairs by bytes/s; the path from
+       /proc/PID/fd; kind file, pipe, socket, terminal, other,
+       or ? when closed before it could be read
+  5    containers: writes by cgroup, named as a container (docker,
+       podman, containerd, k8s pod) or systemd service/scope
+  6    disks: what reached each block device (bytes/s, IOPS,
+       latency, flushes) next to what write() sent to its files;
+       the whole machine, whatever the filters
+  tab  next view (shift+tab: previous)
+
+Keys
+  enter  a process's own page (from top writers or files): its
+       calls, files, and its own size and latency histograms;
+       escape goes back
+  s    top writers: cycle the sort column (marked *)
+  g    top writers: group by process name / one row per PID
+  t    top writers, last column: where to (TO) / which call (VIA)
+  c    histograms: both periods / last interval / whole run
+       (on a process's page: while open / last interval)
+  /    filter by name (path in files, device in disks);
+       escape clears it
+  p    pause the display (the probes keep counting);
+       in a replay: play / pause
+  left right  replay: one interval back / forward;
+       [ ] ten; < > start / end
+  ?    this help (escape closes it)
+  q    quit; also ctrl+c, SIGTERM, SIGHUP. A summary is printed.
+
+Skipped: events the probes could not account for
+  map full   writes not attributed to a process: the map of
+             (process, descriptor) pairs was full (--map-size);
+             the histograms still count them
+  no entry   an exit without its thread's start: the call began
+             before wtop started, or two threads shared a slot;
+             no latency is invented for it
+  recursion  the kernel skipped a wtop program: another BPF
+             program was running on that CPU
+  disk       a disk write completed whose issue wtop did not
+             see (issued before it started): no latency for it
+
+Traced: write, pwrite64, writev, pwritev, pwritev2. Not seen:
+io_uring, writes to mmap'd memory, sendfile, splice,
+copy_file_range, and socket sends (send, sendto, sendmsg).
+wtop's own writes are left out.
+"""
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: auto; max-width: 100%; height: auto; max-height: 100%;
+                                  border: round $accent; padding: 0 1; background: $surface; }
+    HelpScreen Static { width: auto; }
+    """
+
+    def __init__(self, notes: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.notes = notes
+
+    def compose(self) -> ComposeResult:
+        text = HELP
+        if self.notes:
+            text += "\nOn this kernel:\n" + "".join(f"  {scrub(n)}\n" for n in self.notes)
+        with VerticalScroll():
+            yield Static(text, markup=False)
+
+
+class TooSmallScreen(ModalScreen):
+    """Shown while the terminal is smaller than MIN_SIZE."""
+
+    BINDINGS = [Binding("q", "app.quit", "Quit")]
+    DEFAULT_CSS = """
+    TooSmallScreen { align: center middle; background: $background; }
+    TooSmallScreen > Static { width: 1fr; height: auto; text-align: center; }
+    """
+
+    def __init__(self, w: int, h: int) -> None:
+        super().__init__()
+        self.w, self.h = w, h
+
+    def _text(self) -> str:
+        return (
+            f"wtop needs a terminal of at least {MIN_SIZE[0]}x{MIN_SIZE[1]}; this one is {self.w}x{self.h}.\n"
+            "Make it larger, or press q to quit."
+        )
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._text(), id="too-small", markup=False)
+
+    def show_size(self, w: int, h: int) -> None:
+        self.w, self.h = w, h
+        if self.is_mounted:
+            self.query_one("#too-small", Static).update(self._text())
+
+
+def fit_to_terminal(app, size: tuple[int, int] | None = None) -> None:
+    """Below MIN_SIZE nothing is readable: say how much room is needed (the probes go on).
+
+    A screen of its own (a full repaint) rather than hidden widgets; checked on every resize
+    and every redraw, so quick successive resizes cannot leave a stale answer.
+    """
+    w, h = size or app.size
+    small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
+    showing = isinstance(app.screen, TooSmallScreen)
+    if small and not showing:
+        app.push_screen(TooSmallScreen(w, h))
+    elif not small and showing:
+        app.pop_screen()
+    if small:
+        for screen in app.screen_stack:
+            if isinstance(screen, TooSmallScreen):
+                screen.show_size(w, h)
+
+
+def missed_resize(size: tuple[int, int]) -> Size | None:
+    """The terminal's own size when it differs from size: a resize that never arrived.
+
+    When the terminal reports resizes in band (tmux does), Textual ignores SIGWINCH; two quick
+    resizes can then leave the app drawing at the old size (seen in tmux: 120x40 -> 80x24 ->
+    40x10 within milliseconds). Once an interval, the app compares with TIOCGWINSZ.
+    """
+    for stream in (sys.__stderr__, sys.__stdout__):
+        try:
+            cols, rows = os.get_terminal_size(stream.fileno())
+        except (OSError, AttributeError, ValueError):
+            continue
+        if cols and rows and (cols, rows) != tuple(size):  # 0x0: a pty nobody sized
+            return Size(cols, rows)
+        return None
+    return None
