@@ -40,8 +40,9 @@ def disk_lines(snap: Snapshot) -> list[str]:
     return out
 
 
-def text_block(snap: Snapshot, state: runstate.RunState, top: int) -> str:
-    """One interval as text: a header line, the top writers, the latency line."""
+def text_block(snap: Snapshot, state: runstate.RunState, top: int, accumulated: bool = False) -> str:
+    """One interval as text: a header line, the top writers (accumulated: every process since
+    start, by its total, exited ones marked), the latency line."""
     el = snap.elapsed
     sk = snap.skipped
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snap.time))
@@ -51,17 +52,29 @@ def text_block(snap: Snapshot, state: runstate.RunState, top: int) -> str:
         f"errors {snap.errors}  skipped {sk.total} (map full {sk.map_full}, no entry {sk.no_entry}, "
         f"recursion {sk.recursion_misses}, disk {sk.disk_no_issue})",
         f"{'PID':>8} {'COMMAND':<16} {'USER':<9} {'BYTES/S':>12} {'WRITES/S':>9} {'AVG SIZE':>9} "
-        f"{'BYTES':>12} {'WRITES':>9}",
+        f"{'TOTAL' if accumulated else 'BYTES':>12} {'WRITES':>9}" + ("  (since start)" if accumulated else ""),
     ]
-    procs = sorted(snap.processes, key=lambda p: (-p.bytes, p.pid))
-    for p in procs[:top] if top else procs:
-        avg = p.bytes / p.writes if p.writes else 0
-        lines.append(
-            f"{p.pid:>8} {p.comm:<16} {procfs.user_name(p.uid):<9} {units.human_rate(units.rate(p.bytes, el)):>12} "
-            f"{units.rate(p.writes, el):>9.1f} {units.human_bytes(avg):>9} {p.bytes:>12,} {p.writes:>9,}"
-        )
-    if top and len(procs) > top:
-        lines.append(f"{'':>8} ({len(procs) - top} more processes wrote in this interval; -n 0 shows all)")
+    if accumulated:
+        rows = tables.rows(state, sort="total_bytes", accumulated=True)
+        for r in rows[:top] if top else rows:
+            t = state.totals[r.pid]
+            gone = " (exited)" if r.exited else ""
+            lines.append(
+                f"{r.pid:>8} {r.comm:<16} {procfs.user_name(r.uid):<9} {units.human_rate(r.bytes_s):>12} "
+                f"{r.writes_s:>9.1f} {units.human_bytes(r.avg_size):>9} {t.bytes:>12,} {t.writes:>9,}{gone}"
+            )
+        if top and len(rows) > top:
+            lines.append(f"{'':>8} ({len(rows) - top} more processes since start; -n 0 shows all)")
+    else:
+        procs = sorted(snap.processes, key=lambda p: (-p.bytes, p.pid))
+        for p in procs[:top] if top else procs:
+            avg = p.bytes / p.writes if p.writes else 0
+            lines.append(
+                f"{p.pid:>8} {p.comm:<16} {procfs.user_name(p.uid):<9} {units.human_rate(units.rate(p.bytes, el)):>12} "
+                f"{units.rate(p.writes, el):>9.1f} {units.human_bytes(avg):>9} {p.bytes:>12,} {p.writes:>9,}"
+            )
+        if top and len(procs) > top:
+            lines.append(f"{'':>8} ({len(procs) - top} more processes wrote in this interval; -n 0 shows all)")
     pairs = latency_summary(snap.latency, snap.latency_max_ns, snap.sla_ns, snap.sla_missed)
     lines.append("latency " + "  ".join(f"{k} {v}" for k, v in pairs))
     lines += disk_lines(snap)
@@ -69,7 +82,9 @@ def text_block(snap: Snapshot, state: runstate.RunState, top: int) -> str:
     return "\n".join(map(scrub, lines)) + "\n\n"  # the second wall, line by line
 
 
-def emit(snaps: Iterable[Snapshot], fmt: str, top: int, out: TextIO, fan: Fanout | None = None) -> int:
+def emit(
+    snaps: Iterable[Snapshot], fmt: str, top: int, out: TextIO, fan: Fanout | None = None, accumulated: bool = False
+) -> int:
     """Print snapshots (a recording, or a live stream) as text or JSON lines, and pass each to
     the other outlets; 0, also on a closed pipe."""
     state = runstate.RunState()
@@ -83,7 +98,7 @@ def emit(snaps: Iterable[Snapshot], fmt: str, top: int, out: TextIO, fan: Fanout
                 # non-ASCII character leaves as a \uXXXX escape, never as a raw byte
                 out.write(json.dumps(to_json(snap), separators=(",", ":"), ensure_ascii=True) + "\n")
             elif fmt == "text":
-                out.write(text_block(snap, state, top))
+                out.write(text_block(snap, state, top, accumulated))
             out.flush()
     except BrokenPipeError:
         # the reader went away (`wtop --batch | head`): end quietly, and keep Python from
@@ -103,6 +118,7 @@ def run(
     sinks: list[Sink],
     out: TextIO = sys.stdout,
     ready: Callable[[], None] = lambda: None,
+    accumulated: bool = False,
 ) -> int:
     """Sample until count or a signal; ready() is called once a signal can end it cleanly.
     A failing outlet is reported on stderr in one line, and the others go on."""
@@ -111,4 +127,4 @@ def run(
         signal.signal(sig, lambda *_: stop.set())
     ready()
     fan = Fanout(sinks, lambda message: print(f"wtop: {scrub(message)}", file=sys.stderr, flush=True))
-    return emit(samples(source, interval, stop, count, final=True), fmt, top, out, fan)
+    return emit(samples(source, interval, stop, count, final=True), fmt, top, out, fan, accumulated)

@@ -20,6 +20,8 @@ Schema "wtop/1", one object per interval (`wtop --json`):
                   the filters), issue to completion; written is what write() sent to files on
                   that device in the interval
     calls         {write: {writes, bytes}, pwrite64: ..., writev, pwritev, pwritev2}
+    comms         [{comm, bytes, writes}]: by the writing thread's name at the time of the write,
+                  the seed's @[comm] = sum(args->ret) made safe (and its calls), by bytes descending
     processes     [{pid, comm, uid, user, bytes, writes, errors, bytes_per_s, writes_per_s,
                     calls: {write, pwrite64, writev, pwritev, pwritev2}, kinds: {file, pipe, ...: bytes}}],
                   by bytes, descending; comm is made safe (control characters as \\xNN)
@@ -74,6 +76,8 @@ def to_record(s: Snapshot) -> dict:
             for d in s.disks
         ],
         "focus": _focus_record(s.focus),
+        "threads": [[t.pid, t.tid, t.comm, t.bytes, t.writes] for t in s.threads],
+        "exited": list(s.exited),
     }
 
 
@@ -180,6 +184,7 @@ def to_json(s: Snapshot) -> dict:
             for d in s.disks
         ],
         "calls": {c: {"writes": w, "bytes": b} for c, w, b in zip(CALLS, s.call_writes, s.call_bytes, strict=False)},
+        "comms": [{"comm": c, "bytes": b, "writes": w} for c, b, w in tables.comm_sums(s)],
         "sizes": {
             "buckets": _buckets(s.sizes, "low", "high"),
             "total": s.sizes.total,

@@ -22,6 +22,14 @@ def summary(state: runstate.RunState, top: int = 15) -> str:
         )
     if not state.totals:
         lines.append("(no writes)")
+    if state.comm_totals:
+        lines.append("")
+        lines.append("@[comm]: bytes by the writing thread's name (and write calls), as bpftrace prints its map:")
+        by_bytes = sorted(state.comm_totals.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        for comm, (b, w) in by_bytes[:top]:
+            lines.append(f"@[{comm}]: {b}  ({w:,} calls)")
+        if len(by_bytes) > top:
+            lines.append(f"({len(by_bytes) - top} more names)")
     lines.append("")
     lines.append("@sizes (bytes):")
     lines += histogram_lines(state.sizes)

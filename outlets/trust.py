@@ -30,6 +30,7 @@ from probes.snapshot import (
     ProcessWrites,
     Skipped,
     Snapshot,
+    ThreadWrites,
 )
 
 U64 = 2**64
@@ -158,6 +159,13 @@ def process(p: object) -> ProcessWrites:
     )
 
 
+def thread(t: object) -> ThreadWrites:
+    t = _list(t, "a thread", 5, 5)
+    if not (_all_ints([t[0], t[1]], 0, 2**32) and _all_ints([t[3], t[4]])):
+        raise RecordError("a thread's numbers are not what wtop writes")
+    return ThreadWrites(t[0], t[1], _str(t[2], "a thread's name"), t[3], t[4])
+
+
 def file(f: object) -> FileWrites:
     f = _list(f, "a file", 6, 7)
     kind = _str(f[3], "a file's kind")
@@ -233,6 +241,8 @@ def snapshot(d: object) -> Snapshot:
         call_writes=_ints(calls[0], "calls"),
         call_bytes=_ints(calls[1], "calls"),
         notes=tuple(_str(n, "a note", NOTE_MAX) for n in _list(_field(d, "notes", []), "notes", 0, MAX_NOTES)),
+        threads=tuple(thread(t) for t in _list(_field(d, "threads", []), "threads")),
+        exited=tuple(_int(p, "an exited pid", 0, 2**32) for p in _list(_field(d, "exited", []), "exited")),
     )
 
 

@@ -18,7 +18,7 @@ BLOCK = (("block", "block_rq_issue"), ("block", "block_rq_complete"))
 """The disks view: both or neither."""
 TRACEPOINTS = (
     tuple(("syscalls", f"sys_{side}_{call}") for call in CALLS for side in ("enter", "exit"))
-    + (("sched", "sched_process_exec"),)
+    + (("sched", "sched_process_exec"), ("task", "task_rename"))
     + BLOCK
 )
 """Every tracepoint writes.c can use; only syscalls:sys_exit_write is indispensable."""
@@ -52,6 +52,8 @@ def missing_notes(have: tuple[tuple[str, str], ...]) -> list[str]:
             notes.append(f"calls: {call} without latency nor file, no syscalls:sys_enter_{call} tracepoint")
     if ("sched", "sched_process_exec") not in have:
         notes.append("names: not updated on exec, no sched:sched_process_exec tracepoint")
+    if ("task", "task_rename") not in have:
+        notes.append("names: a process's renames (prctl) not followed, no task:task_rename tracepoint")
     if not all(tp in have for tp in BLOCK):
         notes.append("disks: unavailable, this kernel has no block:block_rq_issue/block_rq_complete tracepoints")
     return notes
@@ -79,6 +81,8 @@ class ProbeOptions:
     """Block devices with their own row (one more entry counts the rest together)."""
     tracepoints: tuple[tuple[str, str], ...] = TRACEPOINTS
     """Which tracepoints to use (LiveSource keeps those the kernel has)."""
+    rename_has_pid: bool = True
+    """task:task_rename carries the renamed task's pid (some kernels dropped the field)."""
 
     def __post_init__(self) -> None:
         if self.slots <= 0 or self.slots & (self.slots - 1):
@@ -114,6 +118,10 @@ def cflags(opts: ProbeOptions) -> list[str]:
             flags.append(f"-D{side.upper()}_{call.upper()}")
     if ("sched", "sched_process_exec") in opts.tracepoints:
         flags.append("-DHAVE_EXEC")
+    if ("task", "task_rename") in opts.tracepoints:
+        flags.append("-DHAVE_RENAME")
+        if opts.rename_has_pid:
+            flags.append("-DRENAME_HAS_PID")
     if all(tp in opts.tracepoints for tp in BLOCK):
         flags.append("-DHAVE_BLOCK")
     if opts.pid is not None:
@@ -135,3 +143,12 @@ def render(opts: ProbeOptions) -> str:
         name, _, value = flag[2:].partition("=")
         defines.append(f"#define {name} {value}".rstrip())
     return "\n".join(["// wtop BPF program, options:", *defines, "", SOURCE.read_text()])
+
+
+def rename_has_pid(tracefs: str) -> bool:
+    """Whether this kernel's task:task_rename has a pid field (the renamed task)."""
+    try:
+        with open(f"{tracefs}/events/task/task_rename/format") as f:
+            return "pid_t pid;" in f.read()
+    except OSError:
+        return False

@@ -24,6 +24,8 @@ class Totals:
     writes: int = 0
     comm: str = "?"
     uid: int = -1
+    exited: bool = False
+    """The process was found gone (accumulated mode marks it)."""
 
 
 @dataclass(slots=True)
@@ -56,6 +58,10 @@ class RunState:
     forgotten: int = 0
     history: list[float] = field(default_factory=list)
     """Bytes/s of the last intervals, newest last (at most HISTORY)."""
+    comm_totals: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """(bytes, writes) since start by the writing thread's name (the seed's @[comm]), bounded."""
+    thread_totals: dict[tuple[int, int, str], tuple[int, int]] = field(default_factory=dict)
+    """(bytes, writes) since start by (pid, tid, thread name), bounded like totals."""
 
 
 HISTORY = 120
@@ -128,6 +134,11 @@ def fold(state: RunState, snap: Snapshot) -> RunState:
             totals[p.pid] = Totals(p.bytes, p.writes, p.comm, p.uid)
         else:
             totals[p.pid] = Totals(t.bytes + p.bytes, t.writes + p.writes, p.comm, p.uid)
+    for pid in snap.exited:
+        t = totals.get(pid)
+        if t is not None and not t.exited:
+            totals[pid] = replace(t, exited=True)
+    _fold_threads(state, snap)
     if len(totals) > MAX_TRACKED:
         active = {p.pid for p in snap.processes}
         idle = sorted((t.bytes, pid) for pid, t in totals.items() if pid not in active)
@@ -171,6 +182,27 @@ def fold(state: RunState, snap: Snapshot) -> RunState:
     return state
 
 
+def _bounded_add(d: dict, key, b: int, w: int) -> None:
+    old = d.get(key)
+    d[key] = (b, w) if old is None else (old[0] + b, old[1] + w)
+
+
+def _fold_threads(state: RunState, snap: Snapshot) -> None:
+    """Thread and name totals; a recording without threads counts processes by their name."""
+    ct, tt = state.comm_totals, state.thread_totals
+    if snap.threads:
+        for t in snap.threads:
+            _bounded_add(ct, t.comm, t.bytes, t.writes)
+            _bounded_add(tt, (t.pid, t.tid, t.comm), t.bytes, t.writes)
+    else:
+        for p in snap.processes:
+            _bounded_add(ct, p.comm, p.bytes, p.writes)
+    for d in (ct, tt):
+        if len(d) > MAX_TRACKED:  # forget the smallest: a long run with churn stays bounded
+            for _, key in sorted((v[0], k) for k, v in d.items())[: len(d) - MAX_TRACKED]:
+                del d[key]
+
+
 def top_totals(state: RunState, n: int = 20) -> list[tuple[int, Totals]]:
     """Processes with the most bytes since start (the exit summary)."""
     items = sorted(state.totals.items(), key=lambda kv: (-kv[1].bytes, kv[0]))
@@ -187,6 +219,8 @@ def copy_state(state: RunState) -> RunState:
         disks=dict(state.disks),
         focus=dict(state.focus),
         history=list(state.history),
+        comm_totals=dict(state.comm_totals),
+        thread_totals=dict(state.thread_totals),
     )
 
 

@@ -18,7 +18,16 @@ from dataclasses import dataclass, field
 
 from . import procfs
 from .names import safe_name
-from .snapshot import DiskWrites, FileWrites, FocusWrites, Log2Histogram, ProcessWrites, Skipped, Snapshot
+from .snapshot import (
+    DiskWrites,
+    FileWrites,
+    FocusWrites,
+    Log2Histogram,
+    ProcessWrites,
+    Skipped,
+    Snapshot,
+    ThreadWrites,
+)
 
 OTHER_DISKS = "(other devices)"
 SWEEP = 10
@@ -39,8 +48,8 @@ class Reading:
 
     cpu: dict
     """The totals (kernel.read_cpu): bytes, writes, histograms, calls, skipped counters."""
-    procs: dict[tuple[int, int], tuple[int, ...]]
-    """(bytes, writes, errors, calls...) by (pid, fd)."""
+    procs: dict[tuple, tuple[int, ...]]
+    """(bytes, writes, errors, calls...) by (pid, fd, tid, pad, raw comm of the writing thread)."""
     names: dict[int, tuple[bytes, int, int]] = field(default_factory=dict)
     """(raw comm, uid, cgroup id) by pid."""
     disks: dict[int, dict] = field(default_factory=dict)
@@ -108,17 +117,16 @@ class Sampler:
         self._prev_focus = baseline
 
     # -- the parts of one step ---------------------------------------------------------------
+    def _safe_comm(self, comm: bytes) -> str:
+        name = self._safe.get(comm)
+        if name is None:
+            name = self._safe[comm] = safe_name(comm)
+        return name
+
     def _names(self, raw: dict[int, tuple[bytes, int, int]]) -> dict[int, tuple[str, int, int]]:
-        safe = self._safe
-        if len(safe) > 65536:
-            safe.clear()
-        out = {}
-        for pid, (comm, uid, cgroup) in raw.items():
-            name = safe.get(comm)
-            if name is None:
-                name = safe[comm] = safe_name(comm)
-            out[pid] = (name, uid, cgroup)
-        return out
+        if len(self._safe) > 65536:
+            self._safe.clear()
+        return {pid: (self._safe_comm(comm), uid, cgroup) for pid, (comm, uid, cgroup) in raw.items()}
 
     def _files(self, active: list) -> list[FileWrites]:
         """The interval's FILES_MAX biggest (process, descriptor) pairs; the RESOLVE_MAX biggest
@@ -199,15 +207,16 @@ class Sampler:
         )
 
     # -- one step ----------------------------------------------------------------------------
-    def step(self, r: Reading) -> tuple[Snapshot, list[tuple[int, int]], list[int]]:
+    def step(self, r: Reading) -> tuple[Snapshot, list[tuple], list[int]]:
         """The Snapshot since the previous Reading, and the map entries that may now go: those
         of processes that wrote nothing and no longer exist (their final values are in)."""
         prev = self._prev
         prev_get = prev.procs.get
         per_pid: dict[int, tuple[int, ...]] = {}
         pid_get = per_pid.get
-        active = []
-        add_active = active.append
+        per_fd: dict[tuple[int, int], tuple[int, ...]] = {}
+        fd_get = per_fd.get
+        per_thread: dict[tuple[int, int, bytes], tuple[int, int]] = {}
         sub, add = operator.sub, operator.add
         for key, vals in r.procs.items():  # 20,000 entries in a burst: kept lean
             old = prev_get(key)
@@ -220,8 +229,13 @@ class Sampler:
             pid = key[0]
             acc = pid_get(pid)
             per_pid[pid] = delta if acc is None else tuple(map(add, acc, delta))
-            add_active((key, delta))
-        files = self._files(active)
+            pf = (pid, key[1])
+            acc = fd_get(pf)
+            per_fd[pf] = delta if acc is None else tuple(map(add, acc, delta))
+            pt = (pid, key[2], key[4])
+            acc = per_thread.get(pt)
+            per_thread[pt] = (delta[0], delta[1]) if acc is None else (acc[0] + delta[0], acc[1] + delta[1])
+        files = self._files(list(per_fd.items()))
         disks, disk_no_issue = self._disks(r.disks, prev.disks, files)
         self._alive_idle.difference_update(per_pid)
         names_get = self._names(r.names).get
@@ -230,7 +244,10 @@ class Sampler:
         for pid, d in per_pid.items():
             comm, uid, cgroup = names_get(pid, unknown)
             rows.append(ProcessWrites(pid, comm, uid, d[0], d[1], d[2], d[3:], cgroup))
-        gone_keys: list[tuple[int, int]] = []
+        threads = tuple(
+            ThreadWrites(pid, tid, self._safe_comm(comm), b, w) for (pid, tid, comm), (b, w) in per_thread.items()
+        )
+        gone_keys: list[tuple] = []
         gone: set[int] = set()
         idle = {key[0] for key in r.procs}.difference(per_pid)
         if idle:
@@ -240,7 +257,7 @@ class Sampler:
                 procs = dict(r.procs)
                 for key in gone_keys:
                     del procs[key]
-                    self._fd_cache.pop(key, None)
+                    self._fd_cache.pop((key[0], key[1]), None)
                 r = Reading(r.cpu, procs, r.names, r.disks, r.misses, r.focus, r.time, r.wall)
                 self._alive_idle.difference_update(gone)
         self._seq += 1
@@ -266,6 +283,8 @@ class Sampler:
                 **counts_delta(r.cpu, prev.cpu),
                 disks=tuple(disks),
                 focus=focus,
+                threads=threads,
+                exited=tuple(sorted(gone)),
             ),
             gone_keys,
             sorted(gone),

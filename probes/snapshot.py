@@ -98,6 +98,20 @@ class ProcessWrites:
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadWrites:
+    """One thread's writes in one interval, under the name it had when it wrote (a thread that
+    renamed itself in the interval has a row under each name): the seed's @[comm] is the sum
+    of these by comm."""
+
+    pid: int
+    tid: int
+    comm: str
+    """The writing thread's name at the time of the write, made safe."""
+    bytes: int
+    writes: int
+
+
+@dataclass(frozen=True, slots=True)
 class FileWrites:
     """One (process, descriptor) pair's writes in one interval."""
 
@@ -183,3 +197,7 @@ class Snapshot:
     disks: tuple[DiskWrites, ...] = ()
     focus: FocusWrites | None = None
     """The process whose page is open, if any."""
+    threads: tuple[ThreadWrites, ...] = ()
+    """By (process, thread, thread name at the time of the write); empty in old recordings."""
+    exited: tuple[int, ...] = ()
+    """Processes found gone in this interval (their last writes are in this or an earlier one)."""

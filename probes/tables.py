@@ -29,6 +29,10 @@ class Row:
     """Where the bytes went: 'file', 'sock 97%', ... ('' when unknown)."""
     call: str = ""
     """How: 'write', 'pwrite64 80%', ... ('' when unknown)."""
+    exited: bool = False
+    """Accumulated mode: the process is gone."""
+    thread: bool = False
+    """A thread of the process above it (H): pid is the thread's id."""
 
 
 def kinds_by_pid(snap: Snapshot) -> dict[int, dict[str, int]]:
@@ -69,70 +73,177 @@ SORT_TITLES = {
 }
 
 
-def rows(state: RunState, group_by_comm: bool = False, sort: str = "bytes_s") -> list[Row]:
-    """The top writers of the last interval, grouped and sorted; ties broken by key."""
-    snap = state.last
-    if snap is None:
-        return []
+def _process_row(p: ProcessWrites, total: int, elapsed: float, kinds: dict) -> Row:
+    return Row(
+        key=f"pid:{p.pid}",
+        pid=p.pid,
+        comm=p.comm,
+        uid=p.uid,
+        bytes_s=rate(p.bytes, elapsed),
+        writes_s=rate(p.writes, elapsed),
+        avg_size=p.bytes / p.writes if p.writes else 0.0,
+        total_bytes=total,
+        kind=share_text(kinds.get(p.pid, {}), SHORT_KIND),
+        call=share_text(calls_of(p)),
+    )
+
+
+def _by_name(state: RunState, snap: Snapshot, kinds: dict) -> list[Row]:
+    """Grouped by the writing thread's name at the time of the write, as bpftrace's @[comm]
+    (by process name in a recording without threads); TO and VIA are those of the processes
+    the threads belong to."""
     elapsed = snap.elapsed
-    out: list[Row] = []
-    kinds = kinds_by_pid(snap)
-    if not group_by_comm:
-        for p in snap.processes:
-            total = state.totals.get(p.pid)
-            out.append(
-                Row(
-                    key=f"pid:{p.pid}",
-                    pid=p.pid,
-                    comm=p.comm,
-                    uid=p.uid,
-                    bytes_s=rate(p.bytes, elapsed),
-                    writes_s=rate(p.writes, elapsed),
-                    avg_size=p.bytes / p.writes if p.writes else 0.0,
-                    total_bytes=total.bytes if total else p.bytes,
-                    kind=share_text(kinds.get(p.pid, {}), SHORT_KIND),
-                    call=share_text(calls_of(p)),
-                )
-            )
+    procs = {p.pid: p for p in snap.processes}
+    sums: dict[str, list] = {}  # comm -> [bytes, writes, pids]
+    if snap.threads:
+        for t in snap.threads:
+            g = sums.setdefault(t.comm, [0, 0, set()])
+            g[0] += t.bytes
+            g[1] += t.writes
+            g[2].add(t.pid)
     else:
-        groups: dict[str, list[ProcessWrites]] = {}
         for p in snap.processes:
-            groups.setdefault(p.comm, []).append(p)
-        run_by_comm: dict[str, int] = {}
-        for t in state.totals.values():
-            if t.comm in groups:
-                run_by_comm[t.comm] = run_by_comm.get(t.comm, 0) + t.bytes
-        for comm, procs in groups.items():
-            b = sum(p.bytes for p in procs)
-            w = sum(p.writes for p in procs)
-            uids = {p.uid for p in procs}
-            kind_sum: dict[str, int] = {}
-            call_sum: dict[str, int] = {}
-            for p in procs:
-                for k, v in kinds.get(p.pid, {}).items():
-                    kind_sum[k] = kind_sum.get(k, 0) + v
-                for k, v in calls_of(p).items():
+            g = sums.setdefault(p.comm, [0, 0, set()])
+            g[0] += p.bytes
+            g[1] += p.writes
+            g[2].add(p.pid)
+    out = []
+    for comm, (b, w, pids) in sums.items():
+        uids = {procs[pid].uid for pid in pids if pid in procs}
+        kind_sum: dict[str, int] = {}
+        call_sum: dict[str, int] = {}
+        for pid in pids:
+            for k, v in kinds.get(pid, {}).items():
+                kind_sum[k] = kind_sum.get(k, 0) + v
+            if pid in procs:
+                for k, v in calls_of(procs[pid]).items():
                     call_sum[k] = call_sum.get(k, 0) + v
+        out.append(
+            Row(
+                key=f"comm:{comm}",
+                pid=None,
+                comm=comm,
+                uid=uids.pop() if len(uids) == 1 else -2,
+                bytes_s=rate(b, elapsed),
+                writes_s=rate(w, elapsed),
+                avg_size=b / w if w else 0.0,
+                total_bytes=state.comm_totals.get(comm, (b, w))[0],
+                processes=len(pids),
+                kind=share_text(kind_sum, SHORT_KIND),
+                call=share_text(call_sum),
+            )
+        )
+    return out
+
+
+def _accumulated(state: RunState, snap: Snapshot, kinds: dict) -> list[Row]:
+    """Every process seen since start (iotop's a): the last interval's rates where it wrote,
+    0 where it did not, its total since start; exited ones marked."""
+    now = {p.pid: p for p in snap.processes}
+    out = []
+    for pid, t in state.totals.items():
+        p = now.get(pid)
+        if p is not None:
+            out.append(_process_row(p, t.bytes, snap.elapsed, kinds))
+        else:
             out.append(
                 Row(
-                    key=f"comm:{comm}",
-                    pid=None,
-                    comm=comm,
-                    uid=uids.pop() if len(uids) == 1 else -2,
-                    bytes_s=rate(b, elapsed),
-                    writes_s=rate(w, elapsed),
-                    avg_size=b / w if w else 0.0,
-                    total_bytes=run_by_comm.get(comm, b),
-                    processes=len(procs),
-                    kind=share_text(kind_sum, SHORT_KIND),
-                    call=share_text(call_sum),
+                    key=f"pid:{pid}",
+                    pid=pid,
+                    comm=t.comm,
+                    uid=t.uid,
+                    bytes_s=0.0,
+                    writes_s=0.0,
+                    avg_size=t.bytes / t.writes if t.writes else 0.0,
+                    total_bytes=t.bytes,
+                    exited=t.exited,
                 )
             )
+    return out
+
+
+def _sort(out: list[Row], sort: str) -> None:
     if sort in ("pid", "comm"):
         out.sort(key=lambda r: ((r.pid or 0) if sort == "pid" else r.comm, r.key))
     else:
         out.sort(key=lambda r: (-getattr(r, sort), r.key))
+
+
+def comm_sums(snap: Snapshot) -> list[tuple[str, int, int]]:
+    """(comm, bytes, writes) by the writing thread's name, bytes descending (a recording
+    without threads: by process name)."""
+    sums: dict[str, list[int]] = {}
+    for t in snap.threads or snap.processes:
+        g = sums.setdefault(t.comm, [0, 0])
+        g[0] += t.bytes
+        g[1] += t.writes
+    return sorted(((c, b, w) for c, (b, w) in sums.items()), key=lambda x: (-x[1], x[0]))
+
+
+def thread_rows(state: RunState, pid: int) -> list[Row]:
+    """A process's threads in the last interval (htop's H), under their names at write time,
+    biggest first; accumulated threads that did not write show at 0 with their totals."""
+    snap = state.last
+    if snap is None:
+        return []
+    out = []
+    now = {(t.tid, t.comm): t for t in snap.threads if t.pid == pid}
+    for tpid, tid, comm in state.thread_totals:
+        if tpid == pid:
+            now.setdefault((tid, comm), None)
+    for (tid, comm), t in now.items():
+        b, w = (t.bytes, t.writes) if t else (0, 0)
+        total = state.thread_totals.get((pid, tid, comm), (b, w))[0]
+        out.append(
+            Row(
+                key=f"tid:{pid}:{tid}:{comm}",
+                pid=tid,
+                comm=comm,
+                uid=-3,
+                bytes_s=rate(b, snap.elapsed),
+                writes_s=rate(w, snap.elapsed),
+                avg_size=b / w if w else 0.0,
+                total_bytes=total,
+                thread=True,
+            )
+        )
+    out.sort(key=lambda r: (-r.bytes_s, -r.total_bytes, r.key))
     return out
+
+
+def rows(
+    state: RunState,
+    group_by_comm: bool = False,
+    sort: str = "bytes_s",
+    accumulated: bool = False,
+    threads: bool = False,
+) -> list[Row]:
+    """The top writers: of the last interval, or (accumulated) every process since start;
+    grouped by name, or one row per process with (threads) its threads under it. Sorted,
+    ties broken by key."""
+    snap = state.last
+    if snap is None:
+        return []
+    kinds = kinds_by_pid(snap)
+    if group_by_comm:
+        out = _by_name(state, snap, kinds)
+    elif accumulated:
+        out = _accumulated(state, snap, kinds)
+    else:
+        out = [
+            _process_row(p, t.bytes if (t := state.totals.get(p.pid)) else p.bytes, snap.elapsed, kinds)
+            for p in snap.processes
+        ]
+    _sort(out, sort)
+    if threads and not group_by_comm:
+        out = [r for row in out for r in (row, *thread_rows_now(state, row.pid, accumulated))]
+    return out
+
+
+def thread_rows_now(state: RunState, pid: int, accumulated: bool) -> list[Row]:
+    """Its threads: those that wrote in the interval, or every one seen (accumulated)."""
+    rows_ = thread_rows(state, pid)
+    return rows_ if accumulated else [r for r in rows_ if r.writes_s > 0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,13 +59,18 @@ BPF_ARRAY(wtop_epoch, struct wtop_ctl, 1);
 // entry, never in the next one. Only the focused process pays for the second count.
 BPF_TABLE("percpu_hash", u32, struct cpu_stats, wtop_focus, 4);
 
-// Cumulative counters per (process, file descriptor). User space reads them without
-// deleting, computes the interval as a difference, sums a process's descriptors, and
-// deletes only the entries of processes that have exited, so nothing that arrives between
-// a read and a clear is lost. fd is -1 when the start of the call was not seen.
+// Cumulative counters per (process, file descriptor, thread, thread name at the time of the
+// write). User space reads them without deleting, computes the interval as a difference, and
+// sums them by process, by descriptor, by thread and by name (the seed's @[comm], exactly:
+// a thread that renames itself starts a new entry), and deletes only the entries of processes
+// that have exited, so nothing that arrives between a read and a clear is lost. fd is -1 when
+// the start of the call was not seen. One lookup per write gives all four.
 struct fd_key {
     u32 tgid;
     s32 fd;
+    u32 tid;
+    u32 pad;
+    char comm[16];
 };
 struct fd_stats {
     u64 bytes;
@@ -225,7 +230,7 @@ static __always_inline int wtop_exit(long ret, u32 type, int entered)
         e = ctl->epoch;
         focus = ctl->focus;
     }
-    struct fd_key key = {.tgid = pid_tgid >> 32, .fd = -1};
+    struct fd_key key = {.tgid = pid_tgid >> 32, .fd = -1, .tid = (u32)pid_tgid};
     int timed = -1;
     u64 delta = 0;
     if (entered) {
@@ -248,6 +253,7 @@ static __always_inline int wtop_exit(long ret, u32 type, int entered)
         if (fs)
             wtop_count(fs, ret, type, timed, delta, e);
     }
+    bpf_get_current_comm(&key.comm, sizeof(key.comm));
     struct fd_stats *ps = wtop_fd(&key, cs);
     if (!ps)
         return 0;
@@ -312,6 +318,24 @@ TRACEPOINT_PROBE(syscalls, sys_enter_pwritev2) { return wtop_enter(args->fd); }
 #endif
 #ifdef EXIT_PWRITEV2
 TRACEPOINT_PROBE(syscalls, sys_exit_pwritev2) { return wtop_exit(args->ret, 4, ENTERED_PWRITEV2); }
+#endif
+
+#ifdef HAVE_RENAME
+// prctl(PR_SET_NAME) or a write to /proc/PID/comm: a process is shown under its main thread's
+// current name, as ps shows it. Fires only on renames, never on the write path. (The writes
+// themselves carry the writing thread's name at the time of the write in their key.)
+TRACEPOINT_PROBE(task, task_rename)
+{
+#ifdef RENAME_HAS_PID
+    u32 tid = args->pid;
+#else
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+#endif
+    struct proc_info *pi = wtop_info.lookup(&tid); // a main thread's tid is its process's id
+    if (pi)
+        bpf_probe_read_kernel(&pi->comm, sizeof(pi->comm), args->newcomm);
+    return 0;
+}
 #endif
 
 #ifdef HAVE_EXEC

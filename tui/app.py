@@ -41,6 +41,8 @@ class AppConfig:
     """Quit after this many intervals (as top -n)."""
     host: str | None = None
     """Shown in the status bar; None for this machine's hostname."""
+    accumulated: bool = False
+    """Start in accumulated mode (-a)."""
 
 
 class WtopApp(App):
@@ -80,6 +82,12 @@ class WtopApp(App):
         self.sort_key = "bytes_s"
         self.group = False
         self.show_calls = False
+        self.accumulated = config.accumulated
+        """iotop's a: every process seen since start, sorted by TOTAL."""
+        if self.accumulated:
+            self.sort_key = "total_bytes"
+        self.threads = False
+        """htop's H: each process's threads under it."""
         self.cgroups = CgroupNames()
         self.name_filter = ""
         """Rows whose name (or path, in the files view) contains this, lowercased; '' for all."""
@@ -100,6 +108,7 @@ class WtopApp(App):
         fit_to_terminal(self, event.size)
 
     def on_mount(self) -> None:
+        self.query_one(TopTable).set_mode(self.sort_key, self.group, self.show_calls)
         self._redraw_status()
         self.exits.install()
         self._wtop_ready()
@@ -209,6 +218,8 @@ class WtopApp(App):
             state=self.state,
             needle=self.name_filter,
             group=self.group,
+            accumulated=self.accumulated,
+            threads=self.threads,
             sort_key=self.sort_key,
             cgroup_name=self.cgroups.name,
             width=self.size.width,
@@ -222,7 +233,7 @@ class WtopApp(App):
         kind, _, rest = event.key.partition(":")
         if kind == "comm":
             self.notify("one row per PID (g) to open a process", timeout=2)
-        elif kind in ("pid", "fd") and event.table.id in ("top", "files"):
+        elif kind in ("pid", "fd", "tid") and event.table.id in ("top", "files"):
             self.open_process(int(rest.split(":")[0]))
 
     def open_process(self, pid: int) -> None:
@@ -276,6 +287,22 @@ class WtopApp(App):
     def action_group(self) -> None:
         self.group = not self.group
         self._top_mode("grouped by process name" if self.group else "one row per PID")
+
+    def action_accumulated(self) -> None:
+        self.accumulated = not self.accumulated
+        if self.accumulated and self.sort_key == "bytes_s":
+            self.sort_key = "total_bytes"  # what a process wrote since start, idle or gone
+        elif not self.accumulated and self.sort_key == "total_bytes":
+            self.sort_key = "bytes_s"
+        self._top_mode(
+            "accumulated: every process since start (gone ones struck through)"
+            if self.accumulated
+            else "the last interval's writers"
+        )
+
+    def action_threads(self) -> None:
+        self.threads = not self.threads
+        self._top_mode("threads under each process (by their names when they wrote)" if self.threads else "processes")
 
     def action_to_via(self) -> None:
         self.show_calls = not self.show_calls

@@ -21,6 +21,7 @@ examples:
   sudo wtop --cgroup system.slice/nginx.service    only that service (cgroup v2)
   sudo wtop --sla 1ms       count writes slower than 1 ms
   sudo wtop --batch 5 12    plain text every 5 s, 12 times, no screen (as top -b)
+  sudo wtop -b -a 10        every process since start, by total, every 10 s (as iotop -b -a)
   sudo wtop --json | jq .   one JSON object per interval (schema wtop/1)
   sudo wtop --record incident.wtop.gz       the dashboard, recorded as it runs
   wtop --replay incident.wtop.gz            look at it later, anywhere, without root
@@ -29,8 +30,8 @@ examples:
   wtop --ebpf               print the BPF program and exit
 
 views: 1 top writers, 2 write sizes, 3 write latency, 4 files, 5 containers, 6 disks (tab cycles)
-keys: enter a process's own page (escape back), s sort, g group, t to/via, c histogram period,
-      / filter, p pause, ? help, q quit
+keys: enter a process's own page (escape back), s sort, g group by thread name, a accumulated,
+      H threads, t to/via, c histogram period, / filter, p pause, ? help, q quit
 """
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s)\s*$")
@@ -145,6 +146,12 @@ def parser() -> argparse.ArgumentParser:
         default=20,
         metavar="N",
         help="processes per interval in --batch text (default 20; 0: all)",
+    )
+    out.add_argument(
+        "-a",
+        "--accumulated",
+        action="store_true",
+        help="every process since start, by its total, exited ones marked (as iotop -a); key a in the dashboard",
     )
     out.add_argument("--record", metavar="FILE", help="record every interval to FILE (gzip'd JSON lines)")
     out.add_argument("--replay", metavar="FILE", help="show a recording instead of live probes (no root needed)")

@@ -12,6 +12,8 @@ KEYS = [
     Binding("shift+tab", "next_view(-1)", "Prev", show=False, id="prev_view", priority=True),
     Binding("s", "sort", "Sort", id="sort"),
     Binding("g", "group", "Group", id="group"),
+    Binding("a", "accumulated", "Accum", show=False, id="accumulated"),
+    Binding("H", "threads", "Threads", show=False, id="threads"),
     Binding("c", "period", "Period", id="period"),
     Binding("t", "to_via", "To/via", show=False, id="to_via"),
     # priority: handled as the key arrives, so the keys typed right after it (a paste, a

@@ -52,7 +52,7 @@ def run_replay(args: argparse.Namespace) -> int:
     if args.batch or args.json:
         from outlets.batch import emit
 
-        return emit(snaps, "json" if args.json else "text", args.top, sys.stdout)
+        return emit(snaps, "json" if args.json else "text", args.top, sys.stdout, accumulated=args.accumulated)
     from tui.app import AppConfig, WtopApp
 
     if problem := screen_compat():
@@ -61,7 +61,7 @@ def run_replay(args: argparse.Namespace) -> int:
     filters = rep.header.get("filters", "")
     app = WtopApp(
         None,
-        AppConfig(interval=interval, filters=filters, host=rep.header.get("host")),
+        AppConfig(interval=interval, filters=filters, host=rep.header.get("host"), accumulated=args.accumulated),
         replay=snaps,
         replay_note=rep.problem,
     )
@@ -127,7 +127,16 @@ def run_live(args: argparse.Namespace) -> int:
                 from outlets.batch import run
 
                 fmt = "json" if args.json else "text" if args.batch else ""
-                return run(source, args.interval, args.count, fmt, args.top, sinks, ready=notify_ready)
+                return run(
+                    source,
+                    args.interval,
+                    args.count,
+                    fmt,
+                    args.top,
+                    sinks,
+                    ready=notify_ready,
+                    accumulated=args.accumulated,
+                )
             return run_dashboard(args, source, sinks)
         finally:
             for sink in sinks:
@@ -180,7 +189,7 @@ def run_dashboard(args: argparse.Namespace, source, sinks: list) -> int:
         return fail(problem)
     app = WtopApp(
         source,
-        AppConfig(interval=args.interval, filters=filters_text(args), count=args.count),
+        AppConfig(interval=args.interval, filters=filters_text(args), count=args.count, accumulated=args.accumulated),
         sinks=tuple(sinks),
         ready=notify_ready,
     )

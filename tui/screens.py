@@ -40,7 +40,13 @@ Keys
        calls, files, and its own size and latency histograms;
        escape goes back
   s    top writers: cycle the sort column (marked *)
-  g    top writers: group by process name / one row per PID
+  g    top writers: group by the writing thread's name at the
+       time of the write (the seed's @[comm]) / one row per PID
+  a    top writers: accumulated, every process since start by
+       TOTAL, idle ones at 0 B/s, gone ones struck through (as
+       iotop's a) / the last interval's writers
+  H    top writers: each process's threads under it, by tid and
+       name (as htop's H) / processes
   t    top writers, last column: where to (TO) / which call (VIA)
   c    histograms: both periods / last interval / whole run
        (on a process's page: while open / last interval)

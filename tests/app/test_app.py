@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 from textual.widgets import ContentSwitcher, Static
 
@@ -365,3 +366,54 @@ async def test_slash_inside_the_filter_is_text_and_help_ignores_it():
         assert app.name_filter == "/var"
         await pilot.press("escape", "question_mark", "slash")
         assert isinstance(app.screen, HelpScreen) and app.name_filter == ""
+
+
+def threaded(seq, busy=True):
+    """Process 500 with threads 501 "logwriter" and 502 "flusher"; process 600 only at first."""
+    from probes.snapshot import ThreadWrites
+
+    procs = [(500, "dbserver", 0, 3000 if busy else 0, 3 if busy else 0)]
+    threads = [ThreadWrites(500, 501, "logwriter", 2000, 2), ThreadWrites(500, 502, "flusher", 1000, 1)]
+    if seq == 1:
+        procs.append((600, "oneshot", 0, 10_000, 10))
+        threads.append(ThreadWrites(600, 600, "oneshot", 10_000, 10))
+    s = snap(seq, [p for p in procs if p[4]])
+    return replace(s, threads=tuple(t for t in threads if busy or t.pid == 600), exited=(600,) if seq == 3 else ())
+
+
+async def test_g_groups_by_the_writing_threads_name():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, threaded(1))
+        await pilot.press("g")
+        await pilot.pause()
+        rows = {r[1]: r for r in table_rows(app)}
+        assert set(rows) == {"logwriter", "flusher", "oneshot"}  # not "dbserver": its threads wrote
+        assert rows["logwriter"][3] == "2.0 KiB/s" and rows["flusher"][6] == "1.0 KiB"
+
+
+async def test_a_shows_every_process_since_start_and_H_its_threads():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, threaded(1), threaded(2), threaded(3, busy=False))
+        assert [r[0] for r in table_rows(app)] == []  # the last interval: nobody wrote
+        await pilot.press("a")
+        await pilot.pause()
+        rows = table_rows(app)
+        assert [r[0] for r in rows] == ["600", "500"]  # by TOTAL, idle and gone ones included
+        assert rows[0][6] == "9.8 KiB" and rows[0][3] == "0 B/s" and rows[1][6] == "5.9 KiB"
+        assert header(app)["total_bytes"] == "TOTAL*"
+        await pilot.press("H")
+        await pilot.pause()
+        rows = table_rows(app)
+        assert [(r[0], r[1].strip()) for r in rows] == [
+            ("600", "oneshot"),
+            ("600", "oneshot"),
+            ("500", "dbserver"),
+            ("501", "logwriter"),
+            ("502", "flusher"),
+        ]
+        assert rows[3][6] == "3.9 KiB"  # logwriter's own total: 2 x 2000 B
+        await pilot.press("a", "H")
+        await pilot.pause()
+        assert table_rows(app) == [] and header(app)["bytes_s"] == "BYTES/S*"

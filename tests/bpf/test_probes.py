@@ -249,7 +249,7 @@ def test_exec_updates_the_name(writer_bin):
             s = src.sample()
         r = row_of(s, p.pid)
         assert r.writes == 5 and r.bytes == 41
-        assert r.comm == "writer"  # the exec'd program's name; prctl renames after that are not seen
+        assert r.comm == "wtop-after"  # exec, then the helper's prctl(PR_SET_NAME): both followed
     finally:
         p.kill()
 

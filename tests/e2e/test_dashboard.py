@@ -63,8 +63,15 @@ def test_live_dashboard_every_key_and_exact_summary(term, spawn, size):
     t.keys("3")
     screen = t.wait_for("write() latency")
     assert re.search(r"p50 ~\d", screen) and "(--sla)" in screen
+    if size[0] >= 110:  # both periods side by side by default: c shows the last interval alone
+        t.wait_for("whole run")
+        t.keys("c")
+        deadline = time.monotonic() + 10
+        while "whole run" in t.screen() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "whole run" not in t.screen()
     t.keys("c")
-    t.wait_for("whole run")
+    t.wait_for("whole run")  # then the whole run alone
     t.keys("?")
     t.wait_for("Keys")
     t.keys("Escape")

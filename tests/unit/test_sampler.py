@@ -39,6 +39,11 @@ def disk(nbytes=0, ios=0, no_issue=0, lat=None):
     }
 
 
+def k(pid, fd, tid=None, comm=b"w\0"):
+    """A key of the kernel's map: (pid, fd, tid, pad, raw comm of the writing thread)."""
+    return (pid, fd, pid if tid is None else tid, 0, comm.ljust(16, b"\0"))
+
+
 def fd(nbytes, writes):
     return (nbytes, writes, 0, writes, 0, 0, 0, 0)
 
@@ -64,7 +69,7 @@ def test_intervals_are_differences_of_cumulative_reads():
     s = w.sampler(Reading(cpu(), {}, names, time=10.0, wall=1000.0))
     r1 = Reading(
         cpu(1500, 3, sizes=hist(b10=3), map_full=1, calls=(3, 0, 0, 0, 0)),
-        {(100, 3): fd(1000, 2), (200, 1): fd(500, 1)},
+        {k(100, 3): fd(1000, 2), k(200, 1): fd(500, 1)},
         names,
         time=11.0,
         wall=1001.0,
@@ -80,7 +85,7 @@ def test_intervals_are_differences_of_cumulative_reads():
     # the next interval: only what grew
     r2 = Reading(
         cpu(1600, 4, sizes=hist(b10=3, b7=1), map_full=1),
-        {(100, 3): fd(1000, 2), (200, 1): fd(600, 2)},
+        {k(100, 3): fd(1000, 2), k(200, 1): fd(600, 2)},
         names,
         time=12.5,
         wall=1002.5,
@@ -93,16 +98,17 @@ def test_intervals_are_differences_of_cumulative_reads():
 
 def test_a_process_that_exited_is_deleted_only_after_its_last_values_were_read():
     w = World()
-    s = w.sampler(Reading(cpu(), {(100, 3): fd(10, 1)}, time=0.0))
+    s = w.sampler(Reading(cpu(), {k(100, 3): fd(10, 1)}, time=0.0))
     w.alive.discard(100)
-    r = Reading(cpu(20, 1), {(100, 3): fd(20, 2), (100, 4): fd(5, 1)}, time=1.0)
+    r = Reading(cpu(20, 1), {k(100, 3): fd(20, 2), k(100, 4): fd(5, 1)}, time=1.0)
     snap, keys, pids = s.step(r)
     assert [(p.pid, p.bytes) for p in snap.processes] == [(100, 15)]  # its last writes counted
     assert (keys, pids) == ([], [])  # it wrote in this interval: not idle yet
     snap, keys, pids = s.step(Reading(cpu(20, 1), dict(r.procs), time=2.0))
-    assert snap.processes == () and sorted(keys) == [(100, 3), (100, 4)] and pids == [100]
+    assert snap.processes == () and sorted(keys) == [k(100, 3), k(100, 4)] and pids == [100]
+    assert snap.exited == (100,)
     # once deleted from the map, its entries are gone from the baseline too: a reused pid starts at 0
-    snap, _, _ = s.step(Reading(cpu(27, 2), {(100, 3): fd(7, 1)}, time=3.0))
+    snap, _, _ = s.step(Reading(cpu(27, 2), {k(100, 3): fd(7, 1)}, time=3.0))
     assert [(p.pid, p.bytes) for p in snap.processes] == [(100, 7)]
 
 
@@ -110,7 +116,7 @@ def test_disks_deltas_other_devices_and_devices_only_written_to():
     w = World()
     dev = (8 << 20) | 16
     s = w.sampler(Reading(cpu(), {}, disks={dev: disk(4096, 1)}, time=0.0))
-    r = Reading(cpu(), {(100, 3): fd(100, 1)}, disks={dev: disk(12288, 3, no_issue=1), 0: disk(512, 1)}, time=1.0)
+    r = Reading(cpu(), {k(100, 3): fd(100, 1)}, disks={dev: disk(12288, 3, no_issue=1), 0: disk(512, 1)}, time=1.0)
     snap, _, _ = s.step(r)
     rows = {d.dev: d for d in snap.disks}
     assert (rows["8:16"].bytes, rows["8:16"].ios, rows["8:16"].name) == (8192, 2, "d8:16")
@@ -122,7 +128,7 @@ def test_disks_deltas_other_devices_and_devices_only_written_to():
 def test_only_the_biggest_descriptors_are_resolved_and_kept():
     w = World()
     s = w.sampler(Reading(cpu(), {}, time=0.0))
-    procs = {(1000 + i, 3): fd(i + 1, 1) for i in range(FILES_MAX + 500)}
+    procs = {k(1000 + i, 3): fd(i + 1, 1) for i in range(FILES_MAX + 500)}
     snap, _, _ = s.step(Reading(cpu(), procs, time=1.0))
     assert len(snap.files) == FILES_MAX and len(snap.processes) == FILES_MAX + 500  # processes all counted
     assert snap.files[0].bytes == FILES_MAX + 500  # the biggest first
@@ -138,3 +144,24 @@ def test_the_focused_process_counts_from_its_baseline():
     s.focus_moved(None, None)
     snap, _, _ = s.step(Reading(cpu(), {}, time=2.0))
     assert snap.focus is None
+
+
+def test_threads_and_names_at_the_time_of_the_write():
+    """The seed's @[comm]: bytes by the writing thread's name; a rename starts a new row."""
+    w = World()
+    s = w.sampler(Reading(cpu(), {}, time=0.0))
+    procs = {
+        k(100, 3, 101, b"logwriter"): fd(1_000_000, 10),
+        k(100, 3, 102, b"flusher"): fd(500_000, 5),
+        k(100, 4, 100, b"old"): fd(10, 1),
+        k(100, 4, 100, b"new"): fd(20, 2),
+    }
+    snap, _, _ = s.step(Reading(cpu(), procs, time=1.0))
+    assert [(p.pid, p.bytes, p.writes) for p in snap.processes] == [(100, 1_500_030, 18)]
+    assert sorted((f.fd, f.bytes) for f in snap.files) == [(3, 1_500_000), (4, 30)]
+    assert sorted((t.tid, t.comm, t.bytes, t.writes) for t in snap.threads) == [
+        (100, "new", 20, 2),
+        (100, "old", 10, 1),
+        (101, "logwriter", 1_000_000, 10),
+        (102, "flusher", 500_000, 5),
+    ]

@@ -20,6 +20,10 @@ class ViewContext:
     """The / filter, lowercased ('' for none)."""
     group: bool = False
     sort_key: str = "bytes_s"
+    accumulated: bool = False
+    """iotop's a: every process since start, not only the last interval's writers."""
+    threads: bool = False
+    """htop's H: each process's threads under it."""
     cgroup_name: Callable[[int], tuple[str, str]] = lambda cgid: (str(cgid), "")
     width: int = 120
     """The terminal's width (layouts change below 110 columns)."""

@@ -11,7 +11,7 @@ from textual.widgets import Static
 from probes import runstate, snapshot, tables, units
 from tui.lines import Column, RowTable
 from tui.render import name_text
-from tui.views.histograms import WIDE, HistogramView
+from tui.views.histograms import HistogramView
 from tui.views.top import writes_rate
 from tui.widgets import HistPlot
 
@@ -91,13 +91,14 @@ class DisksView(HistogramView):
     def draw(self, ctx) -> None:
         """The view's interface (tui.views.ViewContext); / filters devices by name."""
         self.state = state = ctx.state
+        self.fit(ctx.width)
         if state.last is None:
             return
         rows = ctx.keep(tables.disk_rows(state), self.FILTER)
         table = self.query_one(DisksTable)
         table.styles.height = max(2, min(len(rows) + 1, 11))
         table.show(rows)
-        self.query_one("#disks-facts", Static).update(self.facts(state, ctx.width >= WIDE, bool(ctx.kernel_filters)))
+        self.query_one("#disks-facts", Static).update(self.facts(state, self.wide, bool(ctx.kernel_filters)))
         self.show_plots()
 
     def show_plots(self) -> None:

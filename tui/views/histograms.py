@@ -45,13 +45,7 @@ class HistogramView(VerticalScroll):
     def on_mount(self) -> None:
         self._apply_period()
 
-    def on_resize(self) -> None:
-        if not self.chosen:
-            self._apply_period()
-
     def _apply_period(self) -> None:
-        if not self.chosen:
-            self.period = "both" if self.app.size.width >= WIDE else "interval"  # the terminal, not wtop state
         for p in PERIODS:
             self.set_class(self.period == p, f"period-{p}")
 
@@ -61,9 +55,16 @@ class HistogramView(VerticalScroll):
         self._apply_period()
         return self.period
 
+    def fit(self, width: int) -> None:
+        """Until the user picks a period with c, the period follows the terminal's width."""
+        self.wide = width >= WIDE
+        if not self.chosen and self.period != (fit := "both" if self.wide else "interval"):
+            self.period = fit
+            self._apply_period()
+
     def draw(self, ctx) -> None:
         """The view's interface (tui.views.ViewContext): the whole machine's, no / filter."""
-        self.wide = ctx.width >= WIDE
+        self.fit(ctx.width)
         self.show(ctx.state)
 
     def show(self, state: runstate.RunState) -> None:

@@ -66,7 +66,8 @@ class TopTable(RowTable):
 
     def draw(self, ctx) -> None:
         """The view's interface (tui.views.ViewContext)."""
-        self.show(ctx.keep(tables.rows(ctx.state, ctx.group, ctx.sort_key), self.FILTER))
+        rows = tables.rows(ctx.state, ctx.group, ctx.sort_key, ctx.accumulated, ctx.threads)
+        self.show(ctx.keep(rows, self.FILTER))
 
     def set_mode(self, sort_key: str, group: bool, show_calls: bool = False) -> None:
         self.sort_key, self.group = sort_key, group
@@ -74,10 +75,16 @@ class TopTable(RowTable):
         self.set_columns(self._columns())
 
     def cells(self, r: tables.Row) -> tuple[Text, ...]:
+        if r.thread:  # htop's H: a thread under its process, its tid in the PID column
+            comm = name_text("  " + r.comm, style="dim")
+        elif r.exited:  # accumulated mode: gone, its total kept
+            comm = name_text(r.comm, style="dim strike")
+        else:
+            comm = name_text(r.comm)
         return (
-            Text(str(r.processes if r.pid is None else r.pid)),
-            name_text(r.comm),
-            name_text(procfs.user_name(r.uid)),
+            Text(str(r.processes if r.pid is None else r.pid), style="dim" if r.thread else ""),
+            comm,
+            name_text("" if r.thread else procfs.user_name(r.uid)),
             Text(units.human_rate(r.bytes_s)),
             Text(writes_rate(r.writes_s)),
             Text(units.human_bytes(r.avg_size)),

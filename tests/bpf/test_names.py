@@ -1,0 +1,121 @@
+"""Names, threads and memory (issue: the seed's @[comm] exactly, iotop's a, htop's H), against
+real probes, bpftrace's own map and the kernel's own accounting (/proc/PID/io)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import start_wtop
+
+pytestmark = pytest.mark.bpf
+
+EXPECTED = {  # what each name wrote (tests/helpers/threads.c): bytes, calls
+    "logwriter": (1_000_000, 1000),
+    "flusher": (500_000, 500),
+    "tmain": (100, 1),
+    "renamed": (200, 1),
+}
+
+
+def wchar(pid: int) -> int:
+    with open(f"/proc/{pid}/io") as f:
+        return int(next(line for line in f if line.startswith("wchar:")).split()[1])
+
+
+def bpftrace_comms(pid: int):
+    """The seed's listing, run by bpftrace itself for this process: started, then read at the end."""
+    if shutil.which("bpftrace") is None:
+        pytest.fail("bpftrace is needed as the ground truth of @[comm] (run-tests.sh installs it)")
+    script = (
+        f"tracepoint:syscalls:sys_exit_write /pid == {pid} && args->ret > 0/ "
+        "{ @[comm] = sum(args->ret); @n[comm] = count(); }"
+    )
+    p = subprocess.Popen(["bpftrace", "-f", "json", "-e", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    line = b""
+    while b"attached_probes" not in line:  # bpftrace says how many probes it attached, then counts
+        assert time.monotonic() < deadline and p.poll() is None, p.stderr.read()
+        line = p.stdout.readline()
+    return p
+
+
+def test_comms_equal_bpftrace_and_the_rename_is_seen(helper_bins):
+    t = subprocess.Popen([helper_bins["threads"]], stdin=subprocess.PIPE)
+    bt = bpftrace_comms(t.pid)
+    w = start_wtop("--json", "-p", str(t.pid), "0.5")
+    try:
+        t.stdin.write(b"g")
+        t.stdin.flush()
+        deadline = time.monotonic() + 60
+        while wchar(t.pid) < 1_500_300:  # the kernel's own accounting of its writes
+            assert time.monotonic() < deadline and t.poll() is None
+            time.sleep(0.05)
+        assert wchar(t.pid) == 1_500_300
+        w.send_signal(signal.SIGTERM)  # the partial interval is printed too
+        out, err = w.communicate(timeout=60)
+        bt.send_signal(signal.SIGINT)
+        bt_out, _ = bt.communicate(timeout=60)
+    finally:
+        t.stdin.close()
+        t.wait(10)
+        for p in (w, bt):
+            if p.poll() is None:
+                p.kill()
+    assert w.returncode == 0, err
+    lines = [json.loads(x) for x in out.splitlines()]
+    comms: dict[str, list[int]] = {}
+    for d in lines:
+        for c in d["comms"]:
+            acc = comms.setdefault(c["comm"], [0, 0])
+            acc[0] += c["bytes"]
+            acc[1] += c["writes"]
+    assert {k: tuple(v) for k, v in comms.items()} == EXPECTED
+    maps = {}
+    for x in bt_out.decode().splitlines():
+        if not x.startswith("{"):
+            continue
+        x = json.loads(x)
+        if x.get("type") == "map":
+            maps.update(x["data"])
+    assert {k: (v, maps["@n"][k]) for k, v in maps["@"].items()} == EXPECTED  # bpftrace agrees, name by name
+    procs = [p for d in lines for p in d["processes"] if p["pid"] == t.pid]
+    assert sum(p["bytes"] for p in procs) == 1_500_300
+    assert procs[-1]["comm"] == "renamed"  # the process row shows its current name
+
+
+IDLE = (
+    "import os, sys; sys.stdin.read(1); fd = os.open('/dev/null', os.O_WRONLY)\n"
+    "for _ in range(50): os.write(fd, b'x' * 1000)\n"
+    "sys.stdin.read()"
+)
+
+
+def test_an_idle_process_keeps_its_exact_total_in_accumulated_mode():
+    """iotop's a: a process that wrote and went quiet (alive) stays listed with its total, which
+    equals the kernel's own accounting of it."""
+    idle = subprocess.Popen([sys.executable, "-c", IDLE], stdin=subprocess.PIPE)
+    p = start_wtop("--batch", "-a", "-n", "0", "-p", str(idle.pid), "0.3")
+    try:
+        idle.stdin.write(b"g")
+        idle.stdin.flush()
+        deadline = time.monotonic() + 60
+        while wchar(idle.pid) < 50_000:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(1.5)  # quiet for several intervals, on purpose: it must stay listed
+        total = wchar(idle.pid)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+    finally:
+        idle.kill()
+        idle.wait()
+    last = out.decode().split("wtop ")[-1]
+    row = next(line for line in last.splitlines() if line.split()[:1] == [str(idle.pid)])
+    assert "0 B/s" in row and f"{total:,}" in row, (row, total)
