@@ -20,6 +20,9 @@ Schema "wtop/1", one object per interval (`wtop --json`):
                   the filters), issue to completion; written is what write() sent to files on
                   that device in the interval
     calls         {write: {writes, bytes}, pwrite64: ..., writev, pwritev, pwritev2}
+    cost          {cpu_s, cpu_share, probe_ns, probe_runs, probe_ns_per_run}: what wtop itself cost in
+                  the interval (its process's CPU; its BPF programs' run time from the kernel's
+                  bpf_stats, null while kernel.bpf_stats_enabled is 0); null in a replay of old files
     comms         [{comm, bytes, writes}]: by the writing thread's name at the time of the write,
                   the seed's @[comm] = sum(args->ret) made safe (and its calls), by bytes descending
     processes     [{pid, comm, uid, user, bytes, writes, errors, bytes_per_s, writes_per_s,
@@ -77,7 +80,22 @@ def to_record(s: Snapshot) -> dict:
         ],
         "focus": _focus_record(s.focus),
         "threads": [[t.pid, t.tid, t.comm, t.bytes, t.writes] for t in s.threads],
+        "cost": None if s.cost is None else [s.cost.cpu_s, s.cost.probe_ns, s.cost.probe_runs],
         "exited": list(s.exited),
+    }
+
+
+def _cost(s: Snapshot) -> dict | None:
+    c = s.cost
+    if c is None:
+        return None
+    per = c.ns_per_run
+    return {
+        "cpu_s": round(c.cpu_s, 6),
+        "cpu_share": round(units.rate(c.cpu_s, s.elapsed), 6),
+        "probe_ns": c.probe_ns,
+        "probe_runs": c.probe_runs,
+        "probe_ns_per_run": None if per is None else round(per, 1),
     }
 
 
@@ -185,6 +203,7 @@ def to_json(s: Snapshot) -> dict:
         ],
         "calls": {c: {"writes": w, "bytes": b} for c, w, b in zip(CALLS, s.call_writes, s.call_bytes, strict=False)},
         "comms": [{"comm": c, "bytes": b, "writes": w} for c, b, w in tables.comm_sums(s)],
+        "cost": _cost(s),
         "sizes": {
             "buckets": _buckets(s.sizes, "low", "high"),
             "total": s.sizes.total,

@@ -66,6 +66,9 @@ class Metrics:
         self.sla_missed = 0
         self.sla_ns = 0
         self.intervals = 0
+        self.self_cpu_s = 0.0
+        self.probe_ns = 0
+        self.probe_runs = 0
         self.calls: dict[str, list[int]] = {}
         """writes and bytes by call type (write, pwrite64, writev, pwritev, pwritev2)."""
         self.disks: dict[str, dict] = {}
@@ -108,6 +111,10 @@ class Metrics:
             self.sla_missed += snap.sla_missed
             self.sla_ns = snap.sla_ns
             self.intervals += 1
+            if snap.cost is not None:
+                self.self_cpu_s += snap.cost.cpu_s
+                self.probe_ns += snap.cost.probe_ns or 0
+                self.probe_runs += snap.cost.probe_runs or 0
             for call, w, b in zip(CALLS, snap.call_writes, snap.call_bytes, strict=False):
                 acc = self.calls.setdefault(call, [0, 0])
                 acc[0] += w
@@ -139,6 +146,18 @@ class Metrics:
                 bb.add_metric([call], nb)
             n = CounterMetricFamily("wtop_intervals", "Intervals sampled since wtop started.")
             n.add_metric([], self.intervals)
+            cpu = CounterMetricFamily("wtop_self_cpu_seconds", "CPU time wtop's own process used.")
+            cpu.add_metric([], self.self_cpu_s)
+            yield cpu
+            pr = CounterMetricFamily(
+                "wtop_probe_run_seconds",
+                "Run time of wtop's BPF programs (kernel bpf_stats; counts only while kernel.bpf_stats_enabled=1).",
+            )
+            pr.add_metric([], self.probe_ns / 1e9)
+            yield pr
+            pn = CounterMetricFamily("wtop_probe_runs", "Runs of wtop's BPF programs (one per traced event).")
+            pn.add_metric([], self.probe_runs)
+            yield pn
             yield b
             yield w
             yield e

@@ -23,6 +23,7 @@ from probes.names import scrub
 from probes.snapshot import (
     BUCKETS,
     KINDS,
+    Cost,
     DiskWrites,
     FileWrites,
     FocusWrites,
@@ -159,6 +160,17 @@ def process(p: object) -> ProcessWrites:
     )
 
 
+def cost(c: object) -> Cost | None:
+    if c is None:
+        return None
+    c = _list(c, "cost", 3, 3)
+    return Cost(
+        _float(c[0], "cost cpu", 0.0, ELAPSED_MAX),
+        None if c[1] is None else _int(c[1], "cost probe_ns"),
+        None if c[2] is None else _int(c[2], "cost probe_runs"),
+    )
+
+
 def thread(t: object) -> ThreadWrites:
     t = _list(t, "a thread", 5, 5)
     if not (_all_ints([t[0], t[1]], 0, 2**32) and _all_ints([t[3], t[4]])):
@@ -242,6 +254,7 @@ def snapshot(d: object) -> Snapshot:
         call_bytes=_ints(calls[1], "calls"),
         notes=tuple(_str(n, "a note", NOTE_MAX) for n in _list(_field(d, "notes", []), "notes", 0, MAX_NOTES)),
         threads=tuple(thread(t) for t in _list(_field(d, "threads", []), "threads")),
+        cost=cost(_field(d, "cost", None)),
         exited=tuple(_int(p, "an exited pid", 0, 2**32) for p in _list(_field(d, "exited", []), "exited")),
     )
 

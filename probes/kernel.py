@@ -154,6 +154,28 @@ class Kernel:
                 return None
         return total
 
+    def run_stats(self, fdinfo: str = "/proc/self/fdinfo") -> tuple[int, int] | None:
+        """(run_time_ns, run_cnt) summed over wtop's programs: the kernel's own accounting of
+        what they cost. It counts only while kernel.bpf_stats_enabled is 1; None otherwise."""
+        try:
+            with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+                if f.read().strip() != "1":
+                    return None
+        except OSError:
+            return None
+        ns = runs = 0
+        for fd in self._progs:
+            try:
+                with open(f"{fdinfo}/{fd}") as f:
+                    for line in f:
+                        if line.startswith("run_time_ns:"):
+                            ns += int(line.split()[1])
+                        elif line.startswith("run_cnt:"):
+                            runs += int(line.split()[1])
+            except OSError:
+                return None
+        return ns, runs
+
     def read_cpu(self, name: str = "wtop_stats", key=None) -> dict | None:
         """A struct cpu_stats summed over CPUs (the totals, or the focused process's); lat_max
         is the largest of the CPUs that saw a write in the current epoch."""

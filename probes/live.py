@@ -98,6 +98,8 @@ class LiveSource:
             names=k.read_names(),
             disks=disks,
             misses=k.recursion_misses(),
+            runs=k.run_stats(),
+            self_cpu=time.process_time(),
             focus=focus,
             time=self._clock(),
             wall=time.time(),

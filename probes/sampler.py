@@ -14,11 +14,12 @@ from __future__ import annotations
 import heapq
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import procfs
 from .names import safe_name
 from .snapshot import (
+    Cost,
     DiskWrites,
     FileWrites,
     FocusWrites,
@@ -55,6 +56,10 @@ class Reading:
     disks: dict[int, dict] = field(default_factory=dict)
     misses: int | None = None
     """recursion_misses over wtop's programs, None where the kernel does not say."""
+    runs: tuple[int, int] | None = None
+    """(run_time_ns, run_cnt) of wtop's programs (bpf_stats), None while it is off."""
+    self_cpu: float = 0.0
+    """CPU seconds this process (the dashboard, or batch) has used."""
     focus: dict | None = None
     """The focused process's own counters (kernel.read_cpu of its entry)."""
     time: float = 0.0
@@ -258,7 +263,7 @@ class Sampler:
                 for key in gone_keys:
                     del procs[key]
                     self._fd_cache.pop((key[0], key[1]), None)
-                r = Reading(r.cpu, procs, r.names, r.disks, r.misses, r.focus, r.time, r.wall)
+                r = replace(r, procs=procs)
                 self._alive_idle.difference_update(gone)
         self._seq += 1
         pm, cm = prev.misses, r.misses
@@ -285,6 +290,11 @@ class Sampler:
                 focus=focus,
                 threads=threads,
                 exited=tuple(sorted(gone)),
+                cost=Cost(
+                    cpu_s=max(0.0, r.self_cpu - prev.self_cpu),
+                    probe_ns=r.runs[0] - prev.runs[0] if r.runs and prev.runs else None,
+                    probe_runs=r.runs[1] - prev.runs[1] if r.runs and prev.runs else None,
+                ),
             ),
             gone_keys,
             sorted(gone),

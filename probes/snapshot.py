@@ -112,6 +112,23 @@ class ThreadWrites:
 
 
 @dataclass(frozen=True, slots=True)
+class Cost:
+    """What wtop itself cost in one interval, as bpftop shows it for every program."""
+
+    cpu_s: float = 0.0
+    """CPU seconds wtop's own process used (user + system)."""
+    probe_ns: int | None = None
+    """Run time of wtop's BPF programs, from the kernel's bpf_stats; None while they are off
+    (sysctl kernel.bpf_stats_enabled=1 turns them on, at about 20 ns an event)."""
+    probe_runs: int | None = None
+    """How many times the programs ran (each traced event runs one)."""
+
+    @property
+    def ns_per_run(self) -> float | None:
+        return self.probe_ns / self.probe_runs if self.probe_ns is not None and self.probe_runs else None
+
+
+@dataclass(frozen=True, slots=True)
 class FileWrites:
     """One (process, descriptor) pair's writes in one interval."""
 
@@ -201,3 +218,5 @@ class Snapshot:
     """By (process, thread, thread name at the time of the write); empty in old recordings."""
     exited: tuple[int, ...] = ()
     """Processes found gone in this interval (their last writes are in this or an earlier one)."""
+    cost: Cost | None = None
+    """What wtop cost in the interval (live only; None in tests and old recordings)."""

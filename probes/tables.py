@@ -169,6 +169,19 @@ def _sort(out: list[Row], sort: str) -> None:
         out.sort(key=lambda r: (-getattr(r, sort), r.key))
 
 
+def cost_text(snap: Snapshot | None) -> str:
+    """What wtop cost in the last interval, in words: its own CPU, and its probes' run time per
+    event when the kernel counts it (bpftop's figure)."""
+    c = snap.cost if snap is not None else None
+    if c is None:
+        return ""
+    text = f"wtop {100 * rate(c.cpu_s, snap.elapsed):.1f}% cpu"
+    per = c.ns_per_run
+    if per is not None:
+        return text + f", probes {per:.0f} ns/event"
+    return text
+
+
 def comm_sums(snap: Snapshot) -> list[tuple[str, int, int]]:
     """(comm, bytes, writes) by the writing thread's name, bytes descending (a recording
     without threads: by process name)."""

@@ -345,4 +345,5 @@ class WtopApp(App):
         self.redraw() if not self.paused else self._redraw_status()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.state.last.notes if self.state.last else ()))
+        last = self.state.last
+        self.push_screen(HelpScreen(last.notes if last else (), tables.cost_text(last)))

@@ -87,12 +87,20 @@ class HelpScreen(ModalScreen):
     HelpScreen Static { width: auto; }
     """
 
-    def __init__(self, notes: tuple[str, ...] = ()) -> None:
+    def __init__(self, notes: tuple[str, ...] = (), cost: str = "") -> None:
         super().__init__()
         self.notes = notes
+        self.cost = cost
 
     def compose(self) -> ComposeResult:
         text = HELP
+        if self.cost:
+            text += f"\nWhat wtop cost in the last interval: {scrub(self.cost)}\n"
+            if "probes" not in self.cost:
+                text += (
+                    "  its probes' own run time: sysctl kernel.bpf_stats_enabled=1\n"
+                    "  (the kernel then counts it, at a few tens of ns an event)\n"
+                )
         if self.notes:
             text += "\nOn this kernel:\n" + "".join(f"  {scrub(n)}\n" for n in self.notes)
         with VerticalScroll():

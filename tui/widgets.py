@@ -43,6 +43,9 @@ class StatusBar(DiffLines):
         secs = int(state.seconds)
         line1.append(f"  up {secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}")
         line1.append(f"  [{view}]", style="bold")
+        cost = tables.cost_text(snap)
+        if cost and (self.size.width == 0 or self.size.width >= 110):
+            line1.append(f"  {cost}", style="dim")
         if self.filters:
             line1.append(f"  filter: {self.filters}", style="italic")
         if paused:
