@@ -13,8 +13,10 @@ export DEBIAN_FRONTEND=noninteractive
 # tmux drives the real dashboard in the end-to-end tests; bpftool checks nothing is left
 # loaded; gcc builds the test helpers and the benchmark's writer; util-linux (losetup,
 # fsfreeze) and e2fsprogs (mkfs.ext4) give the disk tests block devices of their own;
-# bpftrace is the ground truth of the seed's @[comm] map (and a peer in the benchmark).
-apt-get install -y -q -o Dpkg::Use-Pty=0 tmux bpftool gcc util-linux e2fsprogs bpftrace >/tmp/wtop-apt-tests.log 2>&1 \
+# bpftrace is the ground truth of the seed's @[comm] map (and a peer in the benchmark);
+# prometheus brings promtool, which checks and unit-tests contrib/prometheus's rules.
+{ apt-get install -y -q -o Dpkg::Use-Pty=0 tmux bpftool gcc util-linux e2fsprogs bpftrace \
+    && apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends prometheus; } >/tmp/wtop-apt-tests.log 2>&1 \
     || { tail -20 /tmp/wtop-apt-tests.log >&2; exit 1; }
 .venv/bin/pip install -q --disable-pip-version-check -e ".[test]" >/tmp/wtop-pip-tests.log 2>&1 \
     || { tail -20 /tmp/wtop-pip-tests.log >&2; exit 1; }

@@ -14,6 +14,7 @@ import threading
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import CollectorRegistry
 
+from probes import runstate
 from probes.snapshot import CALLS, Log2Histogram, Snapshot
 
 MAX_LABELS = 20
@@ -98,10 +99,13 @@ class Metrics:
             self.skipped["no_entry"] += snap.skipped.no_entry
             self.skipped["recursion"] += snap.skipped.recursion_misses
             self.skipped["disk_no_issue"] += snap.skipped.disk_no_issue
+            written = runstate.disk_written(snap)
             for d in snap.disks:  # devices are few and named by the kernel: each its own label
                 acc = self.disks.setdefault(
-                    d.name, {"bytes": 0, "ios": 0, "errors": 0, "flushes": 0, "lat": Log2Histogram(), "sum": 0}
+                    d.name,
+                    {"bytes": 0, "ios": 0, "errors": 0, "flushes": 0, "calls": 0, "lat": Log2Histogram(), "sum": 0},
                 )
+                acc["calls"] += written.get(d.dev, 0)
                 acc["bytes"] += d.bytes
                 acc["ios"] += d.ios
                 acc["errors"] += d.errors
@@ -195,6 +199,11 @@ class Metrics:
                 ),
                 "flushes": CounterMetricFamily(
                     "wtop_disk_flushes", "Cache flush requests issued, by block device.", labels=["device"]
+                ),
+                "calls": CounterMetricFamily(
+                    "wtop_disk_write_call_bytes",
+                    "Bytes write(2) sent to files on this block device (what reached it over this: amplification).",
+                    labels=["device"],
                 ),
             }
             lat = HistogramMetricFamily(

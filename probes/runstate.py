@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from .snapshot import CALLS, FocusWrites, Log2Histogram, Skipped, Snapshot
 from .units import rate
@@ -56,15 +57,28 @@ class RunState:
     unplaced: int = 0
     """write() bytes since start that could not be placed on a device (see unplaced())."""
     forgotten: int = 0
-    history: list[float] = field(default_factory=list)
-    """Bytes/s of the last intervals, newest last (at most HISTORY)."""
+    history: list[Point] = field(default_factory=list)
+    """One point an interval, newest last: the last HISTORY intervals (an hour at 1 s)."""
     comm_totals: dict[str, tuple[int, int]] = field(default_factory=dict)
     """(bytes, writes) since start by the writing thread's name (the seed's @[comm]), bounded."""
     thread_totals: dict[tuple[int, int, str], tuple[int, int]] = field(default_factory=dict)
     """(bytes, writes) since start by (pid, tid, thread name), bounded like totals."""
 
 
-HISTORY = 120
+HISTORY = 3600
+
+
+class Point(NamedTuple):
+    """What the machine wrote in one interval, for the history graph."""
+
+    time: float
+    """Wall-clock end of the interval."""
+    bytes_s: float
+    writes_s: float
+    disk_s: float
+    """What reached the disks (write requests completed), bytes/s."""
+    sla_missed: int
+    skipped: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +191,19 @@ def fold(state: RunState, snap: Snapshot) -> RunState:
         state.focus[f.pid] = f if old is None else add_focus(old, f)
         if len(state.focus) > 64:  # pages opened over a long run: keep the latest
             del state.focus[next(iter(state.focus))]
-    state.history.append(rate(snap.bytes, snap.elapsed))
-    del state.history[:-HISTORY]
+    el = snap.elapsed
+    state.history.append(
+        Point(
+            snap.time,
+            rate(snap.bytes, el),
+            rate(snap.writes, el),
+            rate(sum(d.bytes for d in snap.disks), el),
+            snap.sla_missed,
+            snap.skipped.total,
+        )
+    )
+    if len(state.history) > HISTORY + 60:  # trimmed in steps: no list copy every interval
+        del state.history[:-HISTORY]
     return state
 
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from textual import events, on, work
 from textual.app import App, ComposeResult
-from textual.filter import NoColor
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import get_current_worker
 
@@ -17,6 +16,7 @@ from probes.cgroups import CgroupNames
 from probes.names import scrub
 from probes.schedule import Source
 from probes.snapshot import Snapshot
+from tui.compat import no_color
 from tui.exits import Exits
 from tui.filterbox import FilterBox
 from tui.keys import KEYS
@@ -26,6 +26,7 @@ from tui.replay import ReplayNav
 from tui.screens import HelpScreen, fit_to_terminal, missed_resize
 from tui.views import BY_NAME, VIEWS, ViewContext
 from tui.views.histograms import HistogramView
+from tui.views.history import SPANS, span_label
 from tui.views.process import ProcessScreen
 from tui.views.top import TopTable
 from tui.widgets import StatusBar
@@ -49,7 +50,7 @@ class WtopApp(App):
     TITLE = "wtop"
     CSS_PATH = "wtop.tcss"
     ENABLE_COMMAND_PALETTE = False
-    AUTO_FOCUS = "#top"
+    AUTO_FOCUS = "#top-table"
     BINDINGS = KEYS
 
     def __init__(
@@ -70,9 +71,7 @@ class WtopApp(App):
         self.sinks = tuple(sinks)
         """Outlets called with each snapshot in the worker thread (recording, metrics)."""
         if self.no_color:
-            # NO_COLOR means no colour: Textual's own monochrome filter still emits 256-colour
-            # greys. Its NoColor filter leaves only bold, reverse and the like.
-            self._filters.append(NoColor())
+            no_color(self)
         self.replay = ReplayNav(replay) if replay is not None else None
         """A recording to show instead of live probes; None when live."""
         self.replay_note = replay_note
@@ -88,6 +87,8 @@ class WtopApp(App):
             self.sort_key = "total_bytes"
         self.threads = False
         """htop's H: each process's threads under it."""
+        self.span = SPANS[1]
+        """Seconds of history in the graph (m cycles 1, 5, 15, 60 minutes)."""
         self.cgroups = CgroupNames()
         self.name_filter = ""
         """Rows whose name (or path, in the files view) contains this, lowercased; '' for all."""
@@ -223,6 +224,8 @@ class WtopApp(App):
             sort_key=self.sort_key,
             cgroup_name=self.cgroups.name,
             width=self.size.width,
+            height=self.size.height,
+            span=self.span,
             kernel_filters=self.config.filters,
         )
         self.query_one(f"#{self.view}").draw(ctx)
@@ -233,7 +236,7 @@ class WtopApp(App):
         kind, _, rest = event.key.partition(":")
         if kind == "comm":
             self.notify("one row per PID (g) to open a process", timeout=2)
-        elif kind in ("pid", "fd", "tid") and event.table.id in ("top", "files"):
+        elif kind in ("pid", "fd", "tid") and event.table.id in ("top-table", "files"):
             self.open_process(int(rest.split(":")[0]))
 
     def open_process(self, pid: int) -> None:
@@ -303,6 +306,11 @@ class WtopApp(App):
     def action_threads(self) -> None:
         self.threads = not self.threads
         self._top_mode("threads under each process (by their names when they wrote)" if self.threads else "processes")
+
+    def action_span(self) -> None:
+        self.span = SPANS[(SPANS.index(self.span) + 1) % len(SPANS)]
+        self.notify(f"history: the last {span_label(self.span)}", timeout=1.5)
+        self.redraw()
 
     def action_to_via(self) -> None:
         self.show_calls = not self.show_calls

@@ -1,5 +1,9 @@
-"""The one private API of Textual's that wtop relies on, applied explicitly at start-up, with a
-check that it still exists (textual is pinned in pyproject.toml; re-check on an upgrade).
+"""The private APIs of Textual's that wtop relies on, each applied explicitly, with a check that
+it still exists (textual is pinned in pyproject.toml; re-check on an upgrade).
+
+NO_COLOR means no colour: Textual's own monochrome filter still emits 256-colour greys, so
+no_color() puts Textual's NoColor filter (bold, reverse and the like only) in the app's
+private filter list.
 
 When an SSH session drops, writing to the terminal raises OSError (EIO). Textual's output
 thread (textual.drivers._writer_thread.WriterThread) dies on it; its bounded queue then fills,
@@ -40,3 +44,13 @@ def survive_a_vanished_terminal() -> None:
 
     cls.run = run
     cls._wtop_patched = True
+
+
+def no_color(app) -> None:
+    """Drop every colour from what the app draws (NO_COLOR)."""
+    from textual.filter import NoColor
+
+    filters = getattr(app, "_filters", None)
+    if not isinstance(filters, list):
+        raise CompatError("this Textual's App has no _filters list: NO_COLOR cannot be honoured (pins textual==8.2.8)")
+    filters.append(NoColor())

@@ -14,6 +14,7 @@ KEYS = [
     Binding("g", "group", "Group", id="group"),
     Binding("a", "accumulated", "Accum", show=False, id="accumulated"),
     Binding("H", "threads", "Threads", show=False, id="threads"),
+    Binding("m", "span", "Span", show=False, id="span"),
     Binding("c", "period", "Period", id="period"),
     Binding("t", "to_via", "To/via", show=False, id="to_via"),
     # priority: handled as the key arrives, so the keys typed right after it (a paste, a

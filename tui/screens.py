@@ -48,6 +48,9 @@ Keys
   H    top writers: each process's threads under it, by tid and
        name (as htop's H) / processes
   t    top writers, last column: where to (TO) / which call (VIA)
+  m    the history graph under the top writers (from 30 lines
+       high): the last 1, 5, 15 or 60 minutes; x marks the
+       intervals with SLA misses or skipped events
   c    histograms: both periods / last interval / whole run
        (on a process's page: while open / last interval)
   /    filter by name (path in files, device in disks);

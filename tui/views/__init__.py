@@ -27,6 +27,10 @@ class ViewContext:
     cgroup_name: Callable[[int], tuple[str, str]] = lambda cgid: (str(cgid), "")
     width: int = 120
     """The terminal's width (layouts change below 110 columns)."""
+    height: int = 40
+    """The terminal's height (the history graph gives way to the table below 30 lines)."""
+    span: int = 300
+    """Seconds of history in the graphs."""
     kernel_filters: str = ""
     """The filters the probes apply (-p, -c, -u, --cgroup), '' for none."""
 
@@ -54,10 +58,10 @@ def _specs() -> tuple[ViewSpec, ...]:
     from tui.views.disks import DisksView
     from tui.views.files import FilesTable
     from tui.views.histograms import HistogramView
-    from tui.views.top import TopTable
+    from tui.views.top import TopView
 
     return (
-        ViewSpec("top", "1", "top writers", lambda: TopTable(id="top"), "#top"),
+        ViewSpec("top", "1", "top writers", lambda: TopView(id="top"), "#top-table"),
         ViewSpec("sizes", "2", "write sizes", lambda: HistogramView("sizes", id="sizes"), "#sizes"),
         ViewSpec("latency", "3", "write latency", lambda: HistogramView("latency", id="latency"), "#latency"),
         ViewSpec("files", "4", "files", lambda: FilesTable(id="files"), "#files"),

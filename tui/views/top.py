@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 
 from probes import procfs, tables, units
 from tui.lines import Column, RowTable
 from tui.render import name_text
+from tui.views.history import MIN_HEIGHT, HistoryPlot
 
 # (key, title, right-aligned, width). Fixed widths: columns never jump between refreshes.
 # (Textual's DataTable measured every cell of a column on each update: 5 s a refresh at
@@ -91,3 +94,22 @@ class TopTable(RowTable):
             Text(units.human_bytes(r.total_bytes)),
             Text(r.call if self.show_calls else r.kind),
         )
+
+
+class TopView(Vertical):
+    """The top writers, and under them what the machine wrote over time (where there is room)."""
+
+    DEFAULT_CSS = """
+    TopView > TopTable { height: 1fr; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield TopTable(id="top-table")
+        yield HistoryPlot(id="top-history")
+
+    def draw(self, ctx) -> None:
+        self.query_one(TopTable).draw(ctx)
+        plot = self.query_one(HistoryPlot)
+        plot.display = ctx.height >= MIN_HEIGHT
+        if plot.display:
+            plot.set_data(ctx.state.history, ctx.span)
