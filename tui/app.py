@@ -26,9 +26,8 @@ from tui.replay import ReplayNav
 from tui.screens import HelpScreen, fit_to_terminal, missed_resize
 from tui.views import BY_NAME, VIEWS, ViewContext
 from tui.views.histograms import HistogramView
-from tui.views.history import SPANS, span_label
 from tui.views.process import ProcessScreen
-from tui.views.top import TopTable
+from tui.views.top import TopView
 from tui.widgets import StatusBar
 from tui.worker import probe_loop
 
@@ -78,17 +77,6 @@ class WtopApp(App):
         self.state = runstate.RunState()
         self.view = "top"
         self.paused = False
-        self.sort_key = "bytes_s"
-        self.group = False
-        self.show_calls = False
-        self.accumulated = config.accumulated
-        """iotop's a: every process seen since start, sorted by TOTAL."""
-        if self.accumulated:
-            self.sort_key = "total_bytes"
-        self.threads = False
-        """htop's H: each process's threads under it."""
-        self.span = SPANS[1]
-        """Seconds of history in the graph (m cycles 1, 5, 15, 60 minutes)."""
         self.cgroups = CgroupNames()
         self.name_filter = ""
         """Rows whose name (or path, in the files view) contains this, lowercased; '' for all."""
@@ -109,7 +97,8 @@ class WtopApp(App):
         fit_to_terminal(self, event.size)
 
     def on_mount(self) -> None:
-        self.query_one(TopTable).set_mode(self.sort_key, self.group, self.show_calls)
+        if self.config.accumulated:
+            self.query_one(TopView).action_accumulated(quiet=True)
         self._redraw_status()
         self.exits.install()
         self._wtop_ready()
@@ -218,14 +207,9 @@ class WtopApp(App):
         ctx = ViewContext(
             state=self.state,
             needle=self.name_filter,
-            group=self.group,
-            accumulated=self.accumulated,
-            threads=self.threads,
-            sort_key=self.sort_key,
             cgroup_name=self.cgroups.name,
             width=self.size.width,
             height=self.size.height,
-            span=self.span,
             kernel_filters=self.config.filters,
         )
         self.query_one(f"#{self.view}").draw(ctx)
@@ -276,45 +260,6 @@ class WtopApp(App):
     def action_next_view(self, step: int) -> None:
         names = [v.name for v in VIEWS]
         self.action_view(names[(names.index(self.view) + step) % len(names)])
-
-    def _top_mode(self, message: str) -> None:
-        self.query_one(TopTable).set_mode(self.sort_key, self.group, self.show_calls)
-        self.notify(message, timeout=1.5)
-        self.redraw()
-
-    def action_sort(self) -> None:
-        keys = tables.SORT_KEYS
-        self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
-        self._top_mode(f"sorted by {tables.SORT_TITLES[self.sort_key]}")
-
-    def action_group(self) -> None:
-        self.group = not self.group
-        self._top_mode("grouped by process name" if self.group else "one row per PID")
-
-    def action_accumulated(self) -> None:
-        self.accumulated = not self.accumulated
-        if self.accumulated and self.sort_key == "bytes_s":
-            self.sort_key = "total_bytes"  # what a process wrote since start, idle or gone
-        elif not self.accumulated and self.sort_key == "total_bytes":
-            self.sort_key = "bytes_s"
-        self._top_mode(
-            "accumulated: every process since start (gone ones struck through)"
-            if self.accumulated
-            else "the last interval's writers"
-        )
-
-    def action_threads(self) -> None:
-        self.threads = not self.threads
-        self._top_mode("threads under each process (by their names when they wrote)" if self.threads else "processes")
-
-    def action_span(self) -> None:
-        self.span = SPANS[(SPANS.index(self.span) + 1) % len(SPANS)]
-        self.notify(f"history: the last {span_label(self.span)}", timeout=1.5)
-        self.redraw()
-
-    def action_to_via(self) -> None:
-        self.show_calls = not self.show_calls
-        self._top_mode("last column: write calls by type" if self.show_calls else "last column: kind of target")
 
     def _focus(self, widget) -> None:
         """Move the focus now. Widget.focus() is deferred: after a view switch it could land

@@ -10,13 +10,7 @@ KEYS = [
     *(Binding(v.key, f"view('{v.name}')", v.name.capitalize(), id=f"view_{v.name}") for v in VIEWS),
     Binding("tab", "next_view(1)", "Next", id="next_view", priority=True),
     Binding("shift+tab", "next_view(-1)", "Prev", show=False, id="prev_view", priority=True),
-    Binding("s", "sort", "Sort", id="sort"),
-    Binding("g", "group", "Group", id="group"),
-    Binding("a", "accumulated", "Accum", show=False, id="accumulated"),
-    Binding("H", "threads", "Threads", show=False, id="threads"),
-    Binding("m", "span", "Span", show=False, id="span"),
     Binding("c", "period", "Period", id="period"),
-    Binding("t", "to_via", "To/via", show=False, id="to_via"),
     # priority: handled as the key arrives, so the keys typed right after it (a paste, a
     # fast typist) are routed to the filter box, not queued to the table first
     Binding("slash", "filter", "Filter", id="filter", priority=True),

@@ -14,7 +14,7 @@ from tests.conftest import snap
 from tui.messages import SnapshotReady
 from tui.screens import HelpScreen, TooSmallScreen
 from tui.views.histograms import HistogramView
-from tui.views.top import TopTable
+from tui.views.top import TopTable, TopView
 
 
 async def feed(pilot, *snaps):
@@ -72,13 +72,13 @@ async def test_sort_key_cycles_and_marks_the_column():
     async with app.run_test(size=(120, 40)) as pilot:
         await feed(pilot, workload())
         await pilot.press("s")
-        assert app.sort_key == "writes_s"
+        assert app.query_one(TopView).sort_key == "writes_s"
         assert header(app)["writes_s"] == "WRITES/S*"
         assert header(app)["bytes_s"] == "BYTES/S"
         assert [r[0] for r in table_rows(app)] == ["1717", "1718", "4242", "999"]
         for _ in range(3):
             await pilot.press("s")
-        assert app.sort_key == "pid"
+        assert app.query_one(TopView).sort_key == "pid"
         assert [r[0] for r in table_rows(app)] == ["999", "1717", "1718", "4242"]
 
 

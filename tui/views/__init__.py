@@ -18,19 +18,11 @@ class ViewContext:
     state: RunState
     needle: str = ""
     """The / filter, lowercased ('' for none)."""
-    group: bool = False
-    sort_key: str = "bytes_s"
-    accumulated: bool = False
-    """iotop's a: every process since start, not only the last interval's writers."""
-    threads: bool = False
-    """htop's H: each process's threads under it."""
     cgroup_name: Callable[[int], tuple[str, str]] = lambda cgid: (str(cgid), "")
     width: int = 120
     """The terminal's width (layouts change below 110 columns)."""
     height: int = 40
     """The terminal's height (the history graph gives way to the table below 30 lines)."""
-    span: int = 300
-    """Seconds of history in the graphs."""
     kernel_filters: str = ""
     """The filters the probes apply (-p, -c, -u, --cgroup), '' for none."""
 

@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from probes import procfs, tables, units
 from tui.lines import Column, RowTable
 from tui.render import name_text
-from tui.views.history import MIN_HEIGHT, HistoryPlot
+from tui.views.history import MIN_HEIGHT, SPANS, HistoryPlot, span_label
 
 # (key, title, right-aligned, width). Fixed widths: columns never jump between refreshes.
 # (Textual's DataTable measured every cell of a column on each update: 5 s a refresh at
@@ -67,11 +67,6 @@ class TopTable(RowTable):
 
     FILTER = ("comm",)
 
-    def draw(self, ctx) -> None:
-        """The view's interface (tui.views.ViewContext)."""
-        rows = tables.rows(ctx.state, ctx.group, ctx.sort_key, ctx.accumulated, ctx.threads)
-        self.show(ctx.keep(rows, self.FILTER))
-
     def set_mode(self, sort_key: str, group: bool, show_calls: bool = False) -> None:
         self.sort_key, self.group = sort_key, group
         self.show_calls = show_calls
@@ -97,19 +92,87 @@ class TopTable(RowTable):
 
 
 class TopView(Vertical):
-    """The top writers, and under them what the machine wrote over time (where there is room)."""
+    """The top writers, and under them what the machine wrote over time (where there is room).
+    The view owns its modes (sort, group, accumulated, threads, last column, span) and keys."""
 
+    BINDINGS = [
+        Binding("s", "sort", "Sort", id="sort"),
+        Binding("g", "group", "Group", id="group"),
+        Binding("a", "accumulated", "Accum", show=False, id="accumulated"),
+        Binding("H", "threads", "Threads", show=False, id="threads"),
+        Binding("t", "to_via", "To/via", show=False, id="to_via"),
+        Binding("m", "span", "Span", show=False, id="span"),
+    ]
     DEFAULT_CSS = """
     TopView > TopTable { height: 1fr; }
     """
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.sort_key = "bytes_s"
+        self.group = False
+        """g: by the writing thread's name (the seed's @[comm]), not by process."""
+        self.show_calls = False
+        self.accumulated = False
+        """a (iotop's): every process seen since start, sorted by TOTAL."""
+        self.threads = False
+        """H (htop's): each process's threads under it."""
+        self.span = SPANS[1]
+        """m: seconds of history in the graph (1, 5, 15, 60 minutes)."""
+        self._ctx = None
 
     def compose(self) -> ComposeResult:
         yield TopTable(id="top-table")
         yield HistoryPlot(id="top-history")
 
     def draw(self, ctx) -> None:
-        self.query_one(TopTable).draw(ctx)
+        self._ctx = ctx
+        table = self.query_one(TopTable)
+        rows = tables.rows(ctx.state, self.group, self.sort_key, self.accumulated, self.threads)
+        table.show(ctx.keep(rows, table.FILTER))
         plot = self.query_one(HistoryPlot)
         plot.display = ctx.height >= MIN_HEIGHT
         if plot.display:
-            plot.set_data(ctx.state.history, ctx.span)
+            plot.set_data(ctx.state.history, self.span)
+
+    def _mode(self, message: str | None) -> None:
+        self.query_one(TopTable).set_mode(self.sort_key, self.group, self.show_calls)
+        if message:
+            self.notify(message, timeout=1.5)
+        if self._ctx is not None:
+            self.draw(self._ctx)
+
+    def action_sort(self) -> None:
+        keys = tables.SORT_KEYS
+        self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
+        self._mode(f"sorted by {tables.SORT_TITLES[self.sort_key]}")
+
+    def action_group(self) -> None:
+        self.group = not self.group
+        self._mode("grouped by the writing thread's name" if self.group else "one row per PID")
+
+    def action_accumulated(self, quiet: bool = False) -> None:
+        self.accumulated = not self.accumulated
+        if self.accumulated and self.sort_key == "bytes_s":
+            self.sort_key = "total_bytes"  # what a process wrote since start, idle or gone
+        elif not self.accumulated and self.sort_key == "total_bytes":
+            self.sort_key = "bytes_s"
+        self._mode(
+            None
+            if quiet
+            else "accumulated: every process since start (gone ones struck through)"
+            if self.accumulated
+            else "the last interval's writers"
+        )
+
+    def action_threads(self) -> None:
+        self.threads = not self.threads
+        self._mode("threads under each process (by their names when they wrote)" if self.threads else "processes")
+
+    def action_to_via(self) -> None:
+        self.show_calls = not self.show_calls
+        self._mode("last column: write calls by type" if self.show_calls else "last column: kind of target")
+
+    def action_span(self) -> None:
+        self.span = SPANS[(SPANS.index(self.span) + 1) % len(SPANS)]
+        self._mode(f"history: the last {span_label(self.span)}")
