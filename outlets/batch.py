@@ -18,7 +18,7 @@ from typing import TextIO
 from outlets import Fanout, Sink
 from outlets.codec import to_json
 from outlets.text import latency_summary
-from probes import procfs, runstate, tables, units
+from probes import procfs, runstate, tables, units, writers
 from probes.names import scrub
 from probes.schedule import samples
 from probes.snapshot import Snapshot
@@ -55,7 +55,7 @@ def text_block(snap: Snapshot, state: runstate.RunState, top: int, accumulated: 
         f"{'TOTAL' if accumulated else 'BYTES':>12} {'WRITES':>9}" + ("  (since start)" if accumulated else ""),
     ]
     if accumulated:
-        rows = tables.rows(state, sort="total_bytes", accumulated=True)
+        rows = writers.rows(state, sort="total_bytes", accumulated=True)
         for r in rows[:top] if top else rows:
             t = state.totals[r.pid]
             gone = " (exited)" if r.exited else ""

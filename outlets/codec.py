@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import time as _time
 
-from probes import procfs, runstate, tables, units
+from probes import procfs, runstate, tables, units, writers
 from probes.snapshot import CALLS, FocusWrites, Log2Histogram, Snapshot
 
 from . import trust
@@ -126,7 +126,7 @@ def to_json(s: Snapshot) -> dict:
     """The documented per-interval object (schema wtop/1)."""
     el = s.elapsed
     procs = sorted(s.processes, key=lambda p: (-p.bytes, p.pid))
-    kinds = tables.kinds_by_pid(s)
+    kinds = writers.kinds_by_pid(s)
     written = runstate.disk_written(s)
     lat_total = s.latency.total
 
@@ -202,7 +202,7 @@ def to_json(s: Snapshot) -> dict:
             for d in s.disks
         ],
         "calls": {c: {"writes": w, "bytes": b} for c, w, b in zip(CALLS, s.call_writes, s.call_bytes, strict=False)},
-        "comms": [{"comm": c, "bytes": b, "writes": w} for c, b, w in tables.comm_sums(s)],
+        "comms": [{"comm": c, "bytes": b, "writes": w} for c, b, w in writers.comm_sums(s)],
         "cost": _cost(s),
         "sizes": {
             "buckets": _buckets(s.sizes, "low", "high"),

@@ -11,7 +11,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import get_current_worker
 
-from probes import runstate, tables
+from probes import runstate, writers
 from probes.cgroups import CgroupNames
 from probes.names import scrub
 from probes.schedule import Source
@@ -299,4 +299,4 @@ class WtopApp(App):
 
     def action_help(self) -> None:
         last = self.state.last
-        self.push_screen(HelpScreen(last.notes if last else (), tables.cost_text(last)))
+        self.push_screen(HelpScreen(last.notes if last else (), writers.cost_text(last)))

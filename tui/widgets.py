@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
-from probes import runstate, tables, units
+from probes import runstate, tables, units, writers
 from probes.names import safe_name, scrub
 from probes.snapshot import Log2Histogram
 from tui.lines import DiffLines
@@ -43,7 +43,7 @@ class StatusBar(DiffLines):
         secs = int(state.seconds)
         line1.append(f"  up {secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}")
         line1.append(f"  [{view}]", style="bold")
-        cost = tables.cost_text(snap)
+        cost = writers.cost_text(snap)
         if cost and (self.size.width == 0 or self.size.width >= 110):
             line1.append(f"  {cost}", style="dim")
         if self.filters:

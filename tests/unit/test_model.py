@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from probes import procfs, runstate, tables, units
+from probes import procfs, runstate, tables, units, writers
 from probes.snapshot import Log2Histogram, Skipped
 from tests.conftest import hist, snap
 
@@ -33,12 +33,12 @@ def test_fold_accumulates_totals_and_histograms():
 
 def test_rows_by_pid_rates_and_order():
     state = runstate.merge([snap(1, [(10, "a", 0, 1000, 10), (11, "b", 0, 4000, 2)], elapsed=2.0)])
-    rows = tables.rows(state)
+    rows = writers.rows(state)
     assert [r.pid for r in rows] == [11, 10]
     assert rows[0].bytes_s == 2000 and rows[0].writes_s == 1.0 and rows[0].avg_size == 2000
-    assert tables.rows(state, sort="writes_s")[0].pid == 10
-    assert [r.pid for r in tables.rows(state, sort="pid")] == [10, 11]
-    assert [r.comm for r in tables.rows(state, sort="comm")] == ["a", "b"]
+    assert writers.rows(state, sort="writes_s")[0].pid == 10
+    assert [r.pid for r in writers.rows(state, sort="pid")] == [10, 11]
+    assert [r.comm for r in writers.rows(state, sort="comm")] == ["a", "b"]
 
 
 def test_rows_grouped_by_comm_like_the_seed_one_liner():
@@ -48,17 +48,17 @@ def test_rows_grouped_by_comm_like_the_seed_one_liner():
             snap(2, [(10, "nginx", 33, 100, 1), (12, "sh", 0, 5, 1)]),
         ]
     )
-    rows = tables.rows(state, group_by_comm=True)
+    rows = writers.rows(state, group_by_comm=True)
     nginx = rows[0]
     assert (nginx.comm, nginx.pid, nginx.processes, nginx.uid) == ("nginx", None, 1, 33)
     assert nginx.total_bytes == 500  # @[comm] = sum(args->ret) over the run
-    first = tables.rows(runstate.merge([snap(1, [(10, "x", 1, 1, 1), (11, "x", 2, 1, 1)])]), group_by_comm=True)[0]
+    first = writers.rows(runstate.merge([snap(1, [(10, "x", 1, 1, 1), (11, "x", 2, 1, 1)])]), group_by_comm=True)[0]
     assert first.processes == 2 and first.uid == -2 and procfs.user_name(first.uid) == "*"
 
 
 def test_ties_are_stable_by_key():
     state = runstate.merge([snap(1, [(12, "c", 0, 10, 1), (10, "a", 0, 10, 1), (11, "b", 0, 10, 1)])])
-    assert [r.pid for r in tables.rows(state)] == [10, 11, 12]
+    assert [r.pid for r in writers.rows(state)] == [10, 11, 12]
 
 
 @pytest.mark.parametrize("seconds", [0.0, -1.0])

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 
-from probes import procfs, tables, units
+from probes import procfs, units, writers
 from tui.lines import Column, RowTable
 from tui.render import name_text
 from tui.views.history import MIN_HEIGHT, SPANS, HistoryPlot, span_label
@@ -72,7 +72,7 @@ class TopTable(RowTable):
         self.show_calls = show_calls
         self.set_columns(self._columns())
 
-    def cells(self, r: tables.Row) -> tuple[Text, ...]:
+    def cells(self, r: writers.Row) -> tuple[Text, ...]:
         if r.thread:  # htop's H: a thread under its process, its tid in the PID column
             comm = name_text("  " + r.comm, style="dim")
         elif r.exited:  # accumulated mode: gone, its total kept
@@ -128,7 +128,7 @@ class TopView(Vertical):
     def draw(self, ctx) -> None:
         self._ctx = ctx
         table = self.query_one(TopTable)
-        rows = tables.rows(ctx.state, self.group, self.sort_key, self.accumulated, self.threads)
+        rows = writers.rows(ctx.state, self.group, self.sort_key, self.accumulated, self.threads)
         table.show(ctx.keep(rows, table.FILTER))
         plot = self.query_one(HistoryPlot)
         plot.display = ctx.height >= MIN_HEIGHT
@@ -143,9 +143,9 @@ class TopView(Vertical):
             self.draw(self._ctx)
 
     def action_sort(self) -> None:
-        keys = tables.SORT_KEYS
+        keys = writers.SORT_KEYS
         self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
-        self._mode(f"sorted by {tables.SORT_TITLES[self.sort_key]}")
+        self._mode(f"sorted by {writers.SORT_TITLES[self.sort_key]}")
 
     def action_group(self) -> None:
         self.group = not self.group
