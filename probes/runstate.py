@@ -191,20 +191,23 @@ def fold(state: RunState, snap: Snapshot) -> RunState:
         state.focus[f.pid] = f if old is None else add_focus(old, f)
         if len(state.focus) > 64:  # pages opened over a long run: keep the latest
             del state.focus[next(iter(state.focus))]
-    el = snap.elapsed
-    state.history.append(
-        Point(
-            snap.time,
-            rate(snap.bytes, el),
-            rate(snap.writes, el),
-            rate(sum(d.bytes for d in snap.disks), el),
-            snap.sla_missed,
-            snap.skipped.total,
-        )
-    )
+    state.history.append(point_of(snap))
     if len(state.history) > HISTORY + 60:  # trimmed in steps: no list copy every interval
         del state.history[:-HISTORY]
     return state
+
+
+def point_of(snap: Snapshot) -> Point:
+    """One interval as a point of the history graph."""
+    el = snap.elapsed
+    return Point(
+        snap.time,
+        rate(snap.bytes, el),
+        rate(snap.writes, el),
+        rate(sum(d.bytes for d in snap.disks), el),
+        snap.sla_missed,
+        snap.skipped.total,
+    )
 
 
 def _bounded_add(d: dict, key, b: int, w: int) -> None:

@@ -211,6 +211,8 @@ class WtopApp(App):
             width=self.size.width,
             height=self.size.height,
             kernel_filters=self.config.filters,
+            timeline=self.replay.timeline() if self.replay is not None else None,
+            marker=self.replay.marker if self.replay is not None else None,
         )
         self.query_one(f"#{self.view}").draw(ctx)
 

@@ -14,6 +14,7 @@ class ReplayNav:
         self.snaps = snaps
         self.pos = 0
         self._cache: dict[int, runstate.RunState] = {}
+        self._timeline: list[runstate.Point] | None = None
 
     def __len__(self) -> int:
         return len(self.snaps)
@@ -32,6 +33,18 @@ class ReplayNav:
     @property
     def at_end(self) -> bool:
         return self.pos >= len(self.snaps)
+
+    def timeline(self) -> list[runstate.Point]:
+        """The whole recording as history points (made once): the graph shows all of it, with
+        a marker at the replay's position."""
+        if self._timeline is None:
+            self._timeline = [runstate.point_of(s) for s in self.snaps]
+        return self._timeline
+
+    @property
+    def marker(self) -> float | None:
+        """The wall-clock time of the replay's position, None before the first interval."""
+        return self.snaps[self.pos - 1].time if self.pos else None
 
     def label(self, paused: bool) -> str:
         return f"REPLAY {self.pos}/{len(self.snaps)}" + (" paused" if paused else "")

@@ -116,3 +116,30 @@ async def test_a_crafted_recording_reaches_the_screen_escaped(tmp_path):
     shown = re.sub(r"<[^>]+>", "", "".join(screens)).replace("&#160;", " ")
     assert "\\x1b]0;pwned\\x07" in shown and "\\x9b31m" in shown and "\\u202eevil" in shown
     assert "wtop \\x1b]0;pwned\\x07  every" in shown  # the host, escaped once
+
+
+def marker_column(app) -> int:
+    """Where the replay's position is marked on the history graph (the line meets the frame)."""
+    from tui.views.history import HistoryPlot
+
+    top = str(app.query_one(HistoryPlot).render()).splitlines()[1]
+    return top.index("┬")
+
+
+async def test_the_history_graph_shows_the_recording_and_a_marker_at_the_position():
+    snaps = [snap(i, [(100, "rec", 0, 1000 * (i % 7), i)]) for i in range(1, 61)]
+    app = WtopApp(None, AppConfig(interval=60, host="h"), clock=lambda: FIXED_TIME, replay=snaps)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("less_than_sign")
+        await pilot.pause()
+        start = marker_column(app)
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await pilot.pause()
+        later = marker_column(app)
+        assert later > start + 20  # 20 intervals of a 5-minute span on about 110 columns
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        assert start < marker_column(app) < later
+        await pilot.press("m")  # a 15-minute span: the same 21 intervals take fewer columns
+        await pilot.pause()
+        assert marker_column(app) < later

@@ -25,6 +25,10 @@ class ViewContext:
     """The terminal's height (the history graph gives way to the table below 30 lines)."""
     kernel_filters: str = ""
     """The filters the probes apply (-p, -c, -u, --cgroup), '' for none."""
+    timeline: list | None = None
+    """A replay: the whole recording's history points (None live: the run's own history)."""
+    marker: float | None = None
+    """A replay: the wall-clock time of its position, marked on the graphs."""
 
     def keep(self, rows: list, fields: tuple[str, ...]) -> list:
         """The rows whose fields contain the / filter (case-insensitive); all when it is empty."""

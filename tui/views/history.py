@@ -36,11 +36,13 @@ class HistoryPlot(PlotextPlot):
         super().__init__(**kw)
         self.points: list[runstate.Point] = []
         self.span = SPANS[1]
+        self.marker: float | None = None
         if os.environ.get("NO_COLOR"):
             self.theme = "clear"
 
-    def set_data(self, points: list[runstate.Point], span: int) -> None:
-        self.points, self.span = points, span
+    def set_data(self, points: list[runstate.Point], span: int, marker: float | None = None) -> None:
+        """Live: the last span of the run. A replay: the span around its position (marker)."""
+        self.points, self.span, self.marker = points, span, marker
         self.replot()
 
     def on_resize(self) -> None:
@@ -52,7 +54,9 @@ class HistoryPlot(PlotextPlot):
         plt.clear_figure()
         pts = self.points
         now = pts[-1].time if pts else time.time()
-        pts = [p for p in pts if p.time > now - self.span]
+        if self.marker is not None:  # the marker a quarter from the right edge, where there is more
+            now = min(now, max(self.marker + self.span / 4, pts[0].time + self.span))
+        pts = [p for p in pts if now - self.span < p.time <= now]
         title = f"write() and the disks over the last {span_label(self.span)} (m: span)"
         plt.title(scrub(title))
         if len(pts) < 2:
@@ -71,6 +75,8 @@ class HistoryPlot(PlotextPlot):
         marked = [(x, p.bytes_s) for x, p in zip(xs, pts, strict=True) if p.sla_missed or p.skipped]
         if marked:
             plt.scatter([m[0] for m in marked], [m[1] for m in marked], marker="x", label="SLA missed / skipped")
+        if self.marker is not None:
+            plt.vline(self.marker - now, "red")  # the replay's position: left and right move it
         ticks = [xs[0] + (xs[-1] - xs[0]) * i / 4 for i in range(5)]
         plt.xticks(ticks, [time.strftime("%H:%M:%S", time.localtime(now + t)) for t in ticks])
         top = max(max(p.bytes_s for p in pts), max(p.disk_s for p in pts), 1.0)

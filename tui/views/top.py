@@ -133,7 +133,7 @@ class TopView(Vertical):
         plot = self.query_one(HistoryPlot)
         plot.display = ctx.height >= MIN_HEIGHT
         if plot.display:
-            plot.set_data(ctx.state.history, self.span)
+            plot.set_data(ctx.timeline or ctx.state.history, self.span, ctx.marker)
 
     def _mode(self, message: str | None) -> None:
         self.query_one(TopTable).set_mode(self.sort_key, self.group, self.show_calls)
