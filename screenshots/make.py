@@ -112,7 +112,7 @@ def main() -> int:
     if os.geteuid() != 0:
         print("make.py: run it as root (it loads the real probes)", file=sys.stderr)
         return 1
-    snaps = record(5)
+    snaps = record(12)  # enough intervals for the history graph under the top writers
     asyncio.run(shoot(snaps, ROOT / "screenshots"))
     return 0
 
