@@ -57,11 +57,13 @@ def text_block(snap: Snapshot, state: runstate.RunState, top: int, accumulated: 
     if accumulated:
         rows = writers.rows(state, sort="total_bytes", accumulated=True)
         for r in rows[:top] if top else rows:
-            t = state.totals[r.pid]
-            gone = " (exited)" if r.exited else ""
+            t = state.totals.get(r.pid) if r.pid is not None else None
+            b, w = (t.bytes, t.writes) if t else (state.forgotten_bytes, state.forgotten_writes)
+            gone = " (exited)" if r.exited and t else ""
             lines.append(
-                f"{r.pid:>8} {r.comm:<16} {procfs.user_name(r.uid):<9} {units.human_rate(r.bytes_s):>12} "
-                f"{r.writes_s:>9.1f} {units.human_bytes(r.avg_size):>9} {t.bytes:>12,} {t.writes:>9,}{gone}"
+                f"{'' if r.pid is None else r.pid:>8} {r.comm:<16} {procfs.user_name(r.uid):<9} "
+                f"{units.human_rate(r.bytes_s):>12} {r.writes_s:>9.1f} {units.human_bytes(r.avg_size):>9} "
+                f"{b:>12,} {w:>9,}{gone}"
             )
         if top and len(rows) > top:
             lines.append(f"{'':>8} ({len(rows) - top} more processes since start; -n 0 shows all)")

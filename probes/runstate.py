@@ -57,6 +57,10 @@ class RunState:
     unplaced: int = 0
     """write() bytes since start that could not be placed on a device (see unplaced())."""
     forgotten: int = 0
+    """Processes whose totals were dropped to stay within MAX_TRACKED (the smallest idle ones)."""
+    forgotten_bytes: int = 0
+    forgotten_writes: int = 0
+    """What those processes wrote: counted together, never lost."""
     history: list[Point] = field(default_factory=list)
     """One point an interval, newest last: the last HISTORY intervals (an hour at 1 s)."""
     comm_totals: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -157,8 +161,10 @@ def fold(state: RunState, snap: Snapshot) -> RunState:
         active = {p.pid for p in snap.processes}
         idle = sorted((t.bytes, pid) for pid, t in totals.items() if pid not in active)
         for _, pid in idle[: len(totals) - MAX_TRACKED]:
-            del totals[pid]
+            gone = totals.pop(pid)
             state.forgotten += 1
+            state.forgotten_bytes += gone.bytes
+            state.forgotten_writes += gone.writes
     ct = state.cgroup_totals
     for p in snap.processes:
         ct[p.cgroup] = ct.get(p.cgroup, 0) + p.bytes

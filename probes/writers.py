@@ -161,6 +161,27 @@ def _accumulated(state: RunState, snap: Snapshot, kinds: dict) -> list[Row]:
     return out
 
 
+def _forgotten(state: RunState) -> list[Row]:
+    """Accumulated mode: the processes dropped to stay within the memory bound, in one row."""
+    if not state.forgotten:
+        return []
+    b, w = state.forgotten_bytes, state.forgotten_writes
+    return [
+        Row(
+            key="forgotten",
+            pid=None,
+            comm=f"({state.forgotten:,} others)",
+            uid=-2,
+            bytes_s=0.0,
+            writes_s=0.0,
+            avg_size=b / w if w else 0.0,
+            total_bytes=b,
+            processes=state.forgotten,
+            exited=True,
+        )
+    ]
+
+
 def _sort(out: list[Row], sort: str) -> None:
     if sort in ("pid", "comm"):
         out.sort(key=lambda r: ((r.pid or 0) if sort == "pid" else r.comm, r.key))
@@ -240,7 +261,7 @@ def rows(
     if group_by_comm:
         out = _by_name(state, snap, kinds)
     elif accumulated:
-        out = _accumulated(state, snap, kinds)
+        out = _accumulated(state, snap, kinds) + _forgotten(state)
     else:
         out = [
             _process_row(p, t.bytes if (t := state.totals.get(p.pid)) else p.bytes, snap.elapsed, kinds)

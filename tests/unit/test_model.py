@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from outlets import batch
 from probes import procfs, runstate, tables, units, writers
 from probes.snapshot import Log2Histogram, Skipped
 from tests.conftest import hist, snap
@@ -74,6 +75,13 @@ def test_totals_are_bounded(monkeypatch):
     assert len(state.totals) == 100
     assert state.forgotten == 400
     assert all(pid // 1000 == 9 for pid in list(state.totals)[-50:])
+    # accumulated mode: the forgotten ones counted together, never lost
+    rows = writers.rows(state, accumulated=True, sort="total_bytes")
+    assert len(rows) == 101 and sum(r.total_bytes for r in rows) == state.bytes
+    other = next(r for r in rows if r.key == "forgotten")
+    assert other.comm == "(400 others)" and other.processes == 400
+    text = batch.text_block(state.last, state, 0, accumulated=True)
+    assert "(400 others)" in text and f"{other.total_bytes:,}" in text
 
 
 def test_percentiles_interpolate_within_the_bucket():
