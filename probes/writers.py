@@ -87,7 +87,7 @@ def _process_row(p: ProcessWrites, total: int, elapsed: float, kinds: dict) -> R
     )
 
 
-def _by_name(state: RunState, snap: Snapshot, kinds: dict) -> list[Row]:
+def _by_name(state: RunState, snap: Snapshot, kinds: dict, accumulated: bool = False) -> list[Row]:
     """Grouped by the writing thread's name at the time of the write, as bpftrace's @[comm]
     (by process name in a recording without threads); TO and VIA are those of the processes
     the threads belong to."""
@@ -106,8 +106,12 @@ def _by_name(state: RunState, snap: Snapshot, kinds: dict) -> list[Row]:
             g[0] += p.bytes
             g[1] += p.writes
             g[2].add(p.pid)
+    if accumulated:  # every name since start: those quiet now at 0 B/s, with their totals
+        for comm in state.comm_totals:
+            sums.setdefault(comm, [0, 0, set()])
     out = []
     for comm, (b, w, pids) in sums.items():
+        tb, tw = state.comm_totals.get(comm, (b, w))
         uids = {procs[pid].uid for pid in pids if pid in procs}
         kind_sum: dict[str, int] = {}
         call_sum: dict[str, int] = {}
@@ -125,8 +129,8 @@ def _by_name(state: RunState, snap: Snapshot, kinds: dict) -> list[Row]:
                 uid=uids.pop() if len(uids) == 1 else -2,
                 bytes_s=rate(b, elapsed),
                 writes_s=rate(w, elapsed),
-                avg_size=b / w if w else 0.0,
-                total_bytes=state.comm_totals.get(comm, (b, w))[0],
+                avg_size=b / w if w else (tb / tw if tw else 0.0),
+                total_bytes=tb,
                 processes=len(pids),
                 kind=share_text(kind_sum, SHORT_KIND),
                 call=share_text(call_sum),
@@ -226,7 +230,7 @@ def thread_rows(state: RunState, pid: int) -> list[Row]:
             now.setdefault((tid, comm), None)
     for (tid, comm), t in now.items():
         b, w = (t.bytes, t.writes) if t else (0, 0)
-        total = state.thread_totals.get((pid, tid, comm), (b, w))[0]
+        total, total_w = state.thread_totals.get((pid, tid, comm), (b, w))
         out.append(
             Row(
                 key=f"tid:{pid}:{tid}:{comm}",
@@ -235,7 +239,9 @@ def thread_rows(state: RunState, pid: int) -> list[Row]:
                 uid=-3,
                 bytes_s=rate(b, snap.elapsed),
                 writes_s=rate(w, snap.elapsed),
-                avg_size=b / w if w else 0.0,
+                avg_size=b / w
+                if w
+                else (total / tw if (tw := state.thread_totals.get((pid, tid, comm), (0, 0))[1]) else 0.0),
                 total_bytes=total,
                 thread=True,
             )
@@ -259,7 +265,7 @@ def rows(
         return []
     kinds = kinds_by_pid(snap)
     if group_by_comm:
-        out = _by_name(state, snap, kinds)
+        out = _by_name(state, snap, kinds, accumulated)
     elif accumulated:
         out = _accumulated(state, snap, kinds) + _forgotten(state)
     else:

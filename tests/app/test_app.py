@@ -417,3 +417,16 @@ async def test_a_shows_every_process_since_start_and_H_its_threads():
         await pilot.press("a", "H")
         await pilot.pause()
         assert table_rows(app) == [] and header(app)["bytes_s"] == "BYTES/S*"
+
+
+async def test_a_with_g_lists_every_name_since_start():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, threaded(1), threaded(2), threaded(3, busy=False))
+        await pilot.press("a", "g")
+        await pilot.pause()
+        rows = {r[1]: r for r in table_rows(app)}
+        assert set(rows) == {"logwriter", "flusher", "oneshot"}  # quiet now, totals since start
+        assert (
+            rows["logwriter"][3] == "0 B/s" and rows["logwriter"][6] == "3.9 KiB" and rows["logwriter"][5] == "1.0 KiB"
+        )
