@@ -138,43 +138,39 @@ class Kernel:
         return self._maps[name]
 
     # -- raw cumulative readers --------------------------------------------------------------
+    def _fdinfo_sums(self, fields: tuple[str, ...], fdinfo: str) -> dict[str, int | None]:
+        """Each field summed over wtop's programs' fdinfo, one read of each file; a field that
+        some program does not show (an older kernel), or an unreadable file, gives None."""
+        sums: dict[str, int] = dict.fromkeys(fields, 0)
+        seen: dict[str, int] = dict.fromkeys(fields, 0)
+        for fd in self._progs:
+            try:
+                with open(f"{fdinfo}/{fd}") as f:
+                    for line in f:
+                        key, _, value = line.partition(":")
+                        if key in sums:
+                            sums[key] += int(value)
+                            seen[key] += 1
+            except OSError:
+                return dict.fromkeys(fields)
+        return {k: (v if seen[k] == len(self._progs) else None) for k, v in sums.items()}
+
     def recursion_misses(self, fdinfo: str = "/proc/self/fdinfo") -> int | None:
         """Sum of the kernel's recursion_misses over wtop's programs, None if not exposed."""
-        total = 0
-        for fd in self._progs:
-            try:
-                with open(f"{fdinfo}/{fd}") as f:
-                    for line in f:
-                        if line.startswith("recursion_misses:"):
-                            total += int(line.split()[1])
-                            break
-                    else:
-                        return None
-            except OSError:
-                return None
-        return total
+        return self._fdinfo_sums(("recursion_misses",), fdinfo)["recursion_misses"]
 
-    def run_stats(self, fdinfo: str = "/proc/self/fdinfo") -> tuple[int, int] | None:
-        """(run_time_ns, run_cnt) summed over wtop's programs: the kernel's own accounting of
-        what they cost. It counts only while kernel.bpf_stats_enabled is 1; None otherwise."""
+    def fdinfo_stats(self, fdinfo: str = "/proc/self/fdinfo") -> tuple[int | None, tuple[int, int] | None]:
+        """(recursion_misses, (run_time_ns, run_cnt)) in one read of each program's fdinfo. The
+        run figures are the kernel's own accounting of what the programs cost; it counts only
+        while kernel.bpf_stats_enabled is 1, and they are None otherwise."""
+        d = self._fdinfo_sums(("recursion_misses", "run_time_ns", "run_cnt"), fdinfo)
         try:
             with open("/proc/sys/kernel/bpf_stats_enabled") as f:
-                if f.read().strip() != "1":
-                    return None
+                stats_on = f.read().strip() == "1"
         except OSError:
-            return None
-        ns = runs = 0
-        for fd in self._progs:
-            try:
-                with open(f"{fdinfo}/{fd}") as f:
-                    for line in f:
-                        if line.startswith("run_time_ns:"):
-                            ns += int(line.split()[1])
-                        elif line.startswith("run_cnt:"):
-                            runs += int(line.split()[1])
-            except OSError:
-                return None
-        return ns, runs
+            stats_on = False
+        ns, runs = d["run_time_ns"], d["run_cnt"]
+        return d["recursion_misses"], ((ns, runs) if stats_on and ns is not None and runs is not None else None)
 
     def read_cpu(self, name: str = "wtop_stats", key=None) -> dict | None:
         """A struct cpu_stats summed over CPUs (the totals, or the focused process's); lat_max

@@ -92,13 +92,14 @@ class LiveSource:
         focus = k.read_focus(self._focus) if self._focus else None
         disks = k.read_disks()
         k.advance_epoch(self._focus)
+        misses, runs = k.fdinfo_stats()
         return Reading(
             cpu=cpu,
             procs=k.read_procs(),
             names=k.read_names(),
             disks=disks,
-            misses=k.recursion_misses(),
-            runs=k.run_stats(),
+            misses=misses,
+            runs=runs,
             self_cpu=time.process_time(),
             focus=focus,
             time=self._clock(),
