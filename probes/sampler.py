@@ -85,6 +85,21 @@ def counts_delta(cur: dict, prev: dict) -> dict:
     }
 
 
+def _sum_by(entries: list[tuple[tuple, tuple[int, ...]]], key) -> dict:
+    """The deltas summed by key(entry key). Mostly every key is distinct (one descriptor, one
+    thread): a dict comprehension then, and the summing loop only where keys repeat."""
+    out = {key(k): d for k, d in entries}
+    if len(out) == len(entries):
+        return out
+    out = {}
+    get, add = out.get, operator.add
+    for k, d in entries:
+        g = key(k)
+        acc = get(g)
+        out[g] = d if acc is None else tuple(map(add, acc, d))
+    return out
+
+
 def _dev_name(dev: int, name: Callable[[int, int], str]) -> str:
     return name(dev >> 20, dev & 0xFFFFF) if dev else OTHER_DISKS
 
@@ -217,29 +232,18 @@ class Sampler:
         of processes that wrote nothing and no longer exist (their final values are in)."""
         prev = self._prev
         prev_get = prev.procs.get
-        per_pid: dict[int, tuple[int, ...]] = {}
-        pid_get = per_pid.get
-        per_fd: dict[tuple[int, int], tuple[int, ...]] = {}
-        fd_get = per_fd.get
-        per_thread: dict[tuple[int, int, bytes], tuple[int, int]] = {}
-        sub, add = operator.sub, operator.add
-        for key, vals in r.procs.items():  # 20,000 entries in a burst: kept lean
+        sub = operator.sub
+        entries = []  # (key, delta) of the entries that moved: 20,000 in a burst, kept lean
+        add_entry = entries.append
+        for key, vals in r.procs.items():
             old = prev_get(key)
             if old is None:
-                delta = vals  # a new entry: all of it is this interval's
-            elif vals == old:
-                continue
-            else:
-                delta = tuple(map(sub, vals, old))
-            pid = key[0]
-            acc = pid_get(pid)
-            per_pid[pid] = delta if acc is None else tuple(map(add, acc, delta))
-            pf = (pid, key[1])
-            acc = fd_get(pf)
-            per_fd[pf] = delta if acc is None else tuple(map(add, acc, delta))
-            pt = (pid, key[2], key[4])
-            acc = per_thread.get(pt)
-            per_thread[pt] = (delta[0], delta[1]) if acc is None else (acc[0] + delta[0], acc[1] + delta[1])
+                add_entry((key, vals))  # a new entry: all of it is this interval's
+            elif vals != old:
+                add_entry((key, tuple(map(sub, vals, old))))
+        per_pid = _sum_by(entries, lambda k: k[0])
+        per_fd = _sum_by(entries, lambda k: (k[0], k[1]))
+        per_thread = _sum_by(entries, lambda k: (k[0], k[2], k[4]))
         files = self._files(list(per_fd.items()))
         disks, disk_no_issue = self._disks(r.disks, prev.disks, files)
         self._alive_idle.difference_update(per_pid)
@@ -250,7 +254,7 @@ class Sampler:
             comm, uid, cgroup = names_get(pid, unknown)
             rows.append(ProcessWrites(pid, comm, uid, d[0], d[1], d[2], d[3:], cgroup))
         threads = tuple(
-            ThreadWrites(pid, tid, self._safe_comm(comm), b, w) for (pid, tid, comm), (b, w) in per_thread.items()
+            ThreadWrites(pid, tid, self._safe_comm(comm), d[0], d[1]) for (pid, tid, comm), d in per_thread.items()
         )
         gone_keys: list[tuple] = []
         gone: set[int] = set()
