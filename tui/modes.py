@@ -5,6 +5,7 @@ traceback."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import threading
@@ -81,6 +82,9 @@ def run_live(args: argparse.Namespace) -> int:
     done = threading.Event()
     if not (args.batch or args.json or args.no_tui):
         threading.Thread(target=_loading_notice, args=(done,), daemon=True).start()
+        # the screen's modules (Textual, plotext: about 0.2 s) load while the probes compile
+        # in their child process, instead of after
+        threading.Thread(target=importlib.import_module, args=("tui.app",), daemon=True).start()
     try:
         source = LiveSource(probe_options(args))
     except ProbeError as exc:
