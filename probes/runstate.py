@@ -83,6 +83,8 @@ class Point(NamedTuple):
     """What reached the disks (write requests completed), bytes/s."""
     sla_missed: int
     skipped: int
+    timed: int = 0
+    """Writes with a latency in the interval (the SLA share's denominator)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +215,7 @@ def point_of(snap: Snapshot) -> Point:
         rate(sum(d.bytes for d in snap.disks), el),
         snap.sla_missed,
         snap.skipped.total,
+        snap.latency.total,
     )
 
 

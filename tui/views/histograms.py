@@ -9,6 +9,7 @@ from textual.widgets import Static
 
 from outlets.text import latency_summary
 from probes import runstate, units
+from tui.views.history import MIN_HEIGHT, SLA_SHARE, SPANS, HistoryPlot
 from tui.widgets import HistPlot
 
 PERIODS = ("both", "interval", "run")
@@ -41,6 +42,8 @@ class HistogramView(VerticalScroll):
         with Horizontal(classes="plots"):
             yield HistPlot(label=label, id=f"{self.kind}-interval", classes="interval-plot")
             yield HistPlot(label=label, id=f"{self.kind}-run", classes="run-plot")
+        if self.kind == "latency":  # the share over the SLA, interval by interval
+            yield HistoryPlot(SLA_SHARE, id="latency-history")
 
     def on_mount(self) -> None:
         self._apply_period()
@@ -66,6 +69,11 @@ class HistogramView(VerticalScroll):
         """The view's interface (tui.views.ViewContext): the whole machine's, no / filter."""
         self.fit(ctx.width)
         self.show(ctx.state)
+        if self.kind == "latency":
+            plot = self.query_one(HistoryPlot)
+            plot.display = ctx.height >= MIN_HEIGHT
+            if plot.display:
+                plot.set_data(ctx.timeline or ctx.state.history, SPANS[1], ctx.marker)
 
     def show(self, state: runstate.RunState) -> None:
         snap = state.last

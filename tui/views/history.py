@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from textual_plotext import PlotextPlot
 
-from probes import runstate, units
+from probes import units
 from probes.names import scrub
 from tui.widgets import ascii_only
 
@@ -27,14 +29,38 @@ def span_label(seconds: int) -> str:
     return f"{seconds // 60} min"
 
 
+@dataclass(frozen=True)
+class Series:
+    """What a history graph draws from each point: named lines, how to label the y axis,
+    which points to mark with an x, and the title."""
+
+    title: str
+    lines: tuple[tuple[str, Callable[[object], float]], ...]
+    yfmt: Callable[[float], str] = units.human_rate
+    marked: Callable[[object], bool] = lambda p: False
+
+
+MACHINE = Series(
+    "write() and the disks",
+    (("write() B/s", lambda p: p.bytes_s), ("disks B/s", lambda p: p.disk_s)),
+    marked=lambda p: bool(p.sla_missed or p.skipped),
+)
+SLA_SHARE = Series(
+    "write() calls over the SLA",
+    (("% over the SLA", lambda p: 100 * p.sla_missed / p.timed if p.timed else 0.0),),
+    yfmt=lambda v: f"{v:.3g}%",
+)
+
+
 class HistoryPlot(PlotextPlot):
     DEFAULT_CSS = """
     HistoryPlot { height: 10; }
     """
 
-    def __init__(self, **kw) -> None:
+    def __init__(self, series: Series = MACHINE, **kw) -> None:
         super().__init__(**kw)
-        self.points: list[runstate.Point] = []
+        self.series = series
+        self.points: list = []
         self.span = SPANS[1]
         self.marker: float | None = None
         self._drawn_key: tuple | None = None
@@ -42,16 +68,19 @@ class HistoryPlot(PlotextPlot):
         if os.environ.get("NO_COLOR"):
             self.theme = "clear"
 
-    def set_data(self, points: list[runstate.Point], span: int, marker: float | None = None) -> None:
+    def _quiet(self, points) -> bool:
+        return not any(f(p) for p in points for _, f in self.series.lines)
+
+    def set_data(self, points: list, span: int, marker: float | None = None) -> None:
         """Live: the last span of the run. A replay: the span around its position (marker).
 
         A scrolling graph changes every cell it draws, and over SSH every redraw is bytes on
         the wire (3 KiB a second at 120 columns, measured): it is redrawn only when the newest
         data would move it by at least a column (every span / width seconds: 3 s for 5 minutes
-        on 120 columns), and not at all while nothing was written in the span (a still text)."""
+        on 120 columns), and not at all while its span is all zero (a still text)."""
         newest = points[-1].time if points else 0.0
         step = span / max(self.size.width - 12, 20)
-        quiet = not any(p.bytes_s or p.disk_s for p in points if p.time > newest - span)
+        quiet = self._quiet([p for p in points if p.time > newest - span])
         key = (span, marker, quiet, len(points) >= 2)
         if key == self._drawn_key and (quiet or newest - self._drawn_at < step):
             self.points, self.span, self.marker = points, span, marker
@@ -67,36 +96,39 @@ class HistoryPlot(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
+        sr = self.series
         pts = self.points
         now = pts[-1].time if pts else time.time()
         if self.marker is not None:  # the marker a quarter from the right edge, where there is more
             now = min(now, max(self.marker + self.span / 4, pts[0].time + self.span))
         pts = [p for p in pts if now - self.span < p.time <= now]
-        title = f"write() and the disks over the last {span_label(self.span)} (m: span)"
-        plt.title(scrub(title))
-        quiet = not any(p.bytes_s or p.disk_s for p in pts)
+        plt.title(scrub(f"{sr.title} over the last {span_label(self.span)} (m: span)"))
+        quiet = self._quiet(pts)
         if len(pts) < 2 or (quiet and self.marker is None):
-            plt.text("the graph starts with the second interval" if len(pts) < 2 else "nothing written", 0, 0)
+            plt.text("the graph starts with the second interval" if len(pts) < 2 else "nothing to draw", 0, 0)
             plt.xlim(-1, 1)
             plt.ylim(-1, 1)
             plt.xticks([])
             plt.yticks([])
             self.refresh()
             return
-        line = "*" if ascii_only() else "braille"
         xs = [p.time - now for p in pts]
-        plt.plot(xs, [p.bytes_s for p in pts], marker=line, label="write() B/s")
-        if any(p.disk_s for p in pts):
-            plt.plot(xs, [p.disk_s for p in pts], marker="." if ascii_only() else "braille", label="disks B/s")
-        marked = [(x, p.bytes_s) for x, p in zip(xs, pts, strict=True) if p.sla_missed or p.skipped]
+        top = 0.0
+        for n, (label, f) in enumerate(sr.lines):
+            ys = [f(p) for p in pts]
+            if n and not any(ys):  # a second line with nothing to show (no disk requests)
+                continue
+            top = max(top, *ys)
+            plt.plot(xs, ys, marker=("*" if n == 0 else ".") if ascii_only() else "braille", label=label)
+        marked = [(x, sr.lines[0][1](p)) for x, p in zip(xs, pts, strict=True) if sr.marked(p)]
         if marked:
             plt.scatter([m[0] for m in marked], [m[1] for m in marked], marker="x", label="SLA missed / skipped")
         if self.marker is not None:
             plt.vline(self.marker - now, "red")  # the replay's position: left and right move it
         ticks = [xs[0] + (xs[-1] - xs[0]) * i / 4 for i in range(5)]
         plt.xticks(ticks, [time.strftime("%H:%M:%S", time.localtime(now + t)) for t in ticks])
-        top = max(max(p.bytes_s for p in pts), max(p.disk_s for p in pts), 1.0)
+        top = max(top, 1e-9)
         plt.ylim(0, top * 1.1)
         yt = [top * i / 2 for i in range(3)]
-        plt.yticks(yt, [units.human_rate(v) for v in yt])
+        plt.yticks(yt, [sr.yfmt(v) for v in yt])
         self.refresh()
