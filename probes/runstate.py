@@ -63,6 +63,8 @@ class RunState:
     """What those processes wrote: counted together, never lost."""
     history: list[Point] = field(default_factory=list)
     """One point an interval, newest last: the last HISTORY intervals (an hour at 1 s)."""
+    disk_history: dict[str, list[DiskPoint]] = field(default_factory=dict)
+    """By device: one point an interval since it was first seen (at most HISTORY each)."""
     comm_totals: dict[str, tuple[int, int]] = field(default_factory=dict)
     """(bytes, writes) since start by the writing thread's name (the seed's @[comm]), bounded."""
     thread_totals: dict[tuple[int, int, str], tuple[int, int]] = field(default_factory=dict)
@@ -70,6 +72,15 @@ class RunState:
 
 
 HISTORY = 3600
+
+
+class DiskPoint(NamedTuple):
+    """What one device did in one interval, for its history graph."""
+
+    time: float
+    bytes_s: float
+    iops: float
+    p99_ns: float
 
 
 class Point(NamedTuple):
@@ -189,6 +200,7 @@ def fold(state: RunState, snap: Snapshot) -> RunState:
             max(t.latency_max_ns, d.latency_max_ns),
             t.written,
         )
+    _fold_disk_history(state, snap)
     state.unplaced += unplaced(snap)
     for dev, n in disk_written(snap).items():
         t = disks.get(dev, DiskTotals(name=dev))
@@ -217,6 +229,28 @@ def point_of(snap: Snapshot) -> Point:
         snap.skipped.total,
         snap.latency.total,
     )
+
+
+def _fold_disk_history(state: RunState, snap: Snapshot) -> None:
+    """A point for every device seen so far: its figures, or zero when it was idle."""
+    from .tables import percentile  # tables builds on this module
+
+    now = {d.dev: d for d in snap.disks}
+    hist = state.disk_history
+    for dev in now.keys() | hist.keys():
+        d = now.get(dev)
+        p99 = percentile(d.latency, 0.99, d.latency_max_ns) if d else None
+        pts = hist.setdefault(dev, [])
+        pts.append(
+            DiskPoint(
+                snap.time,
+                rate(d.bytes, snap.elapsed) if d else 0.0,
+                rate(d.ios, snap.elapsed) if d else 0.0,
+                p99 or 0.0,
+            )
+        )
+        if len(pts) > HISTORY + 60:
+            del pts[:-HISTORY]
 
 
 def _bounded_add(d: dict, key, b: int, w: int) -> None:
@@ -257,6 +291,7 @@ def copy_state(state: RunState) -> RunState:
         focus=dict(state.focus),
         history=list(state.history),
         comm_totals=dict(state.comm_totals),
+        disk_history={k: list(v) for k, v in state.disk_history.items()},
         thread_totals=dict(state.thread_totals),
     )
 

@@ -12,8 +12,19 @@ from probes import runstate, snapshot, tables, units
 from tui.lines import Column, RowTable
 from tui.render import name_text
 from tui.views.histograms import HistogramView
+from tui.views.history import MIN_HEIGHT, SPANS, HistoryPlot, Series
 from tui.views.top import writes_rate
 from tui.widgets import HistPlot
+
+
+def disk_series(name: str) -> Series:
+    return Series(
+        f"{name}: bytes/s written (x: p99 over 10 ms)",
+        (("bytes/s", lambda p: p.bytes_s),),
+        marked=lambda p: p.p99_ns > 10_000_000,
+        mark_label="p99 over 10 ms",
+    )
+
 
 COLUMNS = [
     Column("name", "DEVICE", 9, grow_to=16),
@@ -85,12 +96,16 @@ class DisksView(HistogramView):
             empty = "no disk write requests in this period"
             yield HistPlot(label=label, empty=empty, id="disks-interval", classes="interval-plot")
             yield HistPlot(label=label, empty=empty, id="disks-run", classes="run-plot")
+        yield HistoryPlot(id="disks-history")
 
     FILTER = ("name",)
+    tall = True
+    """Room for the selected device's history graph (30 lines or more)."""
 
     def draw(self, ctx) -> None:
         """The view's interface (tui.views.ViewContext); / filters devices by name."""
         self.state = state = ctx.state
+        self.tall = ctx.height >= MIN_HEIGHT
         self.fit(ctx.width)
         if state.last is None:
             return
@@ -117,6 +132,11 @@ class DisksView(HistogramView):
         self.query_one("#disks-run", HistPlot).set_data(
             run.latency if run else snapshot.Log2Histogram(), f"whole run: {name} latency"
         )
+        plot = self.query_one("#disks-history", HistoryPlot)
+        plot.display = self.tall
+        if plot.display:  # the selected device over time: bytes/s and its p99 latency
+            plot.series = disk_series(name)
+            plot.set_data(state.disk_history.get(dev, []), SPANS[1])
 
     def facts(self, state: runstate.RunState, wide: bool = True, filtered: bool = False) -> Text:
         snap = state.last

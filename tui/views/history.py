@@ -38,6 +38,7 @@ class Series:
     lines: tuple[tuple[str, Callable[[object], float]], ...]
     yfmt: Callable[[float], str] = units.human_rate
     marked: Callable[[object], bool] = lambda p: False
+    mark_label: str = "SLA missed / skipped"
 
 
 MACHINE = Series(
@@ -122,7 +123,7 @@ class HistoryPlot(PlotextPlot):
             plt.plot(xs, ys, marker=("*" if n == 0 else ".") if ascii_only() else "braille", label=label)
         marked = [(x, sr.lines[0][1](p)) for x, p in zip(xs, pts, strict=True) if sr.marked(p)]
         if marked:
-            plt.scatter([m[0] for m in marked], [m[1] for m in marked], marker="x", label="SLA missed / skipped")
+            plt.scatter([m[0] for m in marked], [m[1] for m in marked], marker="x", label=sr.mark_label)
         if self.marker is not None:
             plt.vline(self.marker - now, "red")  # the replay's position: left and right move it
         ticks = [xs[0] + (xs[-1] - xs[0]) * i / 4 for i in range(5)]
