@@ -69,7 +69,7 @@ class Kernel:
         )
         self.opts = opts
         self.notes: list[str] = missing_notes(wanted)
-        self._progs, self._maps = load(opts)
+        self._progs, self._maps, self.loaded_from = load(opts)
         self._links: list[int] = []
         self._closing: list[threading.Thread] | None = None
         self._close_lock = threading.Lock()

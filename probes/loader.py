@@ -14,7 +14,7 @@ import os
 import socket
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from .program import MAPS, SOURCE, ProbeOptions, cflags
@@ -29,15 +29,46 @@ class ProbeError(RuntimeError):
         """What the compiler printed, if anything (several lines)."""
 
 
-def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str, int]]:
-    """Compile and load in a child; returns (program fds, map fds by name)."""
+def prog_names(opts: ProbeOptions) -> list[str]:
+    return [f"tracepoint__{cat}__{event}" for cat, event in opts.tracepoints]
+
+
+def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str, int], str]:
+    """(program fds, map fds by name, "cache" or "compiled"): from the cache of what BCC
+    compiled before (probes/progcache.py), else compiled and loaded in a child, which also
+    writes the cache."""
+    from . import progcache
+
+    names = prog_names(opts)
+    cached = progcache.load(opts, names, opts.self_tgid)
+    if cached is not None:
+        return (*cached, "cache")
+    # compile for the cache (wtop's own id as a placeholder), then load from it; if that
+    # fails, compile again and take what BCC loaded
+    try:
+        _run_child(replace(opts, self_tgid=progcache.SELF), "cache", 0, timeout)
+    except ProbeError:
+        pass
+    cached = progcache.load(opts, names, opts.self_tgid)
+    if cached is not None:
+        return (*cached, "compiled")
+    fds = _run_child(opts, "fds", len(names) + len(MAPS), timeout)
+    progs = fds[: len(names)]
+    return progs, dict(zip(MAPS, fds[len(names) :], strict=True)), "compiled"
+
+
+def _run_child(opts: ProbeOptions, mode: str, nfds: int, timeout: float) -> list[int]:
+    """Run the loader child: mode "fds" hands over the program and map fds; mode "cache"
+    writes the cache entry (probes/progcache.py) and hands over nothing."""
     programs = opts.tracepoints
     parent, child = socket.socketpair()
-    env = {**os.environ, "WTOP_LOADER_FD": str(child.fileno())}
+    from . import progcache
+
+    env = {**os.environ, "WTOP_LOADER_FD": str(child.fileno()), "WTOP_CACHE_DIR": progcache.DIR}
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "probes.loader", json.dumps(asdict(opts))],
+        [sys.executable, "-m", "probes.loader", json.dumps(asdict(opts)), mode],
         pass_fds=(child.fileno(),),
         env=env,
         stdin=subprocess.DEVNULL,
@@ -48,7 +79,7 @@ def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str
     child.close()
     parent.settimeout(timeout)
     try:
-        msg, fds, _flags, _addr = socket.recv_fds(parent, 65536, len(programs) + len(MAPS))
+        msg, fds, _flags, _addr = socket.recv_fds(parent, 65536, max(nfds, 1))
     except TimeoutError:
         proc.kill()
         msg, fds = b"", []
@@ -57,15 +88,15 @@ def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str
     _out, err = proc.communicate()
     details = err.decode(errors="replace").strip()
     info = json.loads(msg) if msg else {"error": "the BPF loader ended without an answer"}
-    if "error" in info or len(fds) != len(programs) + len(MAPS):
+    if "error" in info or len(fds) != nfds:
         for fd in fds:
             os.close(fd)
         raise ProbeError(info.get("error", "the BPF loader sent the wrong number of fds"), details)
-    progs = fds[: len(programs)]
-    return progs, dict(zip(MAPS, fds[len(programs) :], strict=True))
+    del programs
+    return fds
 
 
-def child(sock_fd: int, opts_json: str) -> int:
+def child(sock_fd: int, opts_json: str, mode: str = "fds") -> int:
     sock = socket.socket(fileno=sock_fd)
     try:
         from bcc import BPF
@@ -76,16 +107,21 @@ def child(sock_fd: int, opts_json: str) -> int:
     from .compat import unattached_bpf
 
     opts = ProbeOptions(**json.loads(opts_json))
+    names = prog_names(opts)
     try:
         b = unattached_bpf(BPF)(src_file=str(SOURCE).encode(), cflags=cflags(opts))
-        fds = [
-            b.load_func(f"tracepoint__{cat}__{event}".encode(), BPF.TRACEPOINT).fd for cat, event in opts.tracepoints
-        ]
+        maps = {name: b[name.encode()].map_fd for name in MAPS}
+        if mode == "cache":  # the bytecode only: the parent loads it from the cache
+            from . import progcache
+
+            progcache.store(opts, [(name, b.dump_func(name.encode())) for name in names], maps)
+            sock.sendall(json.dumps({"cached": True}).encode())
+            return 0
+        fds = [b.load_func(name.encode(), BPF.TRACEPOINT).fd for name in names]
     except Exception as exc:
         sock.sendall(json.dumps({"error": f"could not compile or load the BPF program: {exc}"}).encode())
         return 1
-    fds += [b[name.encode()].map_fd for name in MAPS]
-    socket.send_fds(sock, [json.dumps({"progs": len(opts.tracepoints), "maps": len(MAPS)}).encode()], fds)
+    socket.send_fds(sock, [json.dumps({"progs": len(names), "maps": len(MAPS)}).encode()], fds + list(maps.values()))
     sock.close()
     return 0
 
@@ -93,7 +129,7 @@ def child(sock_fd: int, opts_json: str) -> int:
 def main() -> int:
     fd = int(os.environ["WTOP_LOADER_FD"])
     try:
-        return child(fd, sys.argv[1])
+        return child(fd, sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "fds")
     except Exception as exc:  # anything else: one line for the user, not a traceback
         try:
             socket.socket(fileno=fd).sendall(json.dumps({"error": f"the BPF loader failed: {exc}"}).encode())

@@ -22,7 +22,8 @@ def modules_after(code: str) -> set[str]:
 def test_probes_never_import_textual():
     mods = modules_after(
         "import probes.snapshot, probes.runstate, probes.tables, probes.units, probes.names, probes.program, "
-        "probes.live, probes.sampler, probes.procfs, probes.kernel, probes.loader, probes.compat, probes.writers"
+        "probes.live, probes.sampler, probes.procfs, probes.kernel, probes.loader, probes.compat, probes.writers, "
+        "probes.progcache"
     )
     assert not any(m == "textual" or m.startswith("textual.") for m in mods)
     assert not any(m == "rich" or m.startswith("rich.") for m in mods)

@@ -1,0 +1,225 @@
+"""A cache of what BCC compiled, so that most starts load the programs without compiling.
+
+Compiling writes.c with BCC (LLVM, in a child) takes most of wtop's start-up. What it makes is
+plain BPF bytecode whose map references are file descriptors (ld_imm64, BPF_PSEUDO_MAP_FD).
+The loader child records, for each program, its instructions with each map reference replaced
+by the map's place, and for each map its definition (type, key and value sizes, entries,
+flags, name). A later start creates the maps, patches the instructions and loads them with
+bpf(2): the kernel's verifier checks them exactly as it checked BCC's.
+
+The key is a hash of everything that shapes the bytecode: writes.c, the -D flags (options and
+the tracepoints this kernel has), the kernel (release and build), and the BCC installed. A
+miss, a damaged file or a program the kernel refuses falls back to compiling (and rewrites
+the entry). The directory is root's own (0700), and a file another user could have written is
+never loaded: it is bytecode a root process would load.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes as ct
+import hashlib
+import importlib.util
+import json
+import os
+import struct
+from dataclasses import replace
+
+from . import bpfsys
+from .program import SOURCE, ProbeOptions, cflags
+
+DIR = os.environ.get("WTOP_CACHE_DIR", "/var/cache/wtop")
+VERSION = 1
+SELF = 0x7EADBEEF
+"""Compiled in place of wtop's own process id (which changes every start); every immediate
+equal to it is patched with the real one at load. The load refuses an entry with none."""
+BPF_MAP_CREATE = 0
+BPF_PROG_LOAD = 5
+BPF_OBJ_GET_INFO_BY_FD = 15
+BPF_PROG_TYPE_TRACEPOINT = 5
+LD_IMM64 = 0x18
+PSEUDO_MAP_FD = 1
+INSN = struct.Struct("<BBhi")  # code, dst:4|src:4, off, imm
+
+
+class _MapCreate(ct.Structure):
+    _fields_ = [
+        ("map_type", ct.c_uint32),
+        ("key_size", ct.c_uint32),
+        ("value_size", ct.c_uint32),
+        ("max_entries", ct.c_uint32),
+        ("map_flags", ct.c_uint32),
+        ("inner_map_fd", ct.c_uint32),
+        ("numa_node", ct.c_uint32),
+        ("map_name", ct.c_char * 16),
+    ]
+
+
+class _ProgLoad(ct.Structure):
+    _fields_ = [
+        ("prog_type", ct.c_uint32),
+        ("insn_cnt", ct.c_uint32),
+        ("insns", ct.c_uint64),
+        ("license", ct.c_uint64),
+        ("log_level", ct.c_uint32),
+        ("log_size", ct.c_uint32),
+        ("log_buf", ct.c_uint64),
+        ("kern_version", ct.c_uint32),
+        ("prog_flags", ct.c_uint32),
+        ("prog_name", ct.c_char * 16),
+    ]
+
+
+class _InfoByFd(ct.Structure):
+    _fields_ = [("bpf_fd", ct.c_uint32), ("info_len", ct.c_uint32), ("info", ct.c_uint64)]
+
+
+class _MapInfo(ct.Structure):
+    _fields_ = [
+        ("type", ct.c_uint32),
+        ("id", ct.c_uint32),
+        ("key_size", ct.c_uint32),
+        ("value_size", ct.c_uint32),
+        ("max_entries", ct.c_uint32),
+        ("map_flags", ct.c_uint32),
+        ("name", ct.c_char * 16),
+    ]
+
+
+def key(opts: ProbeOptions) -> str:
+    """What the bytecode depends on, hashed."""
+    h = hashlib.sha256()
+    h.update(SOURCE.read_bytes())
+    h.update(json.dumps([cflags(replace(opts, self_tgid=SELF)), list(map(list, opts.tracepoints))]).encode())
+    u = os.uname()
+    h.update(f"{u.release}\0{u.version}\0{u.machine}".encode())
+    spec = importlib.util.find_spec("bcc")
+    if spec is not None and spec.origin:
+        st = os.stat(spec.origin)
+        h.update(f"{spec.origin}\0{st.st_mtime_ns}\0{st.st_size}".encode())
+    h.update(str(VERSION).encode())
+    return h.hexdigest()
+
+
+def _path(opts: ProbeOptions) -> str:
+    return os.path.join(DIR, f"{key(opts)}.json")
+
+
+def map_info(fd: int) -> dict:
+    info = _MapInfo()
+    bpfsys._bpf(BPF_OBJ_GET_INFO_BY_FD, _InfoByFd(bpf_fd=fd, info_len=ct.sizeof(info), info=ct.addressof(info)))
+    return {
+        "type": info.type,
+        "key_size": info.key_size,
+        "value_size": info.value_size,
+        "max_entries": info.max_entries,
+        "flags": info.map_flags,
+        "name": info.name.decode(),
+    }
+
+
+def store(opts: ProbeOptions, progs: list[tuple[str, bytes]], maps: dict[str, int]) -> None:
+    """Record what the child compiled: (name, instructions) of each program in order, and the
+    handed-over maps by name. Failing to store is never an error (the next start compiles)."""
+    try:
+        fd_place: dict[int, int] = {}
+        defs: list[dict] = []
+
+        def place(fd: int) -> int:
+            if fd not in fd_place:
+                fd_place[fd] = len(defs)
+                defs.append(map_info(fd))
+            return fd_place[fd]
+
+        handed = {name: place(fd) for name, fd in maps.items()}
+        out = []
+        for name, insns in progs:
+            relocs = []
+            for i in range(len(insns) // 8):
+                code, regs, _off, imm = INSN.unpack_from(insns, i * 8)
+                if code == LD_IMM64 and regs >> 4 == PSEUDO_MAP_FD:
+                    relocs.append([i, place(imm)])
+            out.append({"name": name, "insns": base64.b64encode(insns).decode(), "relocs": relocs})
+        os.makedirs(DIR, mode=0o700, exist_ok=True)
+        tmp = _path(opts) + f".{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"maps": defs, "handed": handed, "progs": out}, f)
+        os.replace(tmp, _path(opts))
+    except (OSError, ValueError, struct.error):
+        pass
+
+
+def _trusted(path: str) -> bool:
+    """Root's own file in root's own directory, writable by nobody else."""
+    try:
+        d, f = os.stat(os.path.dirname(path)), os.stat(path)
+    except OSError:
+        return False
+    return d.st_uid == 0 and f.st_uid == 0 and not (d.st_mode | f.st_mode) & 0o022
+
+
+def load(opts: ProbeOptions, names: list[str], self_tgid: int) -> tuple[list[int], dict[str, int]] | None:
+    """(program fds, map fds by name) from the cache, None on a miss or any failure (an entry
+    that fails is removed, so the compile that follows rewrites it)."""
+    path = _path(opts)
+    if not _trusted(path):
+        return None
+    created: list[int] = []
+    try:
+        with open(path) as f:
+            entry = json.load(f)
+        map_fds = []
+        for m in entry["maps"]:
+            attr = _MapCreate(
+                map_type=m["type"],
+                key_size=m["key_size"],
+                value_size=m["value_size"],
+                max_entries=m["max_entries"],
+                map_flags=m["flags"],
+                map_name=m["name"].encode()[:15],
+            )
+            map_fds.append(bpfsys._bpf(BPF_MAP_CREATE, attr))
+            created.append(map_fds[-1])
+        if [p["name"] for p in entry["progs"]] != names:
+            raise ValueError("programs differ")
+        license = ct.create_string_buffer(b"GPL")
+        prog_fds = []
+        selves = 0
+        for p in entry["progs"]:
+            insns = bytearray(base64.b64decode(p["insns"]))
+            for i, m in p["relocs"]:
+                code, regs, off, _imm = INSN.unpack_from(insns, i * 8)
+                INSN.pack_into(insns, i * 8, code, regs, off, map_fds[m])
+            for i in range(len(insns) // 8):
+                code, regs, off, imm = INSN.unpack_from(insns, i * 8)
+                if imm == SELF:
+                    INSN.pack_into(insns, i * 8, code, regs, off, self_tgid)
+                    selves += 1
+            if p["name"] == "tracepoint__syscalls__sys_exit_write" and not selves:
+                raise ValueError("wtop's own process id was not found in the bytecode")
+            buf = (ct.c_char * len(insns)).from_buffer(insns)
+            attr = _ProgLoad(
+                prog_type=BPF_PROG_TYPE_TRACEPOINT,
+                insn_cnt=len(insns) // 8,
+                insns=ct.addressof(buf),
+                license=ct.addressof(license),
+                prog_name=p["name"].encode()[:15],
+            )
+            prog_fds.append(bpfsys._bpf(BPF_PROG_LOAD, attr))
+            created.append(prog_fds[-1])
+        maps = {name: map_fds[i] for name, i in entry["handed"].items()}
+        for fd in set(map_fds) - set(maps.values()):  # referenced by programs only: they hold them
+            os.close(fd)
+        return prog_fds, maps
+    except (OSError, ValueError, KeyError, TypeError, struct.error):
+        for fd in created:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        return None
