@@ -23,6 +23,20 @@ CALL_BYTES = {
 """What tests/helpers/calls.c writes, by call: to the file, then a pipe, a socket, /dev/null."""
 
 
+def written(pid: int, calls: int = 36, timeout: float = 30.0) -> None:
+    """Until the kernel's own accounting (/proc/PID/io syscw) shows all of the helper's write
+    calls: a signal, not a guess at how long 36 calls take on a loaded machine."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(f"/proc/{pid}/io") as f:
+            syscw = int(next(line for line in f if line.startswith("syscw:")).split()[1])
+        if syscw >= calls:
+            assert syscw == calls
+            return
+        assert time.monotonic() < deadline, syscw
+        time.sleep(0.01)
+
+
 def test_every_write_call_and_every_kind_of_target(helper_bins, tmp_path):
     target = tmp_path / "data.bin"
     p = subprocess.Popen([helper_bins["calls"], "wtop-calls", str(target)], stdin=subprocess.PIPE)
@@ -31,7 +45,7 @@ def test_every_write_call_and_every_kind_of_target(helper_bins, tmp_path):
             src.sample()
             p.stdin.write(b"g")
             p.stdin.flush()
-            time.sleep(0.5)  # written; the helper keeps its descriptors open for 3 s
+            written(p.pid)  # the helper keeps its descriptors open for 3 s after
             s = src.sample()
     finally:
         p.kill()
@@ -73,7 +87,7 @@ def test_drill_down_counts_one_process_on_its_own(helper_bins, spawn, tmp_path):
             p.stdin.flush()
             other.go()
             assert other.wait() == 0
-            time.sleep(0.5)
+            written(p.pid)
             s = src.sample()
             src.set_focus(other.pid)
             s2 = src.sample()  # the focus moves at the end of this one

@@ -53,6 +53,19 @@ class Term:
             time.sleep(0.1)
         raise AssertionError(f"{text!r} did not appear on screen:\n{screen}")
 
+    def wait_for_row(self, *parts: str, timeout: float = 30.0) -> str:
+        """Until one line of the screen holds every part (a row with its figures): a signal,
+        where sleeping for "one more interval" would be too short on a loaded machine."""
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            for line in screen.splitlines():
+                if all(p in line for p in parts):
+                    return line
+            time.sleep(0.1)
+        raise AssertionError(f"no line with {parts!r} on screen:\n{screen}")
+
     def alive(self) -> bool:
         try:
             os.kill(self.pid, 0)

@@ -85,7 +85,7 @@ def test_live_dashboard_every_key_and_exact_summary(term, spawn, size):
     t.wait_for("PAUSED")
     t.keys("p")
     writers[0].wait(15)
-    time.sleep(1.2)  # one more interval takes alpha's last writes
+    t.wait_for_row("e2e-alpha", "3.1 MiB")  # the interval that took alpha's last writes is shown
     t.keys("q")
     t.wait_exit(2.0)
     summary = t.wait_for("@sizes", history=True)
@@ -147,7 +147,7 @@ def test_the_dashboard_records_while_it_runs(term, spawn, tmp_path):
     t.wait_for("skipped")
     w.go()
     w.wait(15)
-    time.sleep(1.2)
+    t.wait_for_row("e2e-rec", "195.3 KiB")  # all 200,000 bytes counted and shown, so recorded
     t.keys("q")
     t.wait_exit()
     from outlets.recording import read
