@@ -58,9 +58,11 @@ class HistoryPlot(PlotextPlot):
     HistoryPlot { height: 10; }
     """
 
-    def __init__(self, series: Series = MACHINE, **kw) -> None:
+    def __init__(self, series: Series = MACHINE, span_key: bool = False, **kw) -> None:
         super().__init__(**kw)
         self.series = series
+        self.span_key = span_key
+        """Whether m changes this graph's span (the top writers' graph): said in its title."""
         self.points: list = []
         self.span = SPANS[1]
         self.marker: float | None = None
@@ -103,7 +105,7 @@ class HistoryPlot(PlotextPlot):
         if self.marker is not None:  # the marker a quarter from the right edge, where there is more
             now = min(now, max(self.marker + self.span / 4, pts[0].time + self.span))
         pts = [p for p in pts if now - self.span < p.time <= now]
-        plt.title(scrub(f"{sr.title} over the last {span_label(self.span)} (m: span)"))
+        plt.title(scrub(f"{sr.title} over the last {span_label(self.span)}" + (" (m: span)" if self.span_key else "")))
         quiet = self._quiet(pts)
         if len(pts) < 2 or (quiet and self.marker is None):
             plt.text("the graph starts with the second interval" if len(pts) < 2 else "nothing to draw", 0, 0)

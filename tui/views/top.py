@@ -123,7 +123,7 @@ class TopView(Vertical):
 
     def compose(self) -> ComposeResult:
         yield TopTable(id="top-table")
-        yield HistoryPlot(id="top-history")
+        yield HistoryPlot(span_key=True, id="top-history")
 
     def draw(self, ctx) -> None:
         self._ctx = ctx
