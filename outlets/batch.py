@@ -40,6 +40,16 @@ def disk_lines(snap: Snapshot) -> list[str]:
     return out
 
 
+def _row_line(
+    pid: int | None, comm: str, uid: int, bytes_s: float, writes_s: float, avg: float, nbytes: int, writes: int
+) -> str:
+    """One process's line of --batch text (pid None: a row for several)."""
+    return (
+        f"{'' if pid is None else pid:>8} {comm:<16} {procfs.user_name(uid):<9} {units.human_rate(bytes_s):>12} "
+        f"{writes_s:>9.1f} {units.human_bytes(avg):>9} {nbytes:>12,} {writes:>9,}"
+    )
+
+
 def text_block(snap: Snapshot, state: runstate.RunState, top: int, accumulated: bool = False) -> str:
     """One interval as text: a header line, the top writers (accumulated: every process since
     start, by its total, exited ones marked), the latency line."""
@@ -60,21 +70,15 @@ def text_block(snap: Snapshot, state: runstate.RunState, top: int, accumulated: 
             t = state.totals.get(r.pid) if r.pid is not None else None
             b, w = (t.bytes, t.writes) if t else (state.forgotten_bytes, state.forgotten_writes)
             gone = " (exited)" if r.exited and t else ""
-            lines.append(
-                f"{'' if r.pid is None else r.pid:>8} {r.comm:<16} {procfs.user_name(r.uid):<9} "
-                f"{units.human_rate(r.bytes_s):>12} {r.writes_s:>9.1f} {units.human_bytes(r.avg_size):>9} "
-                f"{b:>12,} {w:>9,}{gone}"
-            )
+            lines.append(_row_line(r.pid, r.comm, r.uid, r.bytes_s, r.writes_s, r.avg_size, b, w) + gone)
         if top and len(rows) > top:
             lines.append(f"{'':>8} ({len(rows) - top} more processes since start; -n 0 shows all)")
     else:
         procs = sorted(snap.processes, key=lambda p: (-p.bytes, p.pid))
         for p in procs[:top] if top else procs:
             avg = p.bytes / p.writes if p.writes else 0
-            lines.append(
-                f"{p.pid:>8} {p.comm:<16} {procfs.user_name(p.uid):<9} {units.human_rate(units.rate(p.bytes, el)):>12} "
-                f"{units.rate(p.writes, el):>9.1f} {units.human_bytes(avg):>9} {p.bytes:>12,} {p.writes:>9,}"
-            )
+            rates = units.rate(p.bytes, el), units.rate(p.writes, el)
+            lines.append(_row_line(p.pid, p.comm, p.uid, *rates, avg, p.bytes, p.writes))
         if top and len(procs) > top:
             lines.append(f"{'':>8} ({len(procs) - top} more processes wrote in this interval; -n 0 shows all)")
     pairs = latency_summary(snap.latency, snap.latency_max_ns, snap.sla_ns, snap.sla_missed)

@@ -17,6 +17,7 @@ import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from . import progcache
 from .program import MAPS, SOURCE, ProbeOptions, cflags
 
 
@@ -37,8 +38,6 @@ def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str
     """(program fds, map fds by name, "cache" or "compiled"): from the cache of what BCC
     compiled before (probes/progcache.py), else compiled and loaded in a child, which also
     writes the cache."""
-    from . import progcache
-
     names = prog_names(opts)
     cached = progcache.load(opts, names, opts.self_tgid)
     if cached is not None:
@@ -60,10 +59,7 @@ def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str
 def _run_child(opts: ProbeOptions, mode: str, nfds: int, timeout: float) -> list[int]:
     """Run the loader child: mode "fds" hands over the program and map fds; mode "cache"
     writes the cache entry (probes/progcache.py) and hands over nothing."""
-    programs = opts.tracepoints
     parent, child = socket.socketpair()
-    from . import progcache
-
     env = {**os.environ, "WTOP_LOADER_FD": str(child.fileno()), "WTOP_CACHE_DIR": progcache.DIR}
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -92,7 +88,6 @@ def _run_child(opts: ProbeOptions, mode: str, nfds: int, timeout: float) -> list
         for fd in fds:
             os.close(fd)
         raise ProbeError(info.get("error", "the BPF loader sent the wrong number of fds"), details)
-    del programs
     return fds
 
 
@@ -112,8 +107,6 @@ def child(sock_fd: int, opts_json: str, mode: str = "fds") -> int:
         b = unattached_bpf(BPF)(src_file=str(SOURCE).encode(), cflags=cflags(opts))
         maps = {name: b[name.encode()].map_fd for name in MAPS}
         if mode == "cache":  # the bytecode only: the parent loads it from the cache
-            from . import progcache
-
             progcache.store(opts, [(name, b.dump_func(name.encode())) for name in names], maps)
             sock.sendall(json.dumps({"cached": True}).encode())
             return 0

@@ -94,18 +94,11 @@ def _by_name(state: RunState, snap: Snapshot, kinds: dict, accumulated: bool = F
     elapsed = snap.elapsed
     procs = {p.pid: p for p in snap.processes}
     sums: dict[str, list] = {}  # comm -> [bytes, writes, pids]
-    if snap.threads:
-        for t in snap.threads:
-            g = sums.setdefault(t.comm, [0, 0, set()])
-            g[0] += t.bytes
-            g[1] += t.writes
-            g[2].add(t.pid)
-    else:
-        for p in snap.processes:
-            g = sums.setdefault(p.comm, [0, 0, set()])
-            g[0] += p.bytes
-            g[1] += p.writes
-            g[2].add(p.pid)
+    for t in snap.threads or snap.processes:  # both carry pid, comm, bytes and writes
+        g = sums.setdefault(t.comm, [0, 0, set()])
+        g[0] += t.bytes
+        g[1] += t.writes
+        g[2].add(t.pid)
     if accumulated:  # every name since start: those quiet now at 0 B/s, with their totals
         for comm in state.comm_totals:
             sums.setdefault(comm, [0, 0, set()])
