@@ -33,8 +33,17 @@ PY = sys.executable
 
 # -- peers of the per-write cost ---------------------------------------------------------
 
-# The floor: empty programs on exactly the tracepoints wtop attaches (a write() hits two).
-EMPTY = (
+# The floor: empty programs on exactly the tracepoints wtop attaches for a write(): the raw
+# sys_enter and sys_exit, which every system call on the machine passes.
+EMPTY = """
+RAW_TRACEPOINT_PROBE(sys_enter) { return 0; }
+RAW_TRACEPOINT_PROBE(sys_exit) { return 0; }
+"""
+
+# The same on the per-call perf tracepoints wtop used before it traced every write path
+# (syscalls:sys_enter_write and its kin): cheaper for the calls it does not trace, dearer
+# for a write, and each one 30-80 ms to detach.
+EMPTY_PER_CALL = (
     "\n".join(
         f"TRACEPOINT_PROBE({cat}, {event}) {{ return 0; }}"
         for cat, event in (
@@ -48,7 +57,6 @@ EMPTY = (
 TRACEPOINT_PROBE(syscalls, sys_enter_pwritev2) { return 0; }
 #undef rwf_t
 TRACEPOINT_PROBE(syscalls, sys_exit_pwritev2) { return 0; }
-TRACEPOINT_PROBE(sched, sched_process_exec) { return 0; }
 """
 )
 
@@ -173,6 +181,7 @@ class Nothing:
 PEERS = {
     "none": Nothing,
     "floor (empty programs, same tracepoints)": lambda: Bcc(EMPTY),
+    "empty programs, per-call tracepoints": lambda: Bcc(EMPTY_PER_CALL),
     "wtop (default probes, drained 1/s)": Wtop,
     "wtop, the writer's own page open": lambda: Wtop(focus=True),
     "naive BCC (hashes, atomics)": lambda: Bcc(NAIVE),
@@ -180,9 +189,12 @@ PEERS = {
 }
 
 
-def ns_per_write(writebench: str, n: int, threads: int, peer=None) -> float:
+def ns_per_write(writebench: str, n: int, threads: int, peer=None, other: bool = False) -> float:
     p = subprocess.Popen(
-        [writebench, str(n), str(threads), "wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [writebench, str(n), str(threads), "wait", *(["other"] if other else [])],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     hook = getattr(peer, "writer_started", None)
     if hook:
@@ -193,8 +205,9 @@ def ns_per_write(writebench: str, n: int, threads: int, peer=None) -> float:
     return float(out)
 
 
-def bench_write(bins, n: int, reps: int, threads: int) -> dict[str, float]:
-    """Median ns/write per peer; the peers take turns each round so drift hits them alike."""
+def bench_write(bins, n: int, reps: int, threads: int, other: bool = False) -> dict[str, float]:
+    """Median ns/write per peer (other: ns per getppid, a call wtop does not trace); the peers
+    take turns each round so drift hits them alike."""
     names = list(PEERS)
     if not shutil.which("bpftrace"):
         names.remove("bpftrace (same figures)")
@@ -204,23 +217,25 @@ def bench_write(bins, n: int, reps: int, threads: int) -> dict[str, float]:
         for name in names:
             peer = PEERS[name]()
             try:
-                samples[name].append(ns_per_write(bins["writebench"], n, threads, peer))
+                samples[name].append(ns_per_write(bins["writebench"], n, threads, peer, other))
             finally:
                 peer.close()
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
-def report_write(title: str, med: dict[str, float]) -> None:
+def report_write(title: str, med: dict[str, float], targets: bool = True) -> None:
     base = med["none"]
     floor = med["floor (empty programs, same tracepoints)"] - base
     bt = med.get("bpftrace (same figures)")
     print(f"\n{title}")
-    print(f"  {'peer':<42} {'ns/write':>9} {'added':>8} {'x floor':>8} {'x bpftrace':>11}")
+    print(f"  {'peer':<42} {'ns/call':>9} {'added':>8} {'x floor':>8} {'x bpftrace':>11}")
     for name, v in med.items():
         added = v - base
         xf = f"{added / floor:.2f}" if name != "none" and floor > 0 else ""
         xb = f"{added / (bt - base):.2f}" if bt and name != "none" else ""
         print(f"  {name:<42} {v:9.0f} {added:+8.0f} {xf:>8} {xb:>11}")
+    if not targets:
+        return
     w = med["wtop (default probes, drained 1/s)"] - base
     print(f"  targets: wtop added <= 1.5x floor ({w / floor:.2f}x)", end="")
     if bt:
@@ -548,6 +563,12 @@ def main() -> int:
             ncpu = os.cpu_count() or 1
             med = bench_write(bins, n // 2, reps, ncpu)
             report_write(f"   the same with {ncpu} writer threads (one per core), ns per write per thread", med)
+            med = bench_write(bins, n, reps, 1, other=True)
+            report_write(
+                f"   the tax on a call wtop does not trace: getppid(), median of {reps} x {n:,}, one caller",
+                med,
+                targets=False,
+            )
         if "dashboard" in args.parts:
             secs = 15 if q else 60
             print(f"\n2. the dashboard's own cost over {secs}s at 120x40 (from /proc/<pid>/stat and status)")

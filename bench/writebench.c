@@ -1,13 +1,16 @@
 // Time 64-byte write()s to /dev/null: prints the mean ns per write seen by each thread.
-// usage: writebench N [THREADS [wait]]   (wait: read one byte from stdin before writing)
+// usage: writebench N [THREADS [wait [other]]]   (wait: read one byte from stdin before
+// writing; other: time getppid() instead, a system call wtop does not trace)
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 static long n;
+static int other;
 static pthread_barrier_t start;
 
 static void *run(void *arg)
@@ -16,9 +19,13 @@ static void *run(void *arg)
     char buf[64] = {0};
     int fd = open("/dev/null", O_WRONLY);
     pthread_barrier_wait(&start);
-    for (long i = 0; i < n; i++)
-        if (write(fd, buf, sizeof buf) != sizeof buf)
-            exit(3);
+    if (other)
+        for (long i = 0; i < n; i++)
+            syscall(SYS_getppid);
+    else
+        for (long i = 0; i < n; i++)
+            if (write(fd, buf, sizeof buf) != sizeof buf)
+                exit(3);
     close(fd);
     return NULL;
 }
@@ -29,6 +36,7 @@ int main(int argc, char **argv)
         return 2;
     n = atol(argv[1]);
     int threads = argc > 2 ? atoi(argv[2]) : 1;
+    other = argc > 4;
     if (argc > 3) {
         char go;
         if (read(0, &go, 1) != 1)

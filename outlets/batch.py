@@ -21,7 +21,7 @@ from outlets.text import latency_summary
 from probes import procfs, runstate, tables, units, writers
 from probes.names import scrub
 from probes.schedule import samples
-from probes.snapshot import Snapshot
+from probes.snapshot import CALLS, SYNCS, Snapshot
 
 
 def disk_lines(snap: Snapshot) -> list[str]:
@@ -83,6 +83,16 @@ def text_block(snap: Snapshot, state: runstate.RunState, top: int, accumulated: 
             lines.append(f"{'':>8} ({len(procs) - top} more processes wrote in this interval; -n 0 shows all)")
     pairs = latency_summary(snap.latency, snap.latency_max_ns, snap.sla_ns, snap.sla_missed)
     lines.append("latency " + "  ".join(f"{k} {v}" for k, v in pairs))
+    by_call = [f"{c} {w:,} ({b:,} B)" for c, w, b in zip(CALLS, snap.call_writes, snap.call_bytes, strict=False) if w]
+    if by_call:
+        lines.append("calls " + ", ".join(by_call))
+    sync = snap.family("sync")
+    if sync is not None and sync.calls:
+        counts = ", ".join(f"{c} {n:,}" for c, n in zip(SYNCS, snap.sync_calls, strict=False) if n)
+        pairs = latency_summary(sync.latency, sync.latency_max_ns, sync.sla_ns, sync.sla_missed)
+        lines.append(f"syncs {counts}  latency " + "  ".join(f"{k} {v}" for k, v in pairs))
+        synced = sorted((p for p in snap.processes if p.syncs), key=lambda p: (-p.syncs, p.pid))
+        lines.append("syncs by process " + ", ".join(f"{p.comm}[{p.pid}] {p.syncs:,}" for p in synced[: top or None]))
     lines += disk_lines(snap)
     lines += [f"note: {n}" for n in snap.notes]
     return "\n".join(map(scrub, lines)) + "\n\n"  # the second wall, line by line

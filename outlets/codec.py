@@ -41,7 +41,7 @@ from __future__ import annotations
 import time as _time
 
 from probes import procfs, runstate, tables, units, writers
-from probes.snapshot import CALLS, FocusWrites, Log2Histogram, Snapshot
+from probes.snapshot import CALLS, SYNCS, FocusWrites, Log2Histogram, Snapshot
 
 from . import trust
 
@@ -60,8 +60,10 @@ def to_record(s: Snapshot) -> dict:
         "seq": s.seq,
         "time": s.time,
         "elapsed": s.elapsed,
-        "procs": [[p.pid, p.comm, p.uid, p.bytes, p.writes, p.errors, list(p.calls), p.cgroup] for p in s.processes],
-        "files": [[f.pid, f.fd, f.path, f.kind, f.bytes, f.writes, f.disk] for f in s.files],
+        "procs": [
+            [p.pid, p.comm, p.uid, p.bytes, p.writes, p.errors, list(p.calls), p.cgroup, p.syncs] for p in s.processes
+        ],
+        "files": [[f.pid, f.fd, f.path, f.kind, f.bytes, f.writes, f.disk, f.syncs] for f in s.files],
         "calls": [list(s.call_writes), list(s.call_bytes)],
         "sizes": _sparse(s.sizes),
         "latency": _sparse(s.latency),
@@ -82,7 +84,17 @@ def to_record(s: Snapshot) -> dict:
         "threads": [[t.pid, t.tid, t.comm, t.bytes, t.writes] for t in s.threads],
         "cost": None if s.cost is None else [s.cost.cpu_s, s.cost.probe_ns, s.cost.probe_runs],
         "exited": list(s.exited),
+        "sync_calls": list(s.sync_calls),
+        "families": _families_record(s.families),
     }
+
+
+def _families_record(fams) -> list:
+    return [
+        [f.name, f.calls, f.bytes, f.errors, _sparse(f.sizes), _sparse(f.latency)]
+        + [f.latency_max_ns, f.latency_sum_ns, f.sla_missed, f.sla_ns]
+        for f in fams
+    ]
 
 
 def _cost(s: Snapshot) -> dict | None:
@@ -104,6 +116,7 @@ def _focus_record(f: FocusWrites | None) -> dict | None:
         return None
     d = {k: getattr(f, k) for k in FOCUS_FIELDS}
     d.update(sizes=_sparse(f.sizes), latency=_sparse(f.latency), calls=[list(f.call_writes), list(f.call_bytes)])
+    d.update(sync_calls=list(f.sync_calls), families=_families_record(f.families))
     return d
 
 
@@ -128,11 +141,8 @@ def to_json(s: Snapshot) -> dict:
     procs = sorted(s.processes, key=lambda p: (-p.bytes, p.pid))
     kinds = writers.kinds_by_pid(s)
     written = runstate.disk_written(s)
-    lat_total = s.latency.total
 
-    def pct(q: float):
-        v = tables.percentile(s.latency, q, s.latency_max_ns)
-        return None if v is None else round(v)
+    sync = s.family("sync")
 
     return {
         "schema": SCHEMA,
@@ -164,6 +174,7 @@ def to_json(s: Snapshot) -> dict:
                 "bytes_per_s": round(units.rate(p.bytes, el), 3),
                 "writes_per_s": round(units.rate(p.writes, el), 3),
                 "calls": dict(zip(CALLS, p.calls, strict=False)),
+                "syncs": p.syncs,
                 "kinds": kinds.get(p.pid, {}),
             }
             for p in procs
@@ -178,6 +189,7 @@ def to_json(s: Snapshot) -> dict:
                 "writes": f.writes,
                 "bytes_per_s": round(units.rate(f.bytes, el), 3),
                 "disk": f.disk,
+                "syncs": f.syncs,
             }
             for f in sorted(s.files, key=lambda f: (-f.bytes, f.pid, f.fd))
         ],
@@ -208,17 +220,44 @@ def to_json(s: Snapshot) -> dict:
             "buckets": _buckets(s.sizes, "low", "high"),
             "total": s.sizes.total,
         },
-        "latency": {
-            "buckets": _buckets(s.latency, "low_ns", "high_ns"),
-            "total": lat_total,
-            "max_ns": s.latency_max_ns,
-            "sum_ns": s.latency_sum_ns,
-            "p50_ns": pct(0.5),
-            "p90_ns": pct(0.9),
-            "p99_ns": pct(0.99),
-            "sla_ns": s.sla_ns,
-            "sla_missed": s.sla_missed,
-            "sla_missed_share": round(s.sla_missed / lat_total, 6) if lat_total else 0.0,
+        "latency": _latency(s.latency, s.latency_max_ns, s.latency_sum_ns, s.sla_ns, s.sla_missed),
+        "syncs": dict(zip(SYNCS, s.sync_calls, strict=False)),
+        "sync_latency": None
+        if sync is None
+        else _latency(sync.latency, sync.latency_max_ns, sync.latency_sum_ns, sync.sla_ns, sync.sla_missed),
+        "families": {
+            f.name: {
+                "calls": f.calls,
+                "bytes": f.bytes,
+                "errors": f.errors,
+                "bytes_per_s": round(units.rate(f.bytes, el), 3),
+                "calls_per_s": round(units.rate(f.calls, el), 3),
+                "sizes": {"buckets": _buckets(f.sizes, "low", "high"), "total": f.sizes.total},
+                "latency": _latency(f.latency, f.latency_max_ns, f.latency_sum_ns, f.sla_ns, f.sla_missed),
+            }
+            for f in s.families
         },
         "notes": list(s.notes),
+    }
+
+
+def _latency(h: Log2Histogram, max_ns: int, sum_ns: int, sla_ns: int, sla_missed: int) -> dict:
+    """A latency histogram as JSON: buckets, percentiles and the SLA's share."""
+
+    def pct(q: float):
+        v = tables.percentile(h, q, max_ns)
+        return None if v is None else round(v)
+
+    total = h.total
+    return {
+        "buckets": _buckets(h, "low_ns", "high_ns"),
+        "total": total,
+        "max_ns": max_ns,
+        "sum_ns": sum_ns,
+        "p50_ns": pct(0.5),
+        "p90_ns": pct(0.9),
+        "p99_ns": pct(0.99),
+        "sla_ns": sla_ns,
+        "sla_missed": sla_missed,
+        "sla_missed_share": round(sla_missed / total, 6) if total else 0.0,
     }

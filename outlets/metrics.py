@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import CollectorRegistry
 
 from probes import runstate
-from probes.snapshot import CALLS, Log2Histogram, Snapshot
+from probes.snapshot import CALLS, SYNCS, Log2Histogram, Snapshot
 
 MAX_LABELS = 20
 OTHER = "other"
@@ -74,6 +74,13 @@ class Metrics:
         """writes and bytes by call type (write, pwrite64, writev, pwritev, pwritev2)."""
         self.disks: dict[str, dict] = {}
         """By device name: bytes, requests, errors, flushes, latency histogram and sum."""
+        self.syncs: dict[str, int] = {}
+        """Sync calls by process name (labels bounded like bytes')."""
+        self.sync_calls: dict[str, int] = {}
+        self.sync_latency = Log2Histogram()
+        self.sync_latency_sum_ns = 0
+        self.sync_sla_missed = 0
+        self.sync_sla_ns = 0
 
     def _label(self, comm: str) -> str:
         if comm in self.bytes or len(self.bytes) < self.max_labels:
@@ -86,13 +93,24 @@ class Metrics:
                 label = self._label(p.comm)
                 self.bytes[label] = self.bytes.get(label, 0) + p.bytes
                 self.writes[label] = self.writes.get(label, 0) + p.writes
+                if p.syncs:
+                    self.syncs[label] = self.syncs.get(label, 0) + p.syncs
             unattributed = snap.skipped.map_full
             if unattributed:
                 self.writes[OTHER] = self.writes.get(OTHER, 0) + unattributed
                 self.bytes.setdefault(OTHER, 0)
             self.errors += snap.errors
             self.sizes = self.sizes + snap.sizes
-            self.size_sum += snap.bytes
+            write = snap.family("write")
+            self.size_sum += snap.bytes if write is None else write.bytes
+            sync = snap.family("sync")
+            if sync is not None:
+                self.sync_latency = self.sync_latency + sync.latency
+                self.sync_latency_sum_ns += sync.latency_sum_ns
+                self.sync_sla_missed += sync.sla_missed
+                self.sync_sla_ns = sync.sla_ns
+            for call, n in zip(SYNCS, snap.sync_calls, strict=False):
+                self.sync_calls[call] = self.sync_calls.get(call, 0) + n
             self.latency = self.latency + snap.latency
             self.latency_sum_ns += snap.latency_sum_ns
             self.skipped["map_full"] += snap.skipped.map_full
@@ -143,11 +161,38 @@ class Metrics:
             sla.add_metric([], self.sla_missed)
             slag = GaugeMetricFamily("wtop_sla_seconds", "The --sla latency threshold.")
             slag.add_metric([], self.sla_ns / 1e9)
-            bc = CounterMetricFamily("wtop_call_writes", "Write calls by system call.", labels=["call"])
-            bb = CounterMetricFamily("wtop_call_bytes", "Bytes written by system call.", labels=["call"])
+            bc = CounterMetricFamily(
+                "wtop_call_writes", "Calls that move data out (write, copies, sends), by system call.", labels=["call"]
+            )
+            bb = CounterMetricFamily("wtop_call_bytes", "Bytes written, by system call.", labels=["call"])
             for call, (nw, nb) in sorted(self.calls.items()):
                 bc.add_metric([call], nw)
                 bb.add_metric([call], nb)
+            sy = CounterMetricFamily(
+                "wtop_syncs", "Sync calls (fsync and its kin) that returned, by process name.", labels=["comm"]
+            )
+            for comm, v in sorted(self.syncs.items()):
+                sy.add_metric([comm], v)
+            yield sy
+            sc = CounterMetricFamily("wtop_sync_calls", "Sync calls by system call.", labels=["call"])
+            for call, v in sorted(self.sync_calls.items()):
+                sc.add_metric([call], v)
+            yield sc
+            ssla = CounterMetricFamily("wtop_sync_sla_missed", "Sync calls slower than the --sync-sla threshold.")
+            ssla.add_metric([], self.sync_sla_missed)
+            yield ssla
+            if self.sync_sla_ns:
+                ssg = GaugeMetricFamily("wtop_sync_sla_seconds", "The --sync-sla latency threshold.")
+                ssg.add_metric([], self.sync_sla_ns / 1e9)
+                yield ssg
+            yield _histogram(
+                "wtop_sync_latency_seconds",
+                "Latency of sync calls (fsync, fdatasync, sync_file_range, msync, syncfs, sync).",
+                self.sync_latency,
+                self.sync_latency_sum_ns / 1e9,
+                1e-9,
+                LATENCY_BUCKETS,
+            )
             n = CounterMetricFamily("wtop_intervals", "Intervals sampled since wtop started.")
             n.add_metric([], self.intervals)
             cpu = CounterMetricFamily("wtop_self_cpu_seconds", "CPU time wtop's own process used.")

@@ -5,20 +5,30 @@ from __future__ import annotations
 from outlets.text import histogram_lines, latency_summary
 from probes import procfs, runstate, tables, units
 from probes.names import scrub
+from probes.snapshot import CALLS, SYNCS
 
 
 def summary(state: runstate.RunState, top: int = 15) -> str:
-    lines = [f"wtop: {units.human_bytes(state.bytes)} in {state.writes:,} write() calls over {state.seconds:.1f}s"]
+    lines = [f"wtop: {units.human_bytes(state.bytes)} in {state.writes:,} calls over {state.seconds:.1f}s"]
+    by_call = [
+        f"{c} {w:,} ({units.human_bytes(b)})"
+        for c, w, b in zip(CALLS, state.call_writes, state.call_bytes, strict=False)
+        if w
+    ]
+    by_call += [f"{c} {n:,}" for c, n in zip(SYNCS, state.sync_calls, strict=False) if n]
+    if by_call:
+        lines.append("calls: " + ", ".join(by_call))
     sk = state.skipped
     lines.append(
         f"skipped events: {sk.total} (map full {sk.map_full}, no entry {sk.no_entry}, "
         f"recursion {sk.recursion_misses}, disk {sk.disk_no_issue})"
     )
     lines.append("")
-    lines.append(f"{'PID':>8} {'COMMAND':<16} {'USER':<10} {'BYTES':>12} {'WRITES':>10}")
+    lines.append(f"{'PID':>8} {'COMMAND':<16} {'USER':<10} {'BYTES':>12} {'WRITES':>10} {'SYNCS':>8}")
     for pid, t in runstate.top_totals(state, top):
         lines.append(
             f"{pid:>8} {t.comm:<16} {procfs.user_name(t.uid):<10} {units.human_bytes(t.bytes):>12} {t.writes:>10,}"
+            f" {t.syncs:>8,}"
         )
     if not state.totals:
         lines.append("(no writes)")
@@ -31,13 +41,24 @@ def summary(state: runstate.RunState, top: int = 15) -> str:
         if len(by_bytes) > top:
             lines.append(f"({len(by_bytes) - top} more names)")
     lines.append("")
-    lines.append("@sizes (bytes):")
+    lines.append("@sizes (bytes, the write family):")
     lines += histogram_lines(state.sizes)
     lines.append("")
     lines.append("@latency:")
     lines += histogram_lines(state.latency, label=units.ns_bucket_label)
     if state.last is not None:
         pairs = latency_summary(state.latency, state.latency_max_ns, state.last.sla_ns, state.sla_missed)
+        lines.append("  ".join(f"{k} {v}" for k, v in pairs))
+    for name, fam in state.families.items():
+        if name == "write" or not fam.calls:
+            continue
+        lines.append("")
+        if name != "sync":
+            lines.append(f"@sizes[{name}] (bytes, {fam.calls:,} calls, {units.human_bytes(fam.bytes)}):")
+            lines += histogram_lines(fam.sizes)
+        lines.append(f"@latency[{name}]:")
+        lines += histogram_lines(fam.latency, label=units.ns_bucket_label)
+        pairs = latency_summary(fam.latency, fam.latency_max_ns, fam.sla_ns, fam.sla_missed)
         lines.append("  ".join(f"{k} {v}" for k, v in pairs))
     if state.disks:
         lines.append("")

@@ -22,9 +22,11 @@ import re
 from probes.names import scrub
 from probes.snapshot import (
     BUCKETS,
+    FAMILIES,
     KINDS,
     Cost,
     DiskWrites,
+    Family,
     FileWrites,
     FocusWrites,
     Log2Histogram,
@@ -134,8 +136,8 @@ def _all_ints(values: list, lo: int = 0, hi: int = U64) -> bool:
 
 
 def process(p: object) -> ProcessWrites:
-    p = _list(p, "a process", 5, 8)
-    counts = [p[3], p[4], *p[5:6], *p[7:8]]
+    p = _list(p, "a process", 5, 9)
+    counts = [p[3], p[4], *p[5:6], *p[7:9]]
     calls = p[6] if len(p) > 6 else []
     if not (
         type(p[0]) is int
@@ -157,6 +159,7 @@ def process(p: object) -> ProcessWrites:
         p[5] if len(p) > 5 else 0,
         tuple(calls),
         p[7] if len(p) > 7 else 0,
+        p[8] if len(p) > 8 else 0,
     )
 
 
@@ -179,7 +182,7 @@ def thread(t: object) -> ThreadWrites:
 
 
 def file(f: object) -> FileWrites:
-    f = _list(f, "a file", 6, 7)
+    f = _list(f, "a file", 6, 8)
     kind = _str(f[3], "a file's kind")
     if kind not in KINDS:
         raise RecordError("a file's kind is not one wtop knows")
@@ -191,7 +194,34 @@ def file(f: object) -> FileWrites:
         _int(f[4], "a file's bytes"),
         _int(f[5], "a file's writes"),
         _dev(f[6], "a file's disk", empty=True) if len(f) > 6 else "",
+        _int(f[7], "a file's syncs") if len(f) > 7 else 0,
     )
+
+
+def family(f: object) -> Family:
+    f = _list(f, "a family", 10, 10)
+    name = _str(f[0], "a family's name")
+    if name not in FAMILIES:
+        raise RecordError("a family is not one wtop knows")
+    return Family(
+        name,
+        _int(f[1], "a family's calls"),
+        _int(f[2], "a family's bytes"),
+        _int(f[3], "a family's errors"),
+        _hist(f[4], "a family's sizes"),
+        _hist(f[5], "a family's latency"),
+        _int(f[6], "a family's latency max"),
+        _int(f[7], "a family's latency sum"),
+        _int(f[8], "a family's SLA misses"),
+        _int(f[9], "a family's SLA", 1),
+    )
+
+
+def families(v: object) -> tuple[Family, ...]:
+    out = tuple(family(f) for f in _list(v, "families", 0, len(FAMILIES)))
+    if len({f.name for f in out}) != len(out):
+        raise RecordError("a family is recorded twice")
+    return out
 
 
 def disk(d: object) -> DiskWrites:
@@ -224,6 +254,8 @@ def focus(d: object) -> FocusWrites | None:
         latency=_hist(_field(d, "latency"), "focus latency"),
         call_writes=_ints(calls[0], "focus calls"),
         call_bytes=_ints(calls[1], "focus calls"),
+        sync_calls=_ints(_field(d, "sync_calls", []), "focus sync calls"),
+        families=families(_field(d, "families", [])),
     )
 
 
@@ -256,6 +288,8 @@ def snapshot(d: object) -> Snapshot:
         threads=tuple(thread(t) for t in _list(_field(d, "threads", []), "threads")),
         cost=cost(_field(d, "cost", None)),
         exited=tuple(_int(p, "an exited pid", 0, 2**32) for p in _list(_field(d, "exited", []), "exited")),
+        sync_calls=_ints(_field(d, "sync_calls", []), "sync calls"),
+        families=families(_field(d, "families", [])),
     )
 
 

@@ -41,6 +41,9 @@ PERF_SAMPLE_RAW = 1 << 10
 PERF_FLAG_FD_CLOEXEC = 1 << 3
 PERF_EVENT_IOC_ENABLE = 0x2400
 PERF_EVENT_IOC_SET_BPF = 0x40042408
+BPF_RAW_TRACEPOINT_OPEN = 17
+BPF_LINK_CREATE = 28  # Linux 5.7; perf-event links (BPF_PERF_EVENT) since 5.15
+BPF_PERF_EVENT = 41
 
 
 class BpfError(OSError):
@@ -227,8 +230,24 @@ def tracefs() -> str:
     raise BpfError(errno.ENOENT, "tracefs is not mounted")
 
 
-def attach_tracepoint(prog_fd: int, category: str, event: str) -> int:
-    """Attach a loaded tracepoint program; the returned perf fd detaches it when closed."""
+class _LinkCreate(ct.Structure):
+    _fields_ = [
+        ("prog_fd", ct.c_uint32),
+        ("target_fd", ct.c_uint32),
+        ("attach_type", ct.c_uint32),
+        ("flags", ct.c_uint32),
+        ("bpf_cookie", ct.c_uint64),
+        ("rest", ct.c_uint8 * 24),
+    ]
+
+
+def attach_tracepoint(prog_fd: int, category: str, event: str) -> tuple[int, int | None]:
+    """Attach a loaded tracepoint program: (perf fd, link fd).
+
+    With a BPF link (Linux 5.15), closing the link detaches the program at once; closing the
+    perf event itself then waits for the kernel's grace periods (40-80 ms a tracepoint here,
+    one after another under a kernel-wide mutex), which no longer keeps the program loaded.
+    Without links (older kernels), the link is None and the perf fd holds the program."""
     with open(f"{tracefs()}/events/{category}/{event}/id") as f:
         tp_id = int(f.read())
     attr = _PerfAttr(
@@ -243,10 +262,79 @@ def attach_tracepoint(prog_fd: int, category: str, event: str) -> int:
     if fd < 0:
         err = ct.get_errno()
         raise BpfError(err, f"perf_event_open for {category}:{event}: {os.strerror(err)}")
+    link = None
     try:
-        fcntl.ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd)
+        try:
+            link = _bpf(BPF_LINK_CREATE, _LinkCreate(prog_fd=prog_fd, target_fd=fd, attach_type=BPF_PERF_EVENT))
+            os.set_inheritable(link, False)
+        except BpfError:
+            fcntl.ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd)
         fcntl.ioctl(fd, PERF_EVENT_IOC_ENABLE, 0)
     except OSError:
+        if link is not None:
+            os.close(link)
         os.close(fd)
         raise
+    return fd, link
+
+
+class _RawOpen(ct.Structure):
+    _fields_ = [("name", ct.c_uint64), ("prog_fd", ct.c_uint32), ("pad", ct.c_uint32), ("cookie", ct.c_uint64)]
+
+
+def attach_raw_tracepoint(prog_fd: int, name: str) -> int:
+    """Attach a loaded raw tracepoint program; closing the returned fd detaches it at once."""
+    buf = ct.create_string_buffer(name.encode())
+    try:
+        fd = _bpf(BPF_RAW_TRACEPOINT_OPEN, _RawOpen(name=ct.addressof(buf), prog_fd=prog_fd))
+    except BpfError as exc:
+        raise BpfError(exc.errno, f"raw tracepoint {name}: {exc.strerror}") from None
+    os.set_inheritable(fd, False)
     return fd
+
+
+def close_in_background(fds: list[int]) -> None:
+    """Close perf event fds without waiting: a forked child (its own session, no terminal)
+    makes the last close, which waits for the kernel's grace periods, while this process goes
+    on and exits. Only for fds whose programs were already detached through links."""
+    if not fds:
+        return
+    try:
+        pid = os.fork()
+    except OSError:
+        pid = -1
+    if pid == 0:  # the child: only async-signal-safe work, then leave
+        try:
+            os.setsid()
+            _libc.prctl(15, b"wtop-detach", 0, 0, 0)  # PR_SET_NAME: what ps shows meanwhile
+            keep = sorted(fds)
+            low = 0
+            for fd in keep:
+                os.closerange(low, fd)
+                low = fd + 1
+            os.closerange(low, 65536)
+            for fd in keep:
+                os.close(fd)
+        finally:
+            os._exit(0)
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    if pid > 0:
+        _reap_later(pid)
+
+
+def _reap_later(pid: int) -> None:
+    """Wait for the closing child without blocking: a daemon thread collects it (if this
+    process lives that long; otherwise init does)."""
+    import threading
+
+    def wait() -> None:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+    threading.Thread(target=wait, daemon=True, name="perf-close").start()

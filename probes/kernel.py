@@ -12,31 +12,38 @@ from __future__ import annotations
 import ctypes as ct
 import operator
 import os
+import platform
 import struct
 import threading
 from dataclasses import replace
 
 from . import bpfsys
 from .loader import ProbeError, load
-from .program import BLOCK, CALLS, ProbeOptions, available_tracepoints, missing_notes, rename_has_pid
+from .program import (
+    CALLS,
+    FAMILIES,
+    RAW,
+    REGISTERS,
+    REQUIRED,
+    SYNCS,
+    TAILS,
+    ProbeOptions,
+    available_tracepoints,
+    missing_notes,
+    rename_has_pid,
+    usable,
+)
 from .snapshot import BUCKETS, Log2Histogram
 
 NCALLS = len(CALLS)
-FD_FIELDS = 3 + NCALLS  # struct fd_stats: bytes, writes, errors, calls[5]
+NTYPES = len(CALLS) + len(SYNCS)
+FD_FIELDS = 4 + NCALLS  # struct fd_stats: bytes, writes, errors, calls[13], syncs
 FD_KEY = struct.Struct("<IiII16s")  # struct fd_key: tgid, fd, tid, pad, comm
 INFO = struct.Struct("<II16sQ")  # struct proc_info: uid, pad, comm, cgroup
-CPU_STATS = struct.Struct(f"<{BUCKETS}Q{BUCKETS}Q9Q{NCALLS}Q{NCALLS}Q")  # struct cpu_stats
-CPU_FIELDS = (
-    "lat_max",
-    "lat_epoch",
-    "sla_missed",
-    "bytes",
-    "writes",
-    "errors",
-    "skip_map_full",
-    "skip_no_entry",
-    "lat_sum",
-)
+FAM_FIELDS = ("lat_sum", "lat_max", "lat_epoch", "sla_missed", "calls", "bytes", "errors")
+FAM_WORDS = 2 * BUCKETS + len(FAM_FIELDS)  # struct fam_stats
+CPU_FIELDS = ("bytes", "writes", "errors", "skip_map_full", "skip_no_entry")
+CPU_STATS = struct.Struct(f"<{len(FAMILIES) * FAM_WORDS + len(CPU_FIELDS) + 2 * NTYPES}Q")  # struct cpu_stats
 CTL = struct.Struct("<QII")  # struct wtop_ctl: epoch, focus, pad
 DISK_STATS = struct.Struct(f"<{BUCKETS}Q8Q")  # struct disk_stats
 DISK_FIELDS = ("bytes", "ios", "errors", "flushes", "lat_sum", "lat_max", "lat_epoch", "no_issue")
@@ -56,11 +63,11 @@ class Kernel:
         # Start with what this kernel has: without sys_enter_write there is no latency, without
         # sched_process_exec no renames; each absence is said in a note, not a failure.
         have = set(available_tracepoints(bpfsys.tracefs()))
-        wanted = tuple(tp for tp in opts.tracepoints if tp in have)
-        if not all(tp in wanted for tp in BLOCK):  # the disks view needs both ends of a request
-            wanted = tuple(tp for tp in wanted if tp not in BLOCK)
-        if ("syscalls", "sys_exit_write") not in wanted:
-            raise ProbeError("this kernel has no syscalls:sys_exit_write tracepoint (CONFIG_FTRACE_SYSCALLS)")
+        wanted = usable(tuple(tp for tp in opts.tracepoints if tp in have))
+        if REQUIRED not in wanted:
+            raise ProbeError("this kernel has no raw_syscalls:sys_exit tracepoint (CONFIG_FTRACE_SYSCALLS)")
+        if platform.machine() not in REGISTERS:
+            raise ProbeError(f"wtop knows the system calls of {' and '.join(REGISTERS)}, not {platform.machine()}")
         opts = replace(
             opts,
             self_tgid=opts.self_tgid or self_tgid,
@@ -70,12 +77,21 @@ class Kernel:
         self.opts = opts
         self.notes: list[str] = missing_notes(wanted)
         self._progs, self._maps, self.loaded_from = load(opts)
-        self._links: list[int] = []
+        self._links: list[tuple[int | None, int | None]] = []
+        """(perf event fd or None, BPF link or raw tracepoint fd or None) per attached program."""
+        self._perf_left: list[int] = []
+        """Perf events whose programs were detached (their links closed), still to close."""
         self._closing: list[threading.Thread] | None = None
         self._close_lock = threading.Lock()
         try:
-            for fd, (category, event) in zip(self._progs, opts.tracepoints, strict=True):
-                self._links.append(bpfsys.attach_tracepoint(fd, category, event))
+            tails = self._progs[len(opts.tracepoints) :]
+            for slot, fd in enumerate(tails):  # before any program that calls them is attached
+                bpfsys.update(self._maps["wtop_tails"], ct.c_uint32(slot), ct.c_uint32(fd))
+            for fd, (category, event) in zip(self._progs[: len(opts.tracepoints)], opts.tracepoints, strict=True):
+                if (category, event) in RAW:
+                    self._links.append((None, bpfsys.attach_raw_tracepoint(fd, event)))
+                else:
+                    self._links.append(bpfsys.attach_tracepoint(fd, category, event))
         except OSError as exc:
             self.close()
             raise ProbeError(f"could not attach the BPF programs: {exc}") from exc
@@ -107,32 +123,60 @@ class Kernel:
         self.close()
 
     def begin_close(self) -> None:
-        """Start detaching now; close() finishes. Safe from any thread, and more than once.
+        """Start detaching every program now; close() finishes. Safe from any thread, and
+        more than once.
 
-        Each detach waits for kernel grace periods under a kernel-wide mutex (event_mutex:
-        about 40-70 ms a tracepoint here, 13 tracepoints about 0.5 s even from threads), so
-        every way out starts it the moment the user asks, and the screen's own teardown and
-        the summary happen meanwhile. The maps stay readable until close().
+        The system calls' programs are on raw tracepoints: closing one detaches it at once. A
+        perf tracepoint's program (renames, the block layer) detaches when its BPF link is
+        closed, after a kernel grace period (about 30 ms here, one after another under a
+        kernel-wide mutex): a thread does that meanwhile the screen is torn down. Closing the
+        perf event itself waits again, for nothing wtop needs: close() leaves it to a child.
+        Without links (older kernels) the perf event holds the program and is closed in the
+        thread. The maps stay readable until close().
         """
         with self._close_lock:
             if self._closing is not None:
                 return
+            # Break the cycle of the tail calls first (the programs in wtop_tails refer to
+            # wtop_tails): the kernel breaks it too when the last fd closes, but a process
+            # ended by its terminal going away left an empty wtop_tails behind (Linux 6.18).
+            for slot in range(len(TAILS)):
+                try:
+                    bpfsys.delete(self._maps["wtop_tails"], ct.c_uint32(slot))
+                except OSError:
+                    pass
             links, self._links = self._links, []
-            self._closing = [threading.Thread(target=_close_quietly, args=(fd,), daemon=True) for fd in links]
-            for t in self._closing:
-                t.start()
+            slow = []
+            for perf, link in links:
+                if link is not None and perf is None:
+                    _close_quietly(link)  # a raw tracepoint
+                elif link is not None:
+                    slow.append(link)
+                    self._perf_left.append(perf)
+                else:
+                    slow.append(perf)
+
+            def detach() -> None:
+                for fd in slow:
+                    _close_quietly(fd)
+
+            self._closing = [threading.Thread(target=detach, daemon=True, name="detach")]
+            self._closing[0].start()
 
     def close(self) -> None:
-        """Detach (close the perf links), then drop the programs and maps."""
+        """Detach, drop the programs and maps, and leave the idle perf events to a child."""
         self.begin_close()
         for t in self._closing:
             t.join()
         for fd in self._progs + list(self._maps.values()):
             _close_quietly(fd)
         self._progs, self._maps = [], {}
+        perf, self._perf_left = self._perf_left, []
+        bpfsys.close_in_background(perf)
 
     def prog_fds(self) -> list[int]:
-        return list(self._progs)
+        """The attached programs, in the order of opts.tracepoints (the tail-called ones not)."""
+        return self._progs[: len(self.opts.tracepoints)]
 
     def map_fd(self, name: str) -> int:
         return self._maps[name]
@@ -173,36 +217,46 @@ class Kernel:
         return d["recursion_misses"], ((ns, runs) if stats_on and ns is not None and runs is not None else None)
 
     def read_cpu(self, name: str = "wtop_stats", key=None) -> dict | None:
-        """A struct cpu_stats summed over CPUs (the totals, or the focused process's); lat_max
-        is the largest of the CPUs that saw a write in the current epoch."""
+        """A struct cpu_stats summed over CPUs (the totals, or the focused process's).
+
+        "families" holds each family's histograms and counts by name; the write family's are
+        also at the top level (sizes, lat, lat_max, sla_missed, lat_sum: the seed's figures).
+        lat_max is the largest of the CPUs that saw a call in the current epoch."""
         if not bpfsys.lookup(self._maps[name], self._zero if key is None else key, self._cpu_buf):
             return None
-        sizes = [0] * BUCKETS
-        lat = [0] * BUCKETS
-        call_writes = [0] * NCALLS
-        call_bytes = [0] * NCALLS
-        acc = dict.fromkeys(CPU_FIELDS[2:], 0)
-        lat_max = 0
-        nf = len(CPU_FIELDS)
+        words = [0] * (CPU_STATS.size // 8)
+        lat_max = [0] * len(FAMILIES)
         for cpu in range(self.ncpu):
             v = CPU_STATS.unpack_from(self._cpu_buf, cpu * CPU_STATS.size)
-            for i in range(BUCKETS):
-                sizes[i] += v[i]
-                lat[i] += v[BUCKETS + i]
-            fields = dict(zip(CPU_FIELDS, v[2 * BUCKETS : 2 * BUCKETS + nf], strict=True))
-            tail = v[2 * BUCKETS + nf :]
-            for i in range(NCALLS):
-                call_writes[i] += tail[i]
-                call_bytes[i] += tail[NCALLS + i]
-            for k in acc:
-                acc[k] += fields[k]
-            if fields["lat_epoch"] == self.epoch:
-                lat_max = max(lat_max, fields["lat_max"])
-        acc["lat_max"] = lat_max
-        acc["call_writes"] = tuple(call_writes)
-        acc["call_bytes"] = tuple(call_bytes)
-        acc["sizes"] = Log2Histogram(tuple(sizes))
-        acc["lat"] = Log2Histogram(tuple(lat))
+            words = list(map(operator.add, words, v))
+            for f in range(len(FAMILIES)):
+                base = f * FAM_WORDS + 2 * BUCKETS
+                if v[base + 2] == self.epoch:  # lat_epoch
+                    lat_max[f] = max(lat_max[f], v[base + 1])
+        families = {}
+        for f, fam in enumerate(FAMILIES):
+            base = f * FAM_WORDS
+            d = dict(zip(FAM_FIELDS, words[base + 2 * BUCKETS : base + FAM_WORDS], strict=True))
+            d["lat_max"] = lat_max[f]
+            del d["lat_epoch"]
+            d["sizes"] = Log2Histogram(tuple(words[base : base + BUCKETS]))
+            d["lat"] = Log2Histogram(tuple(words[base + BUCKETS : base + 2 * BUCKETS]))
+            families[fam] = d
+        tail = words[len(FAMILIES) * FAM_WORDS :]
+        acc = dict(zip(CPU_FIELDS, tail, strict=False))
+        types = tail[len(CPU_FIELDS) :]
+        write = families[FAMILIES[0]]
+        acc.update(
+            sizes=write["sizes"],
+            lat=write["lat"],
+            lat_max=write["lat_max"],
+            lat_sum=write["lat_sum"],
+            sla_missed=write["sla_missed"],
+            call_writes=tuple(types[:NCALLS]),
+            call_bytes=tuple(types[NTYPES : NTYPES + NCALLS]),
+            sync_calls=tuple(types[NCALLS:NTYPES]),
+            families=families,
+        )
         return acc
 
     def read_focus(self, pid: int) -> dict | None:

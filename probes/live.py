@@ -32,7 +32,7 @@ class LiveSource:
         self._want_focus: int | None = None
         self.last_drain_s = 0.0
         # the baselines: the first interval starts now, for the totals and for every process
-        self.sampler = Sampler(self._read(), self.opts.sla_ns, self.notes)
+        self.sampler = Sampler(self._read(), self.opts.sla_ns, self.notes, sync_sla_ns=self.opts.sync_sla_ns)
 
     # -- lifecycle, and what the tests look at -----------------------------------------------
     def __enter__(self) -> LiveSource:

@@ -18,7 +18,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from . import progcache
-from .program import MAPS, SOURCE, ProbeOptions, cflags
+from .program import MAPS, RAW, SOURCE, TAILS, ProbeOptions, cflags, prog_name
 
 
 class ProbeError(RuntimeError):
@@ -31,7 +31,7 @@ class ProbeError(RuntimeError):
 
 
 def prog_names(opts: ProbeOptions) -> list[str]:
-    return [f"tracepoint__{cat}__{event}" for cat, event in opts.tracepoints]
+    return [prog_name(tp) for tp in opts.tracepoints] + list(TAILS)
 
 
 def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str, int], str]:
@@ -110,7 +110,9 @@ def child(sock_fd: int, opts_json: str, mode: str = "fds") -> int:
             progcache.store(opts, [(name, b.dump_func(name.encode())) for name in names], maps)
             sock.sendall(json.dumps({"cached": True}).encode())
             return 0
-        fds = [b.load_func(name.encode(), BPF.TRACEPOINT).fd for name in names]
+        kinds = [BPF.RAW_TRACEPOINT if tp in RAW else BPF.TRACEPOINT for tp in opts.tracepoints]
+        kinds += [BPF.RAW_TRACEPOINT] * len(TAILS)
+        fds = [b.load_func(name.encode(), kind).fd for name, kind in zip(names, kinds, strict=True)]
     except Exception as exc:
         sock.sendall(json.dumps({"error": f"could not compile or load the BPF program: {exc}"}).encode())
         return 1

@@ -26,10 +26,10 @@ import struct
 from dataclasses import replace
 
 from . import bpfsys
-from .program import SOURCE, ProbeOptions, cflags
+from .program import REQUIRED, SOURCE, ProbeOptions, cflags, prog_name
 
 DIR = os.environ.get("WTOP_CACHE_DIR", "/var/cache/wtop")
-VERSION = 1
+VERSION = 2
 SELF = 0x7EADBEEF
 """Compiled in place of wtop's own process id (which changes every start); every immediate
 equal to it is patched with the real one at load. The load refuses an entry with none."""
@@ -37,6 +37,7 @@ BPF_MAP_CREATE = 0
 BPF_PROG_LOAD = 5
 BPF_OBJ_GET_INFO_BY_FD = 15
 BPF_PROG_TYPE_TRACEPOINT = 5
+BPF_PROG_TYPE_RAW_TRACEPOINT = 17
 LD_IMM64 = 0x18
 PSEUDO_MAP_FD = 1
 INSN = struct.Struct("<BBhi")  # code, dst:4|src:4, off, imm
@@ -196,11 +197,11 @@ def load(opts: ProbeOptions, names: list[str], self_tgid: int) -> tuple[list[int
                 if imm == SELF:
                     INSN.pack_into(insns, i * 8, code, regs, off, self_tgid)
                     selves += 1
-            if p["name"] == "tracepoint__syscalls__sys_exit_write" and not selves:
+            if p["name"] == prog_name(REQUIRED) and not selves:
                 raise ValueError("wtop's own process id was not found in the bytecode")
             buf = (ct.c_char * len(insns)).from_buffer(insns)
             attr = _ProgLoad(
-                prog_type=BPF_PROG_TYPE_TRACEPOINT,
+                prog_type=BPF_PROG_TYPE_RAW_TRACEPOINT if p["name"].startswith("raw_") else BPF_PROG_TYPE_TRACEPOINT,
                 insn_cnt=len(insns) // 8,
                 insns=ct.addressof(buf),
                 license=ct.addressof(license),

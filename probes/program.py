@@ -6,23 +6,100 @@ Options become -D flags for writes.c (#ifdef), never string replacement in the C
 from __future__ import annotations
 
 import os
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("writes.c")
 
-CALLS = ("write", "pwrite64", "writev", "pwritev", "pwritev2")
-"""The write system calls traced, in the order of the kernel's per-call counters."""
+CALLS = (
+    "write",
+    "pwrite64",
+    "writev",
+    "pwritev",
+    "pwritev2",
+    "copy_file_range",
+    "sendfile",
+    "splice",
+    "vmsplice",
+    "tee",
+    "sendto",
+    "sendmsg",
+    "sendmmsg",
+    "io_uring",
+    "libaio",
+)
+"""The data calls traced (each moves bytes out of a process), in the order of the kernel's
+per-call counters; io_uring and libaio are the asynchronous writes, counted at completion."""
+SYNCS = ("fsync", "fdatasync", "sync_file_range", "msync", "syncfs", "sync")
+"""The durability calls traced: counted and timed, no bytes."""
+FAMILIES = ("write", "copy", "send", "io_uring", "aio", "sync")
+"""Families of calls, each with its own size and latency histograms."""
+FAMILY_OF = (0,) * 5 + (1,) * 5 + (2,) * 3 + (3, 4) + (5,) * 6
+"""The family of each call of CALLS + SYNCS."""
 
+SYSCALL_NUMBERS = {
+    "x86_64": {
+        "write": 1, "pwrite64": 18, "writev": 20, "pwritev": 296, "pwritev2": 328,
+        "copy_file_range": 326, "sendfile": 40, "splice": 275, "vmsplice": 278, "tee": 276,
+        "sendto": 44, "sendmsg": 46, "sendmmsg": 307,
+        "fsync": 74, "fdatasync": 75, "sync_file_range": 277, "msync": 26, "syncfs": 306, "sync": 162,
+        "io_submit": 209, "io_getevents": 208, "io_pgetevents": 333,
+    },
+    "aarch64": {  # the generic table (include/uapi/asm-generic/unistd.h)
+        "write": 64, "pwrite64": 68, "writev": 66, "pwritev": 70, "pwritev2": 287,
+        "copy_file_range": 285, "sendfile": 71, "splice": 76, "vmsplice": 75, "tee": 77,
+        "sendto": 206, "sendmsg": 211, "sendmmsg": 269,
+        "fsync": 82, "fdatasync": 83, "sync_file_range": 84, "msync": 227, "syncfs": 267, "sync": 81,
+        "io_submit": 2, "io_getevents": 4, "io_pgetevents": 292,
+    },
+}  # fmt: skip
+"""System call numbers (of 64-bit processes) by architecture."""
+REGISTERS = {
+    # struct pt_regs is the user-visible register set (user_regs_struct): the same layout in
+    # every kernel of an architecture, so these offsets are not kernel-version dependent.
+    "x86_64": {
+        "ARG0": 112,
+        "ARG1": 104,
+        "ARG2": 96,
+        "ARG3": 56,
+        "NR": 120,
+        "MODE": 136,
+        "MODE_MASK": 0xFFFF,
+        "MODE_NATIVE": 0x33,
+    },
+    "aarch64": {
+        "ARG0": 272,
+        "ARG1": 8,
+        "ARG2": 16,
+        "ARG3": 24,
+        "NR": 280,
+        "MODE": 264,
+        "MODE_MASK": 0x10,
+        "MODE_NATIVE": 0,
+    },
+}
+"""Offsets in struct pt_regs: the first four arguments (arm64's first in orig_x0, which the
+return value does not overwrite), the call's number, and what tells a 64-bit task (x86_64:
+the code segment, __USER_CS; arm64: PSR_MODE32_BIT of pstate)."""
+
+ENTER = ("raw_syscalls", "sys_enter")
+EXIT = ("raw_syscalls", "sys_exit")
+EXEC = ("sched", "sched_process_exec")
+RENAME = ("task", "task_rename")
 BLOCK = (("block", "block_rq_issue"), ("block", "block_rq_complete"))
 """The disks view: both or neither."""
-TRACEPOINTS = (
-    tuple(("syscalls", f"sys_{side}_{call}") for call in CALLS for side in ("enter", "exit"))
-    + (("sched", "sched_process_exec"), ("task", "task_rename"))
-    + BLOCK
-)
-"""Every tracepoint writes.c can use; only syscalls:sys_exit_write is indispensable."""
-REQUIRED = ("syscalls", "sys_exit_write")
+URING_SUBMIT = ("io_uring", "io_uring_submit_req")
+URING_SUBMIT_OLD = ("io_uring", "io_uring_submit_sqe")
+"""Its name before Linux 6.3."""
+URING_COMPLETE = ("io_uring", "io_uring_complete")
+URING = (URING_SUBMIT, URING_SUBMIT_OLD, URING_COMPLETE)
+TRACEPOINTS = (ENTER, EXIT, EXEC, RENAME) + BLOCK + URING
+"""Every tracepoint writes.c can use; only raw_syscalls:sys_exit is indispensable."""
+RAW = (ENTER, EXIT, EXEC)
+"""Attached as raw tracepoints (BPF_RAW_TRACEPOINT_OPEN): no perf event, detached at once.
+The others need their formatted fields (perf tracepoints, 30-80 ms each to detach)."""
+REQUIRED = EXIT
 MAPS = (
     "wtop_stats",
     "wtop_epoch",
@@ -32,8 +109,12 @@ MAPS = (
     "wtop_focus",
     "wtop_rq_start",
     "wtop_disks",
+    "wtop_tails",
 )
 """The maps of writes.c, in the order the loader hands them over."""
+TAILS = ("raw_tail_aio_submit", "raw_tail_aio_reap")
+"""Programs reached by tail calls (from sys_exit), in the order of their slots in wtop_tails:
+loaded with the others, attached nowhere."""
 
 DEFAULT_MAP_SIZE = 65536
 DEFAULT_SLOTS = 65536
@@ -43,25 +124,51 @@ DEFAULT_DISKS = 256
 def missing_notes(have: tuple[tuple[str, str], ...]) -> list[str]:
     """What the user is told when this kernel lacks some of TRACEPOINTS."""
     notes = []
-    if ("syscalls", "sys_enter_write") not in have:
-        notes.append("latency: unavailable, this kernel has no syscalls:sys_enter_write tracepoint")
-    for call in CALLS[1:]:
-        if ("syscalls", f"sys_exit_{call}") not in have:
-            notes.append(f"calls: {call} is not traced, this kernel has no syscalls:sys_exit_{call} tracepoint")
-        elif ("syscalls", f"sys_enter_{call}") not in have:
-            notes.append(f"calls: {call} without latency nor file, no syscalls:sys_enter_{call} tracepoint")
-    if ("sched", "sched_process_exec") not in have:
+    if ENTER not in have:
+        notes.append("latency: unavailable, this kernel has no raw_syscalls:sys_enter tracepoint")
+    if EXEC not in have:
         notes.append("names: not updated on exec, no sched:sched_process_exec tracepoint")
-    if ("task", "task_rename") not in have:
+    if RENAME not in have:
         notes.append("names: a process's renames (prctl) not followed, no task:task_rename tracepoint")
     if not all(tp in have for tp in BLOCK):
         notes.append("disks: unavailable, this kernel has no block:block_rq_issue/block_rq_complete tracepoints")
+    if URING_COMPLETE not in have or not (URING_SUBMIT in have or URING_SUBMIT_OLD in have):
+        notes.append("io_uring: not traced, this kernel has no io_uring submit and complete tracepoints with a request")
     return notes
 
 
+def prog_name(tp: tuple[str, str]) -> str:
+    """The function BCC names after a tracepoint (RAW_TRACEPOINT_PROBE or TRACEPOINT_PROBE)."""
+    return f"raw_tracepoint__{tp[1]}" if tp in RAW else f"tracepoint__{tp[0]}__{tp[1]}"
+
+
 def available_tracepoints(tracefs: str) -> tuple[tuple[str, str], ...]:
-    """The tracepoints of TRACEPOINTS that this kernel has (tracefs/events/CAT/EVENT/format)."""
-    return tuple(tp for tp in TRACEPOINTS if os.path.exists(f"{tracefs}/events/{tp[0]}/{tp[1]}/format"))
+    """The tracepoints of TRACEPOINTS that this kernel has (tracefs/events/CAT/EVENT/format),
+    and can use: io_uring's completion must name its request (Linux 6.0 and later)."""
+    out = []
+    for tp in TRACEPOINTS:
+        try:
+            with open(f"{tracefs}/events/{tp[0]}/{tp[1]}/format") as f:
+                fmt = f.read()
+        except OSError:
+            continue
+        if tp in URING and " req;" not in fmt:
+            continue
+        out.append(tp)
+    return tuple(out)
+
+
+def usable(have: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """Of the tracepoints a kernel has, those wtop attaches: a pair that works only together
+    (the block layer's, io_uring's) is kept whole or left out."""
+    out = list(have)
+    if not all(tp in out for tp in BLOCK):
+        out = [tp for tp in out if tp not in BLOCK]
+    if URING_SUBMIT in out:
+        out = [tp for tp in out if tp != URING_SUBMIT_OLD]
+    if URING_COMPLETE not in out or not (URING_SUBMIT in out or URING_SUBMIT_OLD in out):
+        out = [tp for tp in out if tp not in URING]
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +182,8 @@ class ProbeOptions:
     cgroup: int | None = None
     """A cgroup v2 id (the inode of its directory): only processes in it."""
     sla_ns: int = 10_000_000
+    sync_sla_ns: int | None = None
+    """The sync calls' SLA (None: the same as sla_ns)."""
     map_size: int = DEFAULT_MAP_SIZE
     slots: int = DEFAULT_SLOTS
     disks: int = DEFAULT_DISKS
@@ -95,7 +204,7 @@ class ProbeOptions:
             raise ValueError("a process name (comm) is 1 to 15 bytes")
         object.__setattr__(self, "tracepoints", tuple(tuple(tp) for tp in self.tracepoints))  # from JSON: lists
         if REQUIRED not in self.tracepoints:
-            raise ValueError("syscalls:sys_exit_write is needed: it is where writes are counted")
+            raise ValueError("raw_syscalls:sys_exit is needed: it is where calls are counted")
 
 
 def comm_words(comm: str) -> tuple[int, int]:
@@ -111,19 +220,26 @@ def cflags(opts: ProbeOptions) -> list[str]:
         f"-DWTOP_MAP_SIZE={opts.map_size}",
         f"-DWTOP_DISKS={opts.disks + 1}",
         f"-DWTOP_SLA_NS={int(opts.sla_ns)}ULL",
+        f"-DWTOP_SYNC_SLA_NS={int(opts.sla_ns if opts.sync_sla_ns is None else opts.sync_sla_ns)}ULL",
     ]
-    for cat, event in opts.tracepoints:
-        if cat == "syscalls":
-            side, call = event[4:].split("_", 1)  # sys_enter_write -> enter, write
-            flags.append(f"-D{side.upper()}_{call.upper()}")
-    if ("sched", "sched_process_exec") in opts.tracepoints:
+    machine = platform.machine()
+    for call, nr in SYSCALL_NUMBERS.get(machine, {}).items():
+        flags.append(f"-DNR_{call.upper()}={nr}")
+    for reg, off in REGISTERS.get(machine, {}).items():
+        flags.append(f"-DREG_{reg}={off}")
+    if ENTER in opts.tracepoints:
+        flags.append("-DHAVE_ENTER")
+    if EXEC in opts.tracepoints:
         flags.append("-DHAVE_EXEC")
-    if ("task", "task_rename") in opts.tracepoints:
+    if RENAME in opts.tracepoints:
         flags.append("-DHAVE_RENAME")
         if opts.rename_has_pid:
             flags.append("-DRENAME_HAS_PID")
     if all(tp in opts.tracepoints for tp in BLOCK):
         flags.append("-DHAVE_BLOCK")
+    if URING_COMPLETE in opts.tracepoints:
+        flags.append("-DHAVE_URING_COMPLETE")
+        flags.append("-DHAVE_URING_SUBMIT_REQ" if URING_SUBMIT in opts.tracepoints else "-DHAVE_URING_SUBMIT_SQE")
     if opts.pid is not None:
         flags.append(f"-DFILTER_TGID={opts.pid}")
     if opts.uid is not None:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from .snapshot import CALLS, FocusWrites, Log2Histogram, Skipped, Snapshot
+from .snapshot import CALLS, Family, FocusWrites, Log2Histogram, Skipped, Snapshot
 from .units import rate
 
 # Totals are kept for at most this many processes; beyond it, the smallest totals of
@@ -27,6 +27,7 @@ class Totals:
     uid: int = -1
     exited: bool = False
     """The process was found gone (accumulated mode marks it)."""
+    syncs: int = 0
 
 
 @dataclass(slots=True)
@@ -69,6 +70,13 @@ class RunState:
     """(bytes, writes) since start by the writing thread's name (the seed's @[comm]), bounded."""
     thread_totals: dict[tuple[int, int, str], tuple[int, int]] = field(default_factory=dict)
     """(bytes, writes) since start by (pid, tid, thread name), bounded like totals."""
+    families: dict[str, Family] = field(default_factory=dict)
+    """Each family of calls since start (its histograms), by name."""
+    sync_calls: tuple[int, ...] = ()
+    """Durability calls since start, by type (SYNCS order)."""
+    call_writes: tuple[int, ...] = ()
+    call_bytes: tuple[int, ...] = ()
+    """Data calls and their bytes since start, by type (CALLS order)."""
 
 
 HISTORY = 3600
@@ -126,6 +134,30 @@ def disk_written(snap: Snapshot) -> dict[str, int]:
     return out
 
 
+def add_family(a: Family | None, b: Family) -> Family:
+    """Two periods of one family, summed (b the later one)."""
+    if a is None:
+        return b
+    return Family(
+        name=b.name,
+        calls=a.calls + b.calls,
+        bytes=a.bytes + b.bytes,
+        errors=a.errors + b.errors,
+        sizes=a.sizes + b.sizes,
+        latency=a.latency + b.latency,
+        latency_max_ns=max(a.latency_max_ns, b.latency_max_ns),
+        latency_sum_ns=a.latency_sum_ns + b.latency_sum_ns,
+        sla_missed=a.sla_missed + b.sla_missed,
+        sla_ns=b.sla_ns,
+    )
+
+
+def add_counts(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """Two tuples of counts, summed; the shorter one counts as zeros."""
+    n = max(len(a), len(b))
+    return tuple((a[i] if i < len(a) else 0) + (b[i] if i < len(b) else 0) for i in range(n))
+
+
 def add_focus(a: FocusWrites, b: FocusWrites) -> FocusWrites:
     """Two periods of the same process's drill-down figures, summed (b the later one)."""
     return FocusWrites(
@@ -141,6 +173,8 @@ def add_focus(a: FocusWrites, b: FocusWrites) -> FocusWrites:
         no_entry=a.no_entry + b.no_entry,
         call_writes=tuple(x + y for x, y in zip(a.call_writes or (0,) * len(CALLS), b.call_writes, strict=False)),
         call_bytes=tuple(x + y for x, y in zip(a.call_bytes or (0,) * len(CALLS), b.call_bytes, strict=False)),
+        sync_calls=add_counts(a.sync_calls, b.sync_calls),
+        families=tuple(add_family(next((x for x in a.families if x.name == f.name), None), f) for f in b.families),
     )
 
 
@@ -158,13 +192,19 @@ def fold(state: RunState, snap: Snapshot) -> RunState:
     state.latency_sum_ns += snap.latency_sum_ns
     state.sla_missed += snap.sla_missed
     state.skipped = state.skipped + snap.skipped
+    for f in snap.families:
+        state.families[f.name] = add_family(state.families.get(f.name), f)
+    if snap.sync_calls:
+        state.sync_calls = add_counts(state.sync_calls, snap.sync_calls)
+    state.call_writes = add_counts(state.call_writes, snap.call_writes)
+    state.call_bytes = add_counts(state.call_bytes, snap.call_bytes)
     totals = state.totals
     for p in snap.processes:
         t = totals.get(p.pid)
         if t is None:
-            totals[p.pid] = Totals(p.bytes, p.writes, p.comm, p.uid)
+            totals[p.pid] = Totals(p.bytes, p.writes, p.comm, p.uid, syncs=p.syncs)
         else:
-            totals[p.pid] = Totals(t.bytes + p.bytes, t.writes + p.writes, p.comm, p.uid)
+            totals[p.pid] = Totals(t.bytes + p.bytes, t.writes + p.writes, p.comm, p.uid, syncs=t.syncs + p.syncs)
     for pid in snap.exited:
         t = totals.get(pid)
         if t is not None and not t.exited:

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field, replace
 from . import procfs
 from .names import safe_name
 from .snapshot import (
+    CALLS,
     Cost,
     DiskWrites,
+    Family,
     FileWrites,
     FocusWrites,
     Log2Histogram,
@@ -31,6 +33,8 @@ from .snapshot import (
 )
 
 OTHER_DISKS = "(other devices)"
+NCALLS = 3 + len(CALLS)
+"""Where the sync count sits in a (bytes, writes, errors, calls..., syncs) tuple."""
 SWEEP = 10
 """Idle processes found alive are checked again every SWEEP samples."""
 RESOLVE_MAX = 512
@@ -68,6 +72,30 @@ class Reading:
     """Epoch seconds when read."""
 
 
+def families_delta(cur: dict, prev: dict, sla_ns: int, sync_sla_ns: int) -> tuple[Family, ...]:
+    """Each family's figures over the interval (empty when the reads have no families)."""
+    out = []
+    for name, c in cur.get("families", {}).items():
+        p = prev.get("families", {}).get(name)
+        if p is None:
+            continue
+        out.append(
+            Family(
+                name=name,
+                calls=c["calls"] - p["calls"],
+                bytes=c["bytes"] - p["bytes"],
+                errors=c["errors"] - p["errors"],
+                sizes=c["sizes"] - p["sizes"],
+                latency=c["lat"] - p["lat"],
+                latency_max_ns=c["lat_max"],
+                latency_sum_ns=c["lat_sum"] - p["lat_sum"],
+                sla_missed=c["sla_missed"] - p["sla_missed"],
+                sla_ns=sync_sla_ns if name == "sync" else sla_ns,
+            )
+        )
+    return tuple(out)
+
+
 def counts_delta(cur: dict, prev: dict) -> dict:
     """The interval's figures from two reads of a struct cpu_stats (the totals, or a focused
     process's), named as Snapshot and FocusWrites name them; lat_max is the interval's own."""
@@ -82,6 +110,7 @@ def counts_delta(cur: dict, prev: dict) -> dict:
         "sla_missed": cur["sla_missed"] - prev["sla_missed"],
         "call_writes": tuple(map(operator.sub, cur["call_writes"], prev["call_writes"])),
         "call_bytes": tuple(map(operator.sub, cur["call_bytes"], prev["call_bytes"])),
+        "sync_calls": tuple(map(operator.sub, cur.get("sync_calls", ()), prev.get("sync_calls", ()))),
     }
 
 
@@ -115,8 +144,10 @@ class Sampler:
         resolve: Callable = procfs.resolve_fd,
         alive: Callable[[int], bool] = procfs.alive,
         disk_name: Callable[[int, int], str] = procfs.disk_name,
+        sync_sla_ns: int | None = None,
     ) -> None:
         self.sla_ns = sla_ns
+        self.sync_sla_ns = sla_ns if sync_sla_ns is None else sync_sla_ns
         self.notes = notes
         self._resolve = resolve
         self._alive = alive
@@ -167,7 +198,8 @@ class Sampler:
                 resolved = cache[(pid, fd)] = self._resolve(pid, fd, cache.get((pid, fd)))
             else:
                 resolved = cache.get((pid, fd), (procfs.UNRESOLVED, "?", "", ""))
-            files.append(FileWrites(pid, fd, resolved[0], resolved[1], delta[0], delta[1], resolved[3]))
+            syncs = delta[NCALLS] if len(delta) > NCALLS else 0
+            files.append(FileWrites(pid, fd, resolved[0], resolved[1], delta[0], delta[1], resolved[3], syncs))
         return files
 
     def _disks(self, cur: dict[int, dict], prev: dict[int, dict], files: list[FileWrites]):
@@ -223,7 +255,10 @@ class Sampler:
             return None
         self._prev_focus = cur
         return FocusWrites(
-            pid=self._focus, no_entry=cur["skip_no_entry"] - prev["skip_no_entry"], **counts_delta(cur, prev)
+            pid=self._focus,
+            no_entry=cur["skip_no_entry"] - prev["skip_no_entry"],
+            families=families_delta(cur, prev, self.sla_ns, self.sync_sla_ns),
+            **counts_delta(cur, prev),
         )
 
     # -- one step ----------------------------------------------------------------------------
@@ -252,7 +287,11 @@ class Sampler:
         rows = []
         for pid, d in per_pid.items():
             comm, uid, cgroup = names_get(pid, unknown)
-            rows.append(ProcessWrites(pid, comm, uid, d[0], d[1], d[2], d[3:], cgroup))
+            rows.append(
+                ProcessWrites(
+                    pid, comm, uid, d[0], d[1], d[2], d[3:NCALLS], cgroup, d[NCALLS] if len(d) > NCALLS else 0
+                )
+            )
         threads = tuple(
             ThreadWrites(pid, tid, self._safe_comm(comm), d[0], d[1]) for (pid, tid, comm), d in per_thread.items()
         )
@@ -290,6 +329,7 @@ class Sampler:
                 files=tuple(files),
                 notes=tuple(self.notes),
                 **counts_delta(r.cpu, prev.cpu),
+                families=families_delta(r.cpu, prev.cpu, self.sla_ns, self.sync_sla_ns),
                 disks=tuple(disks),
                 focus=focus,
                 threads=threads,

@@ -74,7 +74,9 @@ class Skipped:
         )
 
 
-CALLS = ("write", "pwrite64", "writev", "pwritev", "pwritev2")
+from .program import CALLS, FAMILIES, SYNCS  # noqa: E402  (pure constants, no bcc)
+
+__all__ = ["CALLS", "FAMILIES", "SYNCS"]
 KINDS = ("file", "pipe", "socket", "terminal", "other", "?")
 """What a descriptor points at; "?" when it was gone before it could be resolved, or the
 start of the call was not seen."""
@@ -95,6 +97,8 @@ class ProcessWrites:
     """Calls by type, in the order of CALLS (empty when unknown)."""
     cgroup: int = 0
     """cgroup v2 id (0 when unknown); probes.cgroups names it."""
+    syncs: int = 0
+    """Durability calls (fsync, fdatasync, sync_file_range, msync, syncfs, sync)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +147,8 @@ class FileWrites:
     disk: str = ""
     """The block device holding the file, or the device written to ("major:minor" of the
     whole disk); "" for anything else (pipes, sockets, tmpfs, overlay...)."""
+    syncs: int = 0
+    """fsync, fdatasync, sync_file_range and syncfs calls on this descriptor."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +172,22 @@ class DiskWrites:
 
 
 @dataclass(frozen=True, slots=True)
+class Family:
+    """One family of calls in one interval (write, copy, send, sync): its own histograms."""
+
+    name: str
+    calls: int = 0
+    bytes: int = 0
+    errors: int = 0
+    sizes: Log2Histogram = field(default_factory=Log2Histogram)
+    latency: Log2Histogram = field(default_factory=Log2Histogram)
+    latency_max_ns: int = 0
+    latency_sum_ns: int = 0
+    sla_missed: int = 0
+    sla_ns: int = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
 class FocusWrites:
     """Everything about one process's writes in one interval, counted while its page is open
     (drill-down): the kernel counts these for one process at a time."""
@@ -182,6 +204,8 @@ class FocusWrites:
     no_entry: int = 0
     call_writes: tuple[int, ...] = ()
     call_bytes: tuple[int, ...] = ()
+    sync_calls: tuple[int, ...] = ()
+    families: tuple[Family, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,3 +244,11 @@ class Snapshot:
     """Processes found gone in this interval (their last writes are in this or an earlier one)."""
     cost: Cost | None = None
     """What wtop cost in the interval (live only; None in tests and old recordings)."""
+    sync_calls: tuple[int, ...] = ()
+    """Durability calls by type, in the order of SYNCS."""
+    families: tuple[Family, ...] = ()
+    """Each family of calls with its own histograms, in the order of FAMILIES (empty in old
+    recordings: then the top-level figures are the write family's)."""
+
+    def family(self, name: str) -> Family | None:
+        return next((f for f in self.families if f.name == name), None)

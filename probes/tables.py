@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .runstate import RunState, disk_written
-from .snapshot import CALLS, Log2Histogram, ProcessWrites
+from .snapshot import CALLS, SYNCS, Log2Histogram, ProcessWrites
 from .units import rate
 
 
@@ -157,7 +157,8 @@ class CallRow:
 
 
 def process_calls(state: RunState, pid: int) -> list[CallRow]:
-    """A process's write calls by type: every call, in CALLS order (a fixed, short table).
+    """A process's calls by type, in CALLS order: the write family's always (a fixed, short
+    table), every other call (copies, sends) once it made one, then its sync calls.
 
     From the drill-down counts when the kernel has them for this process, else from its
     per-descriptor counts (calls only, no bytes)."""
@@ -176,6 +177,9 @@ def process_calls(state: RunState, pid: int) -> list[CallRow]:
     for i, call in enumerate(CALLS):
         w = writes[i] if i < len(writes) else 0
         b = nbytes[i] if nbytes is not None and i < len(nbytes) else None
+        ever = run.call_writes[i] if run and i < len(run.call_writes) else 0
+        if i >= ALWAYS and not (w or ever):
+            continue
         out.append(
             CallRow(
                 key=f"call:{call}",
@@ -187,7 +191,19 @@ def process_calls(state: RunState, pid: int) -> list[CallRow]:
                 total_bytes=run.call_bytes[i] if run and i < len(run.call_bytes) else None,
             )
         )
+    syncs = f.sync_calls if f else ()
+    ever = run.sync_calls if run else ()
+    for i, call in enumerate(SYNCS):
+        w = syncs[i] if i < len(syncs) else 0
+        total = ever[i] if i < len(ever) else None
+        if not (w or total):
+            continue
+        out.append(CallRow(f"call:{call}", call, rate(w, el), None, None, total, None))
     return out
+
+
+ALWAYS = 5
+"""The write family's calls: always in a process's table of calls."""
 
 
 def percentile(hist: Log2Histogram, q: float, max_value: int | None = None) -> float | None:

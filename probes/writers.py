@@ -32,6 +32,8 @@ class Row:
     """Accumulated mode: the process is gone."""
     thread: bool = False
     """A thread of the process above it (H): pid is the thread's id."""
+    syncs_s: float = 0.0
+    """fsync and its kin a second (the durability calls)."""
 
 
 def kinds_by_pid(snap: Snapshot) -> dict[int, dict[str, int]]:
@@ -84,6 +86,7 @@ def _process_row(p: ProcessWrites, total: int, elapsed: float, kinds: dict) -> R
         total_bytes=total,
         kind=share_text(kinds.get(p.pid, {}), SHORT_KIND),
         call=share_text(calls_of(p)),
+        syncs_s=rate(p.syncs, elapsed),
     )
 
 

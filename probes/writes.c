@@ -4,42 +4,75 @@
 //   WTOP_SELF_TGID   wtop's own process, left out of every figure
 //   WTOP_SLOTS       power-of-two size of the per-thread start-time slot array
 //   WTOP_MAP_SIZE    (process, descriptor) pairs tracked at once
-//   WTOP_SLA_NS      latency threshold; writes slower than this are counted exactly
+//   WTOP_SLA_NS      latency threshold of the data calls; slower ones are counted exactly
+//   WTOP_SYNC_SLA_NS the same for the sync calls (fsync and its kin)
 //   WTOP_DISKS       block devices counted each on its own (the rest are counted together)
 //   FILTER_TGID      only this process
 //   FILTER_COMM_0/1  only threads whose comm equals these two little-endian u64 words
 //   FILTER_UID       only this user
 //   FILTER_CGROUP    only this cgroup v2 id (the inode of its directory)
-//   EXIT_<CALL>      trace this call (write, pwrite64, writev, pwritev, pwritev2)
-//   ENTER_<CALL>     its sys_enter tracepoint exists: measure its latency and its fd
-//   HAVE_EXEC        sched:sched_process_exec exists: follow renames on exec
+//   NR_<CALL>        this architecture's number of each traced system call (absent: not traced)
+//   REG_*            where this architecture keeps a system call's arguments in pt_regs
+//   HAVE_ENTER       raw_syscalls sys_enter is used: latency and the descriptor of each call
+//   HAVE_EXEC        sched_process_exec: follow renames on exec
+//   HAVE_RENAME      task:task_rename: follow prctl(PR_SET_NAME) and /proc/PID/comm
 //   HAVE_BLOCK       block:block_rq_issue and block_rq_complete exist: the disks view
 //
-// Cost model (ns added per write on the test VM, see bench/): every event does one
-// inlined per-CPU array lookup for its counters and histograms and one array lookup for
-// the start time; the exit also does one per-CPU hash lookup for the (process, fd) pair.
-// Nothing is shared between CPUs on the hot path, so threads writing in parallel do not
-// contend.
+// Every traced system call goes through one pair of raw tracepoints (sys_enter, sys_exit):
+// a call is a case of a switch on its number, and detaching two raw tracepoints is instant,
+// where each per-call perf tracepoint took 30-80 ms to detach under a kernel-wide mutex.
+// The enter keeps the start time, the call's type and its descriptor in a per-thread slot;
+// the exit finds them there. Cost model (ns per call on the test VM, see bench/): every
+// event does one inlined per-CPU array lookup for its counters and one array lookup for the
+// slot; the exit also does one per-CPU hash lookup for the (process, fd) pair. Nothing is
+// shared between CPUs on the hot path, so threads writing in parallel do not contend.
 
 #define SIZE_BUCKETS 64
 #define LAT_BUCKETS 64
-#define CALLS 5 // write, pwrite64, writev, pwritev, pwritev2
+#define CALLS 15  // the data calls: see CALLS in probes/program.py
+#define SYNCS 6   // fsync, fdatasync, sync_file_range, msync, syncfs, sync
+#define TYPES (CALLS + SYNCS)
+#define FAMILIES 6 // write, copy, send, io_uring, aio, sync
+#define F_SYNC 5
+#define IO_URING 13
+#define LIBAIO 14
+#define SENDMMSG 12
+#define COPY_FILE_RANGE 5
+#define MSYNC 18
+#define SYNC 20
+// libaio's own calls: not counted as calls, they carry the asynchronous writes
+#define IO_SUBMIT 21
+#define IO_GETEVENTS 22
+#define IO_PGETEVENTS 23
+#define WTOP_INFLIGHT 16384 // io_uring and libaio writes in flight at once (more: skipped)
+#define AIO_CHUNK 4    // iocbs handled by one run of a libaio program (the verifier walks each)
+#define AIO_CHAIN 32   // runs chained by tail calls: the kernel allows 33 programs in a chain
+#define AIO_MAX (AIO_CHUNK * AIO_CHAIN) // iocbs per io_submit or io_getevents call; more are skipped
+#define VLEN_MAX 1024 // UIO_MAXIOV: sendmmsg sends at most this many messages a call
+
+// One family of calls (the write family, copies, sends, syncs): its histograms and counts.
+struct fam_stats {
+    u64 sizes[SIZE_BUCKETS]; // log2 histogram of the bytes each successful call moved
+    u64 lat[LAT_BUCKETS];    // log2 histogram of latency in ns, enter to exit
+    u64 lat_sum;             // sum of all latencies (ns): the histogram's exact _sum
+    u64 lat_max;             // largest latency on this CPU in epoch lat_epoch (ns)
+    u64 lat_epoch;           // the interval lat_max belongs to (see `epoch`)
+    u64 sla_missed;          // calls slower than the family's SLA
+    u64 calls;               // calls that returned
+    u64 bytes;               // bytes moved by successful calls
+    u64 errors;              // calls that returned < 0
+};
 
 // Per-CPU counters: one lookup gives everything the exit needs.
 struct cpu_stats {
-    u64 sizes[SIZE_BUCKETS];   // log2 histogram of successful write sizes (bpf_log2l)
-    u64 lat[LAT_BUCKETS];      // log2 histogram of write latency in ns
-    u64 lat_max;               // largest latency on this CPU in epoch lat_epoch (ns)
-    u64 lat_epoch;             // the interval lat_max belongs to (see `epoch`)
-    u64 sla_missed;            // writes slower than WTOP_SLA_NS
-    u64 bytes;                 // all bytes written successfully
-    u64 writes;                // all write calls that returned
-    u64 errors;                // calls that returned < 0
-    u64 skip_map_full;         // exits not attributed to a process: map full
-    u64 skip_no_entry;         // exits with no start time of the same thread
-    u64 lat_sum;               // sum of all latencies (ns): the histogram's exact _sum
-    u64 call_writes[CALLS];    // calls by type
-    u64 call_bytes[CALLS];     // bytes by call type
+    struct fam_stats fam[FAMILIES];
+    u64 bytes;                 // all bytes written by the data calls
+    u64 writes;                // all data calls that returned
+    u64 errors;                // data calls that returned < 0
+    u64 skip_map_full;         // calls not attributed to a process: map full
+    u64 skip_no_entry;         // calls whose enter was not seen (no latency, no descriptor)
+    u64 call_writes[TYPES];    // calls by type
+    u64 call_bytes[TYPES];     // bytes by call type
 };
 BPF_PERCPU_ARRAY(wtop_stats, struct cpu_stats, 1);
 
@@ -53,18 +86,19 @@ struct wtop_ctl {
 };
 BPF_ARRAY(wtop_epoch, struct wtop_ctl, 1);
 
-// The writes of the focused process, counted a second time, by tgid: user space creates
+// The calls of the focused process, counted a second time, by tgid: user space creates
 // the (zeroed) entry before it names the process in wtop_ctl.focus, and deletes it after
-// the focus moved on; a write in flight while the focus moves lands in its own process's
+// the focus moved on; a call in flight while the focus moves lands in its own process's
 // entry, never in the next one. Only the focused process pays for the second count.
 BPF_TABLE("percpu_hash", u32, struct cpu_stats, wtop_focus, 4);
 
 // Cumulative counters per (process, file descriptor, thread, thread name at the time of the
-// write). User space reads them without deleting, computes the interval as a difference, and
+// call). User space reads them without deleting, computes the interval as a difference, and
 // sums them by process, by descriptor, by thread and by name (the seed's @[comm], exactly:
 // a thread that renames itself starts a new entry), and deletes only the entries of processes
 // that have exited, so nothing that arrives between a read and a clear is lost. fd is -1 when
-// the start of the call was not seen. One lookup per write gives all four.
+// the start of the call was not seen, or the call has no descriptor (msync, sync). One
+// lookup per call gives all four.
 struct fd_key {
     u32 tgid;
     s32 fd;
@@ -77,6 +111,7 @@ struct fd_stats {
     u64 writes;
     u64 errors;
     u64 calls[CALLS];
+    u64 syncs;
 };
 BPF_TABLE("percpu_hash", struct fd_key, struct fd_stats, wtop_procs, WTOP_MAP_SIZE);
 
@@ -90,22 +125,126 @@ struct proc_info {
 };
 BPF_HASH(wtop_info, u32, struct proc_info, WTOP_MAP_SIZE);
 
-// Start times and descriptors by thread, in an array indexed by a multiplicative hash of
-// the tid. Array lookups are inlined by the verifier, cheaper than a hash or task storage.
-// The hash spreads consecutive tids (threads of one process) over different cache lines:
-// with tid & mask, two threads writing on two CPUs shared a line and added ~50 ns per
-// write (measured). Two threads that share a slot and are inside a write at the same
-// moment cost one start time; the exit finds the other tid and counts skip_no_entry.
+// Start times, call types and descriptors by thread, in an array indexed by a multiplicative
+// hash of the tid. Array lookups are inlined by the verifier, cheaper than a hash or task
+// storage. The hash spreads consecutive tids (threads of one process) over different cache
+// lines: with tid & mask, two threads writing on two CPUs shared a line and added ~50 ns per
+// write (measured). Two threads that share a slot and are inside a traced call at the same
+// moment cost one start time; the exit finds the other tid, looks the call's number up in
+// its registers and counts it without latency (skip_no_entry).
 struct start_slot {
     u64 ts;
     u32 tid;
     s32 fd;
+    u64 aux;  // sendmmsg: the user's array of messages, whose lengths the kernel fills in
+    u32 type;
+    u32 pad;
 };
 BPF_ARRAY(wtop_starts, struct start_slot, WTOP_SLOTS);
 
 static __always_inline u32 wtop_slot(u32 tid)
 {
     return (tid * 2654435761u) & (WTOP_SLOTS - 1);
+}
+
+// The type of a system call by its number, -1 for every call wtop does not trace. The
+// numbers are this architecture's (program.py passes them): a switch the compiler turns
+// into a few comparisons, paid by every system call on the machine.
+static __always_inline int wtop_type(long nr)
+{
+    switch (nr) {
+#ifdef NR_WRITE
+    case NR_WRITE: return 0;
+#endif
+#ifdef NR_PWRITE64
+    case NR_PWRITE64: return 1;
+#endif
+#ifdef NR_WRITEV
+    case NR_WRITEV: return 2;
+#endif
+#ifdef NR_PWRITEV
+    case NR_PWRITEV: return 3;
+#endif
+#ifdef NR_PWRITEV2
+    case NR_PWRITEV2: return 4;
+#endif
+#ifdef NR_COPY_FILE_RANGE
+    case NR_COPY_FILE_RANGE: return 5;
+#endif
+#ifdef NR_SENDFILE
+    case NR_SENDFILE: return 6;
+#endif
+#ifdef NR_SPLICE
+    case NR_SPLICE: return 7;
+#endif
+#ifdef NR_VMSPLICE
+    case NR_VMSPLICE: return 8;
+#endif
+#ifdef NR_TEE
+    case NR_TEE: return 9;
+#endif
+#ifdef NR_SENDTO
+    case NR_SENDTO: return 10;
+#endif
+#ifdef NR_SENDMSG
+    case NR_SENDMSG: return 11;
+#endif
+#ifdef NR_SENDMMSG
+    case NR_SENDMMSG: return 12;
+#endif
+#ifdef NR_FSYNC
+    case NR_FSYNC: return 15;
+#endif
+#ifdef NR_FDATASYNC
+    case NR_FDATASYNC: return 16;
+#endif
+#ifdef NR_SYNC_FILE_RANGE
+    case NR_SYNC_FILE_RANGE: return 17;
+#endif
+#ifdef NR_MSYNC
+    case NR_MSYNC: return 18;
+#endif
+#ifdef NR_SYNCFS
+    case NR_SYNCFS: return 19;
+#endif
+#ifdef NR_SYNC
+    case NR_SYNC: return 20;
+#endif
+#ifdef NR_IO_SUBMIT
+    case NR_IO_SUBMIT: return IO_SUBMIT;
+#endif
+#ifdef NR_IO_GETEVENTS
+    case NR_IO_GETEVENTS: return IO_GETEVENTS;
+#endif
+#ifdef NR_IO_PGETEVENTS
+    case NR_IO_PGETEVENTS: return IO_PGETEVENTS;
+#endif
+    }
+    return -1;
+}
+
+static __always_inline u32 wtop_family(u32 type)
+{
+    if (type < 5)
+        return 0; // write, pwrite64, writev, pwritev, pwritev2
+    if (type < 10)
+        return 1; // copy_file_range, sendfile, splice, vmsplice, tee
+    if (type < IO_URING)
+        return 2; // sendto, sendmsg, sendmmsg
+    if (type == IO_URING)
+        return 3;
+    if (type == LIBAIO)
+        return 4;
+    return F_SYNC;
+}
+
+// A 64-bit process (32-bit ones number their calls differently: the kernel's own
+// per-call tracepoints leave them out too).
+static __always_inline int wtop_native(void *regs)
+{
+    u64 mode = 0;
+    bpf_probe_read_kernel(&mode, sizeof(mode), (char *)regs + REG_MODE);
+    return (mode & REG_MODE_MASK) == REG_MODE_NATIVE;
 }
 
 static __always_inline int wtop_wanted(u64 pid_tgid)
@@ -134,90 +273,135 @@ static __always_inline int wtop_wanted(u64 pid_tgid)
     return 1;
 }
 
-static __always_inline int wtop_enter(s64 fd)
+// A new process: its name, user and cgroup, from the current task (for io_uring and libaio
+// the one that submitted: a completion may run anywhere).
+static __always_inline void wtop_note_process(u32 tgid)
 {
-    u64 pid_tgid = bpf_get_current_pid_tgid();
-    if (!wtop_wanted(pid_tgid))
-        return 0;
-    u32 tid = (u32)pid_tgid;
-    u32 slot = wtop_slot(tid);
-    struct start_slot *s = wtop_starts.lookup(&slot);
-    if (!s)
-        return 0;
-    s->tid = tid;
-    s->fd = (s32)fd;
-    s->ts = bpf_ktime_get_ns();
-    return 0;
+    if (wtop_info.lookup(&tgid))
+        return;
+    struct proc_info pi = {};
+    pi.uid = (u32)bpf_get_current_uid_gid();
+    bpf_get_current_comm(&pi.comm, sizeof(pi.comm));
+    pi.cgroup = bpf_get_current_cgroup_id();
+    wtop_info.update(&tgid, &pi);
 }
 
-static __always_inline struct fd_stats *wtop_fd(struct fd_key *key, struct cpu_stats *cs)
+// One returned call into its (process, descriptor, thread, name) entry.
+static __always_inline void wtop_add(struct fd_stats *ps, long ret, u32 type)
+{
+    if (type >= CALLS) {
+        ps->syncs++;
+        return;
+    }
+    ps->writes++;
+    ps->calls[type]++;
+    if (ret > 0)
+        ps->bytes += ret;
+    else if (ret < 0)
+        ps->errors++;
+}
+
+// A (process, descriptor, thread, name) entry, made if new; *made says whether this call
+// made it. 0 when the map is full (counted).
+static __always_inline struct fd_stats *wtop_entry(struct fd_key *key, struct cpu_stats *cs, int *made)
 {
     struct fd_stats *ps = wtop_procs.lookup(key);
     if (ps)
         return ps;
     struct fd_stats zero = {};
     // BPF_NOEXIST: another CPU may have created it meanwhile (-EEXIST), then look again.
-    int err = wtop_procs.insert(key, &zero);
+    *made = wtop_procs.insert(key, &zero) == 0;
     ps = wtop_procs.lookup(key);
-    if (!ps) {
+    if (!ps)
         cs->skip_map_full++;
-        return 0;
-    }
-    if (err == 0) {
-        u32 tgid = key->tgid;
-        if (!wtop_info.lookup(&tgid)) {
-            struct proc_info pi = {};
-            pi.uid = (u32)bpf_get_current_uid_gid();
-            bpf_get_current_comm(&pi.comm, sizeof(pi.comm));
-            pi.cgroup = bpf_get_current_cgroup_id();
-            wtop_info.update(&tgid, &pi);
-        }
-    }
     return ps;
 }
 
+static __always_inline struct fd_stats *wtop_fd(struct fd_key *key, struct cpu_stats *cs)
+{
+    int made = 0;
+    struct fd_stats *ps = wtop_entry(key, cs, &made);
+    if (ps && made)
+        wtop_note_process(key->tgid);
+    return ps;
+}
+
+// One call's latency into its family's histogram, sum, maximum and SLA count.
+static __always_inline void wtop_time(struct fam_stats *fs, u64 delta, u64 e, u64 sla)
+{
+    u32 b = bpf_log2l(delta);
+    if (b >= LAT_BUCKETS)
+        b = LAT_BUCKETS - 1;
+    fs->lat[b]++;
+    fs->lat_sum += delta;
+    if (fs->lat_epoch != e) {
+        fs->lat_epoch = e;
+        fs->lat_max = 0;
+    }
+    if (delta > fs->lat_max)
+        fs->lat_max = delta;
+    if (delta > sla)
+        fs->sla_missed++;
+}
+
 // Count one returned call into a set of counters. timed: 1 with its latency in delta, 0
-// when the start was not seen (-1: the call has no enter tracepoint, nothing missed).
+// when the start was not seen. `type` is a constant in each inlined copy of the write path.
 static __always_inline void wtop_count(struct cpu_stats *cs, long ret, u32 type, int timed, u64 delta, u64 e)
 {
+    u32 f = wtop_family(type);
+    if (f >= FAMILIES || type >= TYPES)
+        return;
+    struct fam_stats *fs = &cs->fam[f];
     if (timed > 0) {
-        u32 b = bpf_log2l(delta);
-        if (b >= LAT_BUCKETS)
-            b = LAT_BUCKETS - 1;
-        cs->lat[b]++;
-        cs->lat_sum += delta;
-        if (cs->lat_epoch != e) {
-            cs->lat_epoch = e;
-            cs->lat_max = 0;
-        }
-        if (delta > cs->lat_max)
-            cs->lat_max = delta;
-        if (delta > WTOP_SLA_NS)
-            cs->sla_missed++;
+        wtop_time(fs, delta, e, f == F_SYNC ? WTOP_SYNC_SLA_NS : WTOP_SLA_NS);
     } else if (timed == 0) {
         cs->skip_no_entry++;
     }
-    cs->writes++;
-    if (type < CALLS)
-        cs->call_writes[type]++;
-    if (ret > 0) {
+    fs->calls++;
+    cs->call_writes[type]++;
+    if (f != F_SYNC)
+        cs->writes++;
+    if (ret > 0 && f != F_SYNC) {
         u32 b = bpf_log2l((u64)ret);
         if (b >= SIZE_BUCKETS)
             b = SIZE_BUCKETS - 1;
-        cs->sizes[b]++;
+        fs->sizes[b]++;
+        fs->bytes += ret;
         cs->bytes += ret;
-        if (type < CALLS)
-            cs->call_bytes[type] += ret;
+        cs->call_bytes[type] += ret;
     } else if (ret < 0) {
-        cs->errors++;
+        fs->errors++;
+        if (f != F_SYNC)
+            cs->errors++;
     }
 }
 
-// The exit of any write call. `type` and `entered` are constants: each call inlines it.
-static __always_inline int wtop_exit(long ret, u32 type, int entered)
+// sendmmsg returns how many messages it sent; the bytes are in each message's msg_len,
+// which the kernel has just written into the caller's array (struct mmsghdr: a 56-byte
+// struct msghdr, then unsigned int msg_len, 64 bytes in all).
+static __always_inline long wtop_mmsg_bytes(u64 vec, long sent)
 {
-    u64 pid_tgid = bpf_get_current_pid_tgid();
-    if (!wtop_wanted(pid_tgid))
+    long total = 0;
+    if (sent <= 0 || !vec)
+        return sent;
+#pragma clang loop unroll(disable)
+    for (int i = 0; i < VLEN_MAX; i++) {
+        if (i >= sent)
+            break;
+        u32 len = 0;
+        bpf_probe_read_user(&len, sizeof(len), (void *)(vec + (u64)i * 64 + 56));
+        total += len;
+    }
+    return total;
+}
+
+// A returned call: count it. fd is -1 when unknown; timed as for wtop_count (-1: this
+// kernel has no sys_enter to time it with, nothing was missed).
+static __always_inline int wtop_exit(u64 pid_tgid, long ret, u32 type, s32 fd, int timed, u64 delta)
+{
+    // copy_file_range that copied nothing (cp's last call, at the end of the file) is no
+    // call by the kernel's own count (/proc/PID/io syscw): it returns before counting.
+    if (type == COPY_FILE_RANGE && ret == 0)
         return 0;
     u32 zero = 0;
     struct cpu_stats *cs = wtop_stats.lookup(&zero);
@@ -230,22 +414,7 @@ static __always_inline int wtop_exit(long ret, u32 type, int entered)
         e = ctl->epoch;
         focus = ctl->focus;
     }
-    struct fd_key key = {.tgid = pid_tgid >> 32, .fd = -1, .tid = (u32)pid_tgid};
-    int timed = -1;
-    u64 delta = 0;
-    if (entered) {
-        u64 now = bpf_ktime_get_ns();
-        u32 tid = (u32)pid_tgid;
-        u32 slot = wtop_slot(tid);
-        struct start_slot *s = wtop_starts.lookup(&slot);
-        timed = 0;
-        if (s && s->tid == tid && s->ts != 0 && now >= s->ts) {
-            delta = now - s->ts;
-            s->ts = 0;
-            key.fd = s->fd;
-            timed = 1;
-        }
-    }
+    struct fd_key key = {.tgid = pid_tgid >> 32, .fd = fd, .tid = (u32)pid_tgid};
     wtop_count(cs, ret, type, timed, delta, e);
     if (focus == key.tgid) {
         u32 tgid = key.tgid;
@@ -257,68 +426,377 @@ static __always_inline int wtop_exit(long ret, u32 type, int entered)
     struct fd_stats *ps = wtop_fd(&key, cs);
     if (!ps)
         return 0;
-    ps->writes++;
-    if (type < CALLS)
-        ps->calls[type]++;
-    if (ret > 0)
-        ps->bytes += ret;
-    else if (ret < 0)
-        ps->errors++;
+    wtop_add(ps, ret, type);
     return 0;
 }
 
-#ifdef ENTER_WRITE
-TRACEPOINT_PROBE(syscalls, sys_enter_write) { return wtop_enter(args->fd); }
-#define ENTERED_WRITE 1
-#else
-#define ENTERED_WRITE 0
-#endif
-TRACEPOINT_PROBE(syscalls, sys_exit_write) { return wtop_exit(args->ret, 0, ENTERED_WRITE); }
+// -- io_uring and libaio: writes that complete apart from the call that asked for them ---
+//
+// io_uring: a request is seen at submission (the task that submits it: the ring's owner,
+// or its SQPOLL thread, a thread of the same process) and at completion, wherever that runs
+// (iou-wrk-* workers, task work, interrupts): matched by the request's address, counted by
+// the completion's result, timed from one to the other, charged to the submitter.
+// Only operations that move data out are kept (see wtop_uring_op).
+struct uring_start {
+    u64 ts;
+    u32 tgid;
+    u32 tid;
+    char comm[16];
+};
+BPF_HASH(wtop_uring, u64, struct uring_start, WTOP_INFLIGHT);
 
-#ifdef ENTER_PWRITE64
-TRACEPOINT_PROBE(syscalls, sys_enter_pwrite64) { return wtop_enter(args->fd); }
-#define ENTERED_PWRITE64 1
-#else
-#define ENTERED_PWRITE64 0
+// IORING_OP_*: WRITEV 2, WRITE_FIXED 5, SENDMSG 9, WRITE 23, SEND 26, SPLICE 30, TEE 33,
+// SEND_ZC 47, SENDMSG_ZC 48, WRITEV_FIXED 61 (include/uapi/linux/io_uring.h).
+static __always_inline int wtop_uring_op(u32 op)
+{
+    switch (op) {
+    case 2: case 5: case 9: case 23: case 26: case 30: case 33: case 47: case 48: case 61:
+        return 1;
+    }
+    return 0;
+}
+
+static __always_inline int wtop_uring_submit(u64 req, u32 op)
+{
+    if (!wtop_uring_op(op))
+        return 0;
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    if (!wtop_wanted(pid_tgid))
+        return 0;
+    struct uring_start st = {.tgid = pid_tgid >> 32, .tid = (u32)pid_tgid};
+    bpf_get_current_comm(&st.comm, sizeof(st.comm));
+    wtop_note_process(st.tgid);
+    st.ts = bpf_ktime_get_ns();
+    if (wtop_uring.update(&req, &st)) {
+        u32 zero = 0;
+        struct cpu_stats *cs = wtop_stats.lookup(&zero);
+        if (cs)
+            cs->skip_map_full++;
+    }
+    return 0;
+}
+
+#ifdef HAVE_URING_SUBMIT_REQ
+TRACEPOINT_PROBE(io_uring, io_uring_submit_req) { return wtop_uring_submit((u64)args->req, args->opcode); }
 #endif
-#ifdef EXIT_PWRITE64
-TRACEPOINT_PROBE(syscalls, sys_exit_pwrite64) { return wtop_exit(args->ret, 1, ENTERED_PWRITE64); }
+#ifdef HAVE_URING_SUBMIT_SQE
+TRACEPOINT_PROBE(io_uring, io_uring_submit_sqe) { return wtop_uring_submit((u64)args->req, args->opcode); }
 #endif
 
-#ifdef ENTER_WRITEV
-TRACEPOINT_PROBE(syscalls, sys_enter_writev) { return wtop_enter(args->fd); }
-#define ENTERED_WRITEV 1
-#else
-#define ENTERED_WRITEV 0
-#endif
-#ifdef EXIT_WRITEV
-TRACEPOINT_PROBE(syscalls, sys_exit_writev) { return wtop_exit(args->ret, 2, ENTERED_WRITEV); }
+// One asynchronous write that completed, for the process that submitted it.
+struct async_done {
+    u64 delta;
+    s64 ret;
+    u32 tgid;
+    u32 tid;
+    s32 fd;
+    u32 type;
+    char comm[16];
+};
+
+// Count it (inlined: BCC links no BPF-to-BPF calls; libaio's loop is bounded by AIO_MAX).
+static __always_inline int wtop_async_done(struct async_done *d)
+{
+    u32 zero = 0;
+    struct cpu_stats *cs = wtop_stats.lookup(&zero);
+    if (!cs)
+        return 0;
+    struct wtop_ctl *ctl = wtop_epoch.lookup(&zero);
+    u64 e = ctl ? ctl->epoch : 0;
+    u32 type = d->type;
+    long ret = d->ret;
+    u32 tgid = d->tgid;
+    wtop_count(cs, ret, type, 1, d->delta, e);
+    if (ctl && ctl->focus == tgid) {
+        struct cpu_stats *fs = wtop_focus.lookup(&tgid);
+        if (fs)
+            wtop_count(fs, ret, type, 1, d->delta, e);
+    }
+    struct fd_key key = {.tgid = tgid, .fd = d->fd, .tid = d->tid};
+    __builtin_memcpy(key.comm, d->comm, sizeof(key.comm));
+    int made = 0;
+    struct fd_stats *ps = wtop_entry(&key, cs, &made);
+    if (ps)
+        wtop_add(ps, ret, type);
+    return 0;
+}
+
+#ifdef HAVE_URING_COMPLETE
+TRACEPOINT_PROBE(io_uring, io_uring_complete)
+{
+    u64 req = (u64)args->req;
+    struct uring_start *st = wtop_uring.lookup(&req);
+    if (!st)
+        return 0; // not a write, filtered out, or submitted before wtop started
+    u64 now = bpf_ktime_get_ns();
+    struct async_done d = {.ret = args->res, .tgid = st->tgid, .tid = st->tid, .fd = -1, .type = IO_URING};
+    d.delta = now > st->ts ? now - st->ts : 0;
+    __builtin_memcpy(d.comm, st->comm, sizeof(d.comm));
+    wtop_uring.delete(&req);
+    return wtop_async_done(&d);
+}
 #endif
 
-#ifdef ENTER_PWRITEV
-TRACEPOINT_PROBE(syscalls, sys_enter_pwritev) { return wtop_enter(args->fd); }
-#define ENTERED_PWRITEV 1
-#else
-#define ENTERED_PWRITEV 0
-#endif
-#ifdef EXIT_PWRITEV
-TRACEPOINT_PROBE(syscalls, sys_exit_pwritev) { return wtop_exit(args->ret, 3, ENTERED_PWRITEV); }
+// libaio: io_submit hands the kernel an array of iocb pointers; each write (IOCB_CMD_PWRITE 1,
+// IOCB_CMD_PWRITEV 8) is remembered by (process, iocb address) with its descriptor and the
+// time; io_getevents (or io_pgetevents) returns struct io_event {data, obj, res, res2} for
+// each completed iocb, obj its address: the write is counted there, by its result. (struct
+// iocb is the kernel's user ABI: aio_lio_opcode at byte 16, aio_fildes at 20.)
+struct aio_key {
+    u64 iocb;
+    u32 tgid;
+    u32 pad;
+};
+struct aio_start {
+    u64 ts;
+    u32 tid;
+    s32 fd;
+    char comm[16];
+};
+BPF_HASH(wtop_aio, struct aio_key, struct aio_start, WTOP_INFLIGHT);
+
+// Where a libaio call's iocbs are handled: AIO_CHUNK at a time by one program, which hands
+// on to itself with a tail call until all are done (a loop over all of them in one program
+// is more than the verifier accepts). The cursor lives in a per-CPU slot: the programs run
+// with migration disabled, one chain at a time per CPU.
+struct aio_cursor {
+    u64 array; // io_submit: the iocb pointers; io_getevents: the io_event array
+    u64 now;
+    u64 pid_tgid;
+    s64 n;     // how many the call returned
+    s64 i;     // how many are done
+    u32 runs;
+    u32 pad;
+};
+BPF_PERCPU_ARRAY(wtop_aio_cur, struct aio_cursor, 1);
+BPF_PROG_ARRAY(wtop_tails, 2); // 0: raw_tail_aio_submit, 1: raw_tail_aio_reap (user space fills it in)
+#define TAIL_SUBMIT 0
+#define TAIL_REAP 1
+
+static __always_inline int wtop_aio_start(void *ctx, u32 tail, u64 pid_tgid, u64 array, long n, u64 now)
+{
+    if (n <= 0 || !array)
+        return 0;
+    u32 zero = 0;
+    struct aio_cursor *c = wtop_aio_cur.lookup(&zero);
+    if (!c)
+        return 0;
+    c->array = array;
+    c->now = now;
+    c->pid_tgid = pid_tgid;
+    c->n = n;
+    c->i = 0;
+    c->runs = 0;
+    wtop_tails.call(ctx, tail);
+    struct cpu_stats *cs = wtop_stats.lookup(&zero); // the tail call failed: nothing was seen
+    if (cs)
+        cs->skip_no_entry += n;
+    return 0;
+}
+
+// After a chunk: on to the next one, or count what is beyond the chain's reach as skipped.
+static __always_inline void wtop_aio_next(void *ctx, struct aio_cursor *c, u32 tail)
+{
+    if (c->i >= c->n)
+        return;
+    c->runs++;
+    if (c->runs < AIO_CHAIN)
+        wtop_tails.call(ctx, tail);
+    u32 zero = 0;
+    struct cpu_stats *cs = wtop_stats.lookup(&zero);
+    if (cs)
+        cs->skip_no_entry += c->n - c->i;
+}
+
+int raw_tail_aio_submit(struct bpf_raw_tracepoint_args *ctx)
+{
+    u32 zero = 0;
+    struct aio_cursor *c = wtop_aio_cur.lookup(&zero);
+    if (!c)
+        return 0;
+    struct aio_key k = {.tgid = c->pid_tgid >> 32};
+    struct aio_start st = {.ts = c->now, .tid = (u32)c->pid_tgid};
+    bpf_get_current_comm(&st.comm, sizeof(st.comm));
+    s64 i = c->i;
+    int noted = 0;
+#pragma clang loop unroll(disable)
+    for (int j = 0; j < AIO_CHUNK; j++, i++) {
+        if (i >= c->n)
+            break;
+        u64 iocb = 0;
+        bpf_probe_read_user(&iocb, sizeof(iocb), (void *)(c->array + (u64)i * 8));
+        u32 op_fd[2] = {};
+        if (!iocb || bpf_probe_read_user(op_fd, sizeof(op_fd), (void *)(iocb + 16)))
+            continue;
+        u16 op = op_fd[0] & 0xffff;
+        if (op != 1 && op != 8)
+            continue;
+        k.iocb = iocb;
+        st.fd = (s32)op_fd[1];
+        if (wtop_aio.update(&k, &st)) {
+            struct cpu_stats *cs = wtop_stats.lookup(&zero);
+            if (cs)
+                cs->skip_map_full++;
+        }
+        if (!noted) {
+            wtop_note_process(k.tgid);
+            noted = 1;
+        }
+    }
+    c->i = i;
+    wtop_aio_next(ctx, c, TAIL_SUBMIT);
+    return 0;
+}
+
+// One libaio write, counted lean (it runs AIO_CHUNK times in one program, and the verifier
+// walks every iteration): the totals, the aio family's histograms, the process's
+// descriptor. (Not into a focused process's second count: its page shows libaio writes
+// among its calls, not in its own histograms.)
+static __always_inline void wtop_aio_count(struct cpu_stats *cs, struct fd_key *key, long ret, u64 delta, u64 e)
+{
+    struct fam_stats *fs = &cs->fam[4];
+    wtop_time(fs, delta, e, WTOP_SLA_NS);
+    fs->calls++;
+    cs->writes++;
+    cs->call_writes[LIBAIO]++;
+    if (ret > 0) {
+        u32 b = bpf_log2l((u64)ret);
+        fs->sizes[b < SIZE_BUCKETS ? b : SIZE_BUCKETS - 1]++;
+        fs->bytes += ret;
+        cs->bytes += ret;
+        cs->call_bytes[LIBAIO] += ret;
+    } else if (ret < 0) {
+        fs->errors++;
+        cs->errors++;
+    }
+    int made = 0;
+    struct fd_stats *ps = wtop_entry(key, cs, &made);
+    if (ps)
+        wtop_add(ps, ret, LIBAIO);
+}
+
+int raw_tail_aio_reap(struct bpf_raw_tracepoint_args *ctx)
+{
+    u32 zero = 0;
+    struct aio_cursor *c = wtop_aio_cur.lookup(&zero);
+    if (!c)
+        return 0;
+    struct cpu_stats *cs = wtop_stats.lookup(&zero);
+    if (!cs)
+        return 0;
+    struct wtop_ctl *ctl = wtop_epoch.lookup(&zero);
+    u64 e = ctl ? ctl->epoch : 0;
+    struct aio_key k = {.tgid = c->pid_tgid >> 32};
+    u64 now = c->now;
+    s64 i = c->i;
+#pragma clang loop unroll(disable)
+    for (int j = 0; j < AIO_CHUNK; j++, i++) {
+        if (i >= c->n)
+            break;
+        u64 ev[3] = {}; // data, obj, res
+        if (bpf_probe_read_user(ev, sizeof(ev), (void *)(c->array + (u64)i * 32)))
+            continue;
+        k.iocb = ev[1];
+        struct aio_start *st = wtop_aio.lookup(&k);
+        if (!st)
+            continue; // a read, or submitted before wtop started
+        struct fd_key key = {.tgid = k.tgid, .fd = st->fd, .tid = st->tid};
+        __builtin_memcpy(key.comm, st->comm, sizeof(key.comm));
+        u64 delta = now > st->ts ? now - st->ts : 0;
+        wtop_aio.delete(&k);
+        wtop_aio_count(cs, &key, (long)ev[2], delta, e);
+    }
+    c->i = i;
+    wtop_aio_next(ctx, c, TAIL_REAP);
+    return 0;
+}
+
+#ifdef HAVE_ENTER
+// Every system call's entry: one switch for the calls wtop does not trace.
+RAW_TRACEPOINT_PROBE(sys_enter)
+{
+    int type = wtop_type((long)ctx->args[1]);
+    if (type < 0)
+        return 0;
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    if (!wtop_wanted(pid_tgid))
+        return 0;
+    void *regs = (void *)ctx->args[0];
+    if (!wtop_native(regs))
+        return 0;
+    // The descriptor written to: copy_file_range and splice write to their third argument,
+    // tee to its second; msync and sync have none.
+    u32 arg = type == 5 || type == 7 ? REG_ARG2 : type == 9 ? REG_ARG1 : REG_ARG0;
+    u64 words[2] = {};
+    bpf_probe_read_kernel(&words[0], sizeof(u64), (char *)regs + arg);
+    if (type == SENDMMSG)
+        bpf_probe_read_kernel(&words[1], sizeof(u64), (char *)regs + REG_ARG1);
+    else if (type == IO_SUBMIT) // io_submit(ctx, nr, iocbpp)
+        bpf_probe_read_kernel(&words[1], sizeof(u64), (char *)regs + REG_ARG2);
+    else if (type >= IO_GETEVENTS) // io_getevents(ctx, min_nr, nr, events, timeout)
+        bpf_probe_read_kernel(&words[1], sizeof(u64), (char *)regs + REG_ARG3);
+    u32 tid = (u32)pid_tgid;
+    u32 slot = wtop_slot(tid);
+    struct start_slot *s = wtop_starts.lookup(&slot);
+    if (!s)
+        return 0;
+    s->tid = tid;
+    s->type = type;
+    s->fd = type == MSYNC || type == SYNC ? -1 : (s32)words[0];
+    s->aux = words[1];
+    s->ts = bpf_ktime_get_ns();
+    return 0;
+}
 #endif
 
-#ifdef ENTER_PWRITEV2
-// The generated args struct names the kernel type rwf_t, which BCC's headers lack; tracefs
-// gives the field 8 bytes, and it is the last one. Scoped to this probe, so a header's own
-// typedef can never collide with it.
-#define rwf_t u64
-TRACEPOINT_PROBE(syscalls, sys_enter_pwritev2) { return wtop_enter(args->fd); }
-#undef rwf_t
-#define ENTERED_PWRITEV2 1
+// Every system call's exit. A traced call whose enter was seen is in the thread's slot;
+// any other exit looks its call's number up in the registers (the kernel keeps it there).
+RAW_TRACEPOINT_PROBE(sys_exit)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    long ret = (long)ctx->args[1];
+#ifdef HAVE_ENTER
+    u32 tid = (u32)pid_tgid;
+    u32 slot = wtop_slot(tid);
+    struct start_slot *s = wtop_starts.lookup(&slot);
+    if (!s)
+        return 0;
+    if (s->tid == tid && s->ts != 0) {
+        u64 now = bpf_ktime_get_ns();
+        u64 delta = now >= s->ts ? now - s->ts : 0;
+        u32 type = s->type;
+        s32 fd = s->fd;
+        u64 aux = s->aux;
+        s->ts = 0;
+        if (type == IO_SUBMIT)
+            return wtop_aio_start(ctx, TAIL_SUBMIT, pid_tgid, aux, ret, now);
+        if (type >= IO_GETEVENTS)
+            return wtop_aio_start(ctx, TAIL_REAP, pid_tgid, aux, ret, now);
+        if (type == SENDMMSG)
+            ret = wtop_mmsg_bytes(aux, ret);
+        return wtop_exit(pid_tgid, ret, type, fd, 1, delta);
+    }
+#endif
+    void *regs = (void *)ctx->args[0];
+    s32 nr = -1;
+    bpf_probe_read_kernel(&nr, sizeof(nr), (char *)regs + REG_NR);
+    int type = wtop_type(nr);
+    if (type < 0 || type >= IO_SUBMIT) // libaio's calls matter only with their enter
+        return 0;
+    if (!wtop_wanted(pid_tgid) || !wtop_native(regs))
+        return 0;
+    if (type == SENDMMSG) {
+        // the array is the second argument, still in its register (x86_64, arm64 alike)
+        u64 vec = 0;
+        bpf_probe_read_kernel(&vec, sizeof(vec), (char *)regs + REG_ARG1);
+        ret = wtop_mmsg_bytes(vec, ret);
+    }
+#ifdef HAVE_ENTER
+    return wtop_exit(pid_tgid, ret, type, -1, 0, 0);
 #else
-#define ENTERED_PWRITEV2 0
+    return wtop_exit(pid_tgid, ret, type, -1, -1, 0);
 #endif
-#ifdef EXIT_PWRITEV2
-TRACEPOINT_PROBE(syscalls, sys_exit_pwritev2) { return wtop_exit(args->ret, 4, ENTERED_PWRITEV2); }
-#endif
+}
 
 #ifdef HAVE_RENAME
 // prctl(PR_SET_NAME) or a write to /proc/PID/comm: a process is shown under its main thread's
@@ -340,8 +818,9 @@ TRACEPOINT_PROBE(task, task_rename)
 
 #ifdef HAVE_EXEC
 // exec changes the name a process is shown under; keep `info` current. Fires only on
-// exec, never on the write path.
-TRACEPOINT_PROBE(sched, sched_process_exec)
+// exec, never on the write path; raw (it reads only the current task's own fields through
+// helpers), so it detaches at once.
+RAW_TRACEPOINT_PROBE(sched_process_exec)
 {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     struct proc_info *pi = wtop_info.lookup(&tgid);

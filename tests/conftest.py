@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +19,37 @@ import pytest
 from probes.snapshot import BUCKETS, Log2Histogram, ProcessWrites, Skipped, Snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
+WRITES_C = ROOT / "probes" / "writes.c"
+
+
+def declared_maps() -> set[str]:
+    """Every map writes.c declares (the first wtop_ name on each BPF_ line)."""
+    names = set()
+    for line in WRITES_C.read_text().splitlines():
+        if line.startswith("BPF_") and (m := re.search(r"\b(wtop_\w+)", line)):
+            names.add(m.group(1))
+    return names
+
+
+def wtop_map_ids() -> dict[int, str]:
+    """The wtop maps in the kernel now, by id (ids are never reused, so a test can tell its own
+    maps from any left by something else)."""
+    out = subprocess.run(["bpftool", "-j", "map", "list"], capture_output=True, text=True, check=True).stdout
+    return {m["id"]: m.get("name", "") for m in json.loads(out) if m.get("name", "").startswith("wtop_")}
+
+
+def new_maps(before: dict[int, str], expect: set[str] | None = None, timeout: float = 3.0) -> list[str]:
+    """The names of wtop maps made since `before`. The kernel frees closed maps after an RCU
+    grace period: poll until they are what is expected (none by default) or time runs out."""
+    expect = expect or set()
+    deadline = time.monotonic() + timeout
+    while True:
+        names = sorted(n for i, n in wtop_map_ids().items() if i not in before)
+        if set(names) == expect or time.monotonic() >= deadline:
+            return names
+        time.sleep(0.05)
+
+
 HELPERS = Path(__file__).resolve().parent / "helpers"
 
 

@@ -17,14 +17,16 @@ from probes.names import scrub
 MIN_SIZE = (60, 12)
 
 HELP = """\
-wtop: who is writing what. Write calls traced with eBPF, counted in
-the kernel.
+wtop: who is writing what. Every call that moves data out of a
+process traced with eBPF, counted in the kernel.
 
 Views
   1    top writers: processes by bytes/s in the last interval
   2    write sizes: log2 histogram of successful write sizes
   3    write latency: sys_enter to sys_exit of each write call;
-       p50/p90/p99 estimated in the bucket (~), max and SLA exact
+       p50/p90/p99 estimated in the bucket (~), max and SLA exact;
+       f in either: the write family, copies, sends, io_uring,
+       libaio, syncs (fsync..., --sync-sla), or all of them
   4    files: (process, file) pairs by bytes/s; the path from
        /proc/PID/fd; kind file, pipe, socket, terminal, other,
        or ? when closed before it could be read
@@ -42,6 +44,8 @@ Keys
   s    top writers: cycle the sort column (marked *)
   g    top writers: group by the writing thread's name at the
        time of the write (the seed's @[comm]) / one row per PID
+  SYNCS/S  top writers (from 100 columns): fsync, fdatasync,
+       sync_file_range, msync, syncfs and sync calls a second
   a    top writers: accumulated, every process since start by
        TOTAL, idle ones at 0 B/s, gone ones struck through (as
        iotop's a) / the last interval's writers
@@ -63,21 +67,25 @@ Keys
   q    quit; also ctrl+c, SIGTERM, SIGHUP. A summary is printed.
 
 Skipped: events the probes could not account for
-  map full   writes not attributed to a process: the map of
+  map full   calls not attributed to a process: the map of
              (process, descriptor) pairs was full (--map-size);
-             the histograms still count them
+             the histograms still count them; or more io_uring
+             or libaio writes in flight than wtop can follow
   no entry   an exit without its thread's start: the call began
              before wtop started, or two threads shared a slot;
-             no latency is invented for it
+             no latency is invented for it; or completions of one
+             io_getevents call beyond the 128 wtop reads
   recursion  the kernel skipped a wtop program: another BPF
              program was running on that CPU
   disk       a disk write completed whose issue wtop did not
              see (issued before it started): no latency for it
 
-Traced: write, pwrite64, writev, pwritev, pwritev2. Not seen:
-io_uring, writes to mmap'd memory, sendfile, splice,
-copy_file_range, and socket sends (send, sendto, sendmsg).
-wtop's own writes are left out.
+Traced: write, pwrite64, writev, pwritev, pwritev2; copies:
+copy_file_range, sendfile, splice, vmsplice, tee; sends: send,
+sendto, sendmsg, sendmmsg; io_uring writes and sends, and libaio
+writes, counted at completion; syncs: fsync, fdatasync,
+sync_file_range, msync, syncfs, sync. Not seen: stores to mmap'd
+memory, 32-bit processes. wtop's own calls are left out.
 """
 
 

@@ -8,9 +8,9 @@ from dataclasses import replace
 
 from textual.widgets import ContentSwitcher, Static
 
-from probes.snapshot import Skipped
+from probes.snapshot import Family, Log2Histogram, Skipped
 from tests.app.conftest import make_app, workload
-from tests.conftest import snap
+from tests.conftest import hist, snap
 from tui.messages import SnapshotReady
 from tui.screens import HelpScreen, TooSmallScreen
 from tui.views.histograms import HistogramView
@@ -283,7 +283,7 @@ async def test_files_view_and_the_kind_column():
     async with app.run_test(size=(120, 40)) as pilot:
         await feed(pilot, with_files())
         top = {r[0]: r for r in table_rows(app)}
-        assert top["4242"][7] == "file" and top["1718"][7] == "pipe" and top["999"][7] == "?"
+        assert top["4242"][-1] == "file" and top["1718"][-1] == "pipe" and top["999"][-1] == "?"
         await pilot.press("4")
         files = app.query_one(FilesTable)
         rows = [files.row_plain(i) for i in range(files.row_count)]
@@ -307,7 +307,7 @@ async def test_kind_column_hides_on_80_columns_and_t_switches_it():
         await feed(pilot, snap)
         await pilot.press("t")
         assert header(app)["to"] == "VIA"
-        assert table_rows(app)[0][7] == "writev 75%"
+        assert table_rows(app)[0][-1] == "writev 75%"
         await pilot.press("t")
         assert header(app)["to"] == "TO"
 
@@ -430,3 +430,32 @@ async def test_a_with_g_lists_every_name_since_start():
         assert (
             rows["logwriter"][3] == "0 B/s" and rows["logwriter"][6] == "3.9 KiB" and rows["logwriter"][5] == "1.0 KiB"
         )
+
+
+def with_families(s):
+    """A snapshot whose process also copied with sendfile and fsynced, with each family's own
+    histograms: the write family keeps the seed's figures at the top level."""
+    b = Log2Histogram.bucket_of
+    copy = Family("copy", calls=3, bytes=3 * 65536, sizes=hist(**{f"b{b(65536)}": 3}), latency=hist(b17=3))
+    sync = Family("sync", calls=4, latency=hist(b21=2, b26=2), latency_max_ns=41_000_000, sla_missed=2)
+    write = Family("write", calls=s.writes, bytes=s.bytes, sizes=s.sizes, latency=s.latency)
+    return replace(s, families=(write, copy, sync), sync_calls=(3, 1, 0, 0, 0, 0))
+
+
+async def test_f_switches_the_histograms_between_families():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, with_families(workload()))
+        await pilot.press("2")
+        view = app.query_one("#sizes", HistogramView)
+        seed = str(app.query_one("#sizes-facts").render())
+        assert view.family == "write" and "7,178 calls" in seed  # the seed's figures by default
+        await pilot.press("f")
+        facts = str(app.query_one("#sizes-facts").render())
+        assert view.family == "copy" and "copy (copy_file_range" in facts and "3 calls, 192.0 KiB" in facts
+        await pilot.press("3", "f", "f", "f", "f", "f")  # write -> copy, send, io_uring, aio, sync
+        lat = app.query_one("#latency", HistogramView)
+        facts = str(app.query_one("#latency-facts").render())
+        assert lat.family == "sync" and "> 10.0ms 2/4 (50.00%)" in facts and "--sync-sla" in facts
+        await pilot.press("f")
+        assert lat.family == "all"

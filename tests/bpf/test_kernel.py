@@ -6,15 +6,15 @@ import pytest
 
 from probes import bpfsys
 from probes.live import LiveSource
-from probes.program import TRACEPOINTS, ProbeOptions, available_tracepoints
+from probes.program import TRACEPOINTS, URING_SUBMIT_OLD, ProbeOptions, available_tracepoints
 from tests.bpf.conftest import settle
 
 pytestmark = pytest.mark.bpf
 
 
-def test_without_sys_enter_write_sizes_stay_exact_and_latency_says_why(spawn):
+def test_without_sys_enter_sizes_stay_exact_and_latency_says_why(spawn):
     w = spawn(b"k-noenter", 700, 30)
-    no_enter = (("syscalls", "sys_exit_write"), ("sched", "sched_process_exec"))
+    no_enter = (("raw_syscalls", "sys_exit"), ("sched", "sched_process_exec"))
     with LiveSource(ProbeOptions(pid=w.pid, tracepoints=no_enter)) as src:
         assert len(src.prog_fds()) == 2
         src.sample()
@@ -54,8 +54,9 @@ def test_tracepoints_are_found_in_tracefs(tmp_path):
     for cat, event in TRACEPOINTS[1:2]:
         (tmp_path / "events" / cat / event).mkdir(parents=True)
         (tmp_path / "events" / cat / event / "format").write_text("name: x\n")
-    assert available_tracepoints(str(tmp_path)) == (("syscalls", "sys_exit_write"),)
-    assert set(available_tracepoints(bpfsys.tracefs())) == set(TRACEPOINTS)  # this kernel has all three
+    assert available_tracepoints(str(tmp_path)) == (("raw_syscalls", "sys_exit"),)
+    # this kernel has them all, but io_uring's submit under its pre-6.3 name
+    assert set(available_tracepoints(bpfsys.tracefs())) == set(TRACEPOINTS) - {URING_SUBMIT_OLD}
 
 
 def test_without_both_block_tracepoints_the_disks_view_says_why(spawn):
@@ -64,7 +65,7 @@ def test_without_both_block_tracepoints_the_disks_view_says_why(spawn):
     with LiveSource(ProbeOptions(pid=w.pid, tracepoints=half)) as src:
         # an issue without its completion would only fill the in-flight slots: neither is attached
         assert not any(tp[0] == "block" for tp in src.opts.tracepoints)
-        assert len(src.prog_fds()) == len(TRACEPOINTS) - 2
+        assert len(src.prog_fds()) == len(TRACEPOINTS) - 3  # no block, no pre-6.3 io_uring submit
         src.sample()
         w.go()
         w.wait()

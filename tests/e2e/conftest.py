@@ -75,7 +75,7 @@ class Term:
         try:
             with open(f"/proc/{self.pid}/stat") as f:
                 return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # reaped between the two looks
             return False
 
     def wait_exit(self, timeout: float = 3.0) -> float:

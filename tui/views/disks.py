@@ -80,6 +80,8 @@ def ratio_text(disk: int, written: int) -> str:
 class DisksView(HistogramView):
     """Facts, the devices, and the disk latency histograms of the selected device."""
 
+    HAS_FAMILIES = False
+
     DEFAULT_CSS = """
     DisksView DisksTable { height: 3; }
     """

@@ -4,15 +4,28 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from outlets.text import latency_summary
 from probes import runstate, units
+from probes.snapshot import FAMILIES, Family
 from tui.views.history import MIN_HEIGHT, SLA_SHARE, SPANS, HistoryPlot
 from tui.widgets import HistPlot
 
 PERIODS = ("both", "interval", "run")
+FAMILY_CHOICES = (*FAMILIES, "all")
+"""What f cycles through: each family of calls, then all of them together."""
+FAMILY_WHAT = {
+    "write": "write()",
+    "copy": "copy (copy_file_range, sendfile, splice, vmsplice, tee)",
+    "send": "send (sendto, sendmsg, sendmmsg)",
+    "io_uring": "io_uring (writes and sends, at completion)",
+    "aio": "libaio (io_submit writes, at completion)",
+    "sync": "sync (fsync, fdatasync, sync_file_range, msync, syncfs, sync)",
+    "all": "all calls",
+}
 WIDE = 110
 """Below this many columns the periods are shown one at a time (c toggles) unless chosen."""
 
@@ -28,9 +41,18 @@ class HistogramView(VerticalScroll):
     HistogramView.period-run .interval-plot { display: none; }
     """
 
+    BINDINGS = [Binding("f", "family", "Family")]
+    HAS_FAMILIES = True
+    """Whether f applies (the disks view, built on this one, has none)."""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.HAS_FAMILIES if action == "family" else True
+
     def __init__(self, kind: str, **kw) -> None:
         super().__init__(**kw)
         self.kind = kind
+        self.family = "write"
+        """Which family of calls the histograms show (f cycles): the write family first."""
         self.period = "both"
         self.chosen = False
         self.wide = True
@@ -75,11 +97,40 @@ class HistogramView(VerticalScroll):
             if plot.display:
                 plot.set_data(ctx.timeline or ctx.state.history, SPANS[1], ctx.marker)
 
+    def action_family(self) -> None:
+        self.family = FAMILY_CHOICES[(FAMILY_CHOICES.index(self.family) + 1) % len(FAMILY_CHOICES)]
+        self.app.redraw()
+        self.notify(f"{self.kind}: {FAMILY_WHAT[self.family]}", timeout=1.5)
+
+    def chosen_families(self, state: runstate.RunState) -> tuple[Family, Family] | None:
+        """(interval, run) of the chosen family; None for the write family (the top-level
+        figures, which old recordings have too)."""
+        snap = state.last
+        if self.family == "write":
+            return None
+        names = FAMILIES if self.family == "all" else (self.family,)
+        cur = run = None
+        for name in names:
+            f = snap.family(name)
+            if f is not None:
+                cur = runstate.add_family(cur, f)
+            r = state.families.get(name)
+            if r is not None:
+                run = runstate.add_family(run, r)
+        empty = Family(self.family, sla_ns=snap.sla_ns)
+        return cur or empty, run or empty
+
     def show(self, state: runstate.RunState) -> None:
         snap = state.last
         if snap is None:
             return
-        if self.kind == "sizes":
+        fams = self.chosen_families(state)
+        label = FAMILY_WHAT[self.family]
+        if fams is not None:
+            cur, run = fams
+            h_int, h_run = (cur.sizes, run.sizes) if self.kind == "sizes" else (cur.latency, run.latency)
+            what = f"{label} sizes, bytes" if self.kind == "sizes" else f"{label} latency"
+        elif self.kind == "sizes":
             h_int, h_run = snap.sizes, state.sizes
             what = "write() sizes, bytes"
         else:
@@ -97,30 +148,49 @@ class HistogramView(VerticalScroll):
             t.append("write latency " + missing[0], style="bold yellow")
             t.append("\nsizes, bytes and the top writers are still exact", style="dim")
             return t
+        fams = self.chosen_families(state)
+        if fams is not None:
+            cur, run = fams
+            t.append(f"{FAMILY_WHAT[self.family]}  (f: next family)\n", style="bold cyan")
         if self.kind == "sizes":
-            periods = (("interval", snap.sizes.total, snap.bytes), ("run", state.sizes.total, state.bytes))
+            if fams is not None:
+                periods = (("interval", cur.sizes.total, cur.bytes), ("run", run.sizes.total, run.bytes))
+            else:
+                write_i, write_r = snap.family("write"), state.families.get("write")
+                periods = (
+                    ("interval", snap.sizes.total, write_i.bytes if write_i else snap.bytes),
+                    ("run", state.sizes.total, write_r.bytes if write_r else state.bytes),
+                )
             for label, count, nbytes in periods:
                 avg = nbytes / count if count else 0
                 t.append(f"{label}: ", style="bold")
-                t.append(f"{count:,} writes, {units.human_bytes(nbytes)}, avg {units.human_bytes(avg)}   ")
+                t.append(f"{count:,} calls, {units.human_bytes(nbytes)}, avg {units.human_bytes(avg)}   ")
             return t
         wide = self.wide
-        for label, hist, mx, missed in (
-            ("interval", snap.latency, snap.latency_max_ns, snap.sla_missed),
-            ("run", state.latency, state.latency_max_ns, state.sla_missed),
-        ):
+        if fams is not None:
+            rows = (
+                ("interval", cur.latency, cur.latency_max_ns, cur.sla_missed, cur.sla_ns),
+                ("run", run.latency, run.latency_max_ns, run.sla_missed, cur.sla_ns),
+            )
+        else:
+            rows = (
+                ("interval", snap.latency, snap.latency_max_ns, snap.sla_missed, snap.sla_ns),
+                ("run", state.latency, state.latency_max_ns, state.sla_missed, snap.sla_ns),
+            )
+        for label, hist, mx, missed, sla_ns in rows:
             t.append(f"{label:<9}" if wide else f"{label[:3]} ", style="bold")
-            for name, value in latency_summary(hist, mx, snap.sla_ns, missed, compact=not wide):
+            for name, value in latency_summary(hist, mx, sla_ns, missed, compact=not wide):
                 style = "bold red" if name.startswith(">") and missed else ""
                 t.append(f"{name} ", style="dim")
                 t.append(f"{value}  ", style=style)
             t.append("\n")
+        sla_ns, flag = (rows[0][4], "--sync-sla") if self.family == "sync" else (snap.sla_ns, "--sla")
         if wide:
             t.append(
-                f"writes slower than {units.human_ns(snap.sla_ns)} (--sla) are counted exactly in the kernel; "
-                "p50/p90/p99 are estimated within their log2 bucket (~)",
+                f"calls slower than {units.human_ns(sla_ns)} ({flag}) are counted exactly in the kernel; "
+                "p50/p90/p99 are estimated within their log2 bucket (~); f: next family",
                 style="dim",
             )
         else:
-            t.append(f"> {units.human_ns(snap.sla_ns)} (--sla) counted exactly; ~ estimated", style="dim")
+            t.append(f"> {units.human_ns(sla_ns)} ({flag}) counted exactly; ~ estimated", style="dim")
         return t
