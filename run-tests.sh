@@ -14,8 +14,9 @@ export DEBIAN_FRONTEND=noninteractive
 # loaded; gcc builds the test helpers and the benchmark's writer; util-linux (losetup,
 # fsfreeze) and e2fsprogs (mkfs.ext4) give the disk tests block devices of their own;
 # bpftrace is the ground truth of the seed's @[comm] map (and a peer in the benchmark);
-# prometheus brings promtool, which checks and unit-tests contrib/prometheus's rules.
-apt-get install -y -q -o Dpkg::Use-Pty=0 tmux bpftool gcc util-linux e2fsprogs bpftrace >/tmp/wtop-apt-tests.log 2>&1 \
+# prometheus brings promtool, which checks and unit-tests contrib/prometheus's rules;
+# fio is the ground truth of the io_uring and libaio tests (its own report of what it wrote).
+apt-get install -y -q -o Dpkg::Use-Pty=0 tmux bpftool gcc util-linux e2fsprogs bpftrace fio >/tmp/wtop-apt-tests.log 2>&1 \
     || { tail -20 /tmp/wtop-apt-tests.log >&2; exit 1; }
 if ! command -v promtool >/dev/null; then
     # Only promtool is needed: where systemd runs, installing the package would also start a
