@@ -225,8 +225,12 @@ def cflags(opts: ProbeOptions) -> list[str]:
     machine = platform.machine()
     for call, nr in SYSCALL_NUMBERS.get(machine, {}).items():
         flags.append(f"-DNR_{call.upper()}={nr}")
-    for reg, off in REGISTERS.get(machine, {}).items():
+    regs = REGISTERS.get(machine, {})
+    for reg, off in regs.items():
         flags.append(f"-DREG_{reg}={off}")
+    if regs:  # the span the enter reads in one go: the arguments and the mode
+        span = [regs[k] for k in ("ARG0", "ARG1", "ARG2", "ARG3", "MODE")]
+        flags += [f"-DREG_LO={min(span)}", f"-DREG_WORDS={(max(span) - min(span)) // 8 + 1}"]
     if ENTER in opts.tracepoints:
         flags.append("-DHAVE_ENTER")
     if EXEC in opts.tracepoints:

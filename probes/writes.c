@@ -138,7 +138,9 @@ struct start_slot {
     s32 fd;
     u64 aux;  // sendmmsg: the user's array of messages, whose lengths the kernel fills in
     u32 type;
-    u32 pad;
+    u32 comm_tid; // the thread whose name `comm` holds (0: none): see wtop_comm
+    char comm[16];
+    u64 pad[2];   // 64 bytes: one cache line a slot
 };
 BPF_ARRAY(wtop_starts, struct start_slot, WTOP_SLOTS);
 
@@ -397,7 +399,24 @@ static __always_inline long wtop_mmsg_bytes(u64 vec, long sent)
 
 // A returned call: count it. fd is -1 when unknown; timed as for wtop_count (-1: this
 // kernel has no sys_enter to time it with, nothing was missed).
-static __always_inline int wtop_exit(u64 pid_tgid, long ret, u32 type, s32 fd, int timed, u64 delta)
+// The writing thread's name, kept in its slot: bpf_get_current_comm is a helper call, and a
+// call costs 30-50 ns on the machines wtop was measured on (mitigations). Every way a name
+// changes (prctl, /proc/PID/comm, exec) passes task:task_rename, which forgets the name
+// kept for that thread; without that tracepoint the name is read on every call.
+static __always_inline void wtop_comm(struct start_slot *s, u32 tid, char *out)
+{
+#ifdef HAVE_RENAME
+    if (s->comm_tid != tid) {
+        bpf_get_current_comm(s->comm, sizeof(s->comm));
+        s->comm_tid = tid;
+    }
+    __builtin_memcpy(out, s->comm, 16);
+#else
+    bpf_get_current_comm(out, 16);
+#endif
+}
+
+static __always_inline int wtop_exit(u64 pid_tgid, long ret, u32 type, s32 fd, int timed, u64 delta, struct start_slot *s)
 {
     // copy_file_range that copied nothing (cp's last call, at the end of the file) is no
     // call by the kernel's own count (/proc/PID/io syscw): it returns before counting.
@@ -422,7 +441,10 @@ static __always_inline int wtop_exit(u64 pid_tgid, long ret, u32 type, s32 fd, i
         if (fs)
             wtop_count(fs, ret, type, timed, delta, e);
     }
-    bpf_get_current_comm(&key.comm, sizeof(key.comm));
+    if (s)
+        wtop_comm(s, key.tid, key.comm);
+    else
+        bpf_get_current_comm(&key.comm, sizeof(key.comm));
     struct fd_stats *ps = wtop_fd(&key, cs);
     if (!ps)
         return 0;
@@ -721,20 +743,24 @@ RAW_TRACEPOINT_PROBE(sys_enter)
     u64 pid_tgid = bpf_get_current_pid_tgid();
     if (!wtop_wanted(pid_tgid))
         return 0;
-    void *regs = (void *)ctx->args[0];
-    if (!wtop_native(regs))
+    // The registers wtop needs, in one read (one helper call): the arguments and what tells
+    // a 64-bit process (REG_LO and REG_WORDS span them, see program.py).
+    u64 r[REG_WORDS] = {};
+    bpf_probe_read_kernel(r, sizeof(r), (char *)ctx->args[0] + REG_LO);
+#define REG(off) r[((off) - REG_LO) / 8]
+    if ((REG(REG_MODE) & REG_MODE_MASK) != REG_MODE_NATIVE)
         return 0;
     // The descriptor written to: copy_file_range and splice write to their third argument,
     // tee to its second; msync and sync have none.
-    u32 arg = type == 5 || type == 7 ? REG_ARG2 : type == 9 ? REG_ARG1 : REG_ARG0;
-    u64 words[2] = {};
-    bpf_probe_read_kernel(&words[0], sizeof(u64), (char *)regs + arg);
+    u64 fd = type == 5 || type == 7 ? REG(REG_ARG2) : type == 9 ? REG(REG_ARG1) : REG(REG_ARG0);
+    u64 aux = 0;
     if (type == SENDMMSG)
-        bpf_probe_read_kernel(&words[1], sizeof(u64), (char *)regs + REG_ARG1);
+        aux = REG(REG_ARG1);
     else if (type == IO_SUBMIT) // io_submit(ctx, nr, iocbpp)
-        bpf_probe_read_kernel(&words[1], sizeof(u64), (char *)regs + REG_ARG2);
+        aux = REG(REG_ARG2);
     else if (type >= IO_GETEVENTS) // io_getevents(ctx, min_nr, nr, events, timeout)
-        bpf_probe_read_kernel(&words[1], sizeof(u64), (char *)regs + REG_ARG3);
+        aux = REG(REG_ARG3);
+#undef REG
     u32 tid = (u32)pid_tgid;
     u32 slot = wtop_slot(tid);
     struct start_slot *s = wtop_starts.lookup(&slot);
@@ -742,8 +768,8 @@ RAW_TRACEPOINT_PROBE(sys_enter)
         return 0;
     s->tid = tid;
     s->type = type;
-    s->fd = type == MSYNC || type == SYNC ? -1 : (s32)words[0];
-    s->aux = words[1];
+    s->fd = type == MSYNC || type == SYNC ? -1 : (s32)fd;
+    s->aux = aux;
     s->ts = bpf_ktime_get_ns();
     return 0;
 }
@@ -774,7 +800,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
             return wtop_aio_start(ctx, TAIL_REAP, pid_tgid, aux, ret, now);
         if (type == SENDMMSG)
             ret = wtop_mmsg_bytes(aux, ret);
-        return wtop_exit(pid_tgid, ret, type, fd, 1, delta);
+        return wtop_exit(pid_tgid, ret, type, fd, 1, delta, s);
     }
 #endif
     void *regs = (void *)ctx->args[0];
@@ -792,9 +818,9 @@ RAW_TRACEPOINT_PROBE(sys_exit)
         ret = wtop_mmsg_bytes(vec, ret);
     }
 #ifdef HAVE_ENTER
-    return wtop_exit(pid_tgid, ret, type, -1, 0, 0);
+    return wtop_exit(pid_tgid, ret, type, -1, 0, 0, 0);
 #else
-    return wtop_exit(pid_tgid, ret, type, -1, -1, 0);
+    return wtop_exit(pid_tgid, ret, type, -1, -1, 0, 0);
 #endif
 }
 
@@ -809,6 +835,10 @@ TRACEPOINT_PROBE(task, task_rename)
 #else
     u32 tid = (u32)bpf_get_current_pid_tgid();
 #endif
+    u32 slot = wtop_slot(tid);
+    struct start_slot *s = wtop_starts.lookup(&slot);
+    if (s && s->comm_tid == tid)
+        s->comm_tid = 0; // its next call reads its new name
     struct proc_info *pi = wtop_info.lookup(&tid); // a main thread's tid is its process's id
     if (pi)
         bpf_probe_read_kernel(&pi->comm, sizeof(pi->comm), args->newcomm);
