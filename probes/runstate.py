@@ -77,9 +77,18 @@ class RunState:
     call_writes: tuple[int, ...] = ()
     call_bytes: tuple[int, ...] = ()
     """Data calls and their bytes since start, by type (CALLS order)."""
+    proc_history: dict[int, list[tuple[float, int, int, float, float | None]]] = field(default_factory=dict)
+    """By process, the intervals it wrote in since wtop first saw it: (time, bytes, writes,
+    elapsed, p99 latency in ns while its page was open, else None); idle intervals are not
+    kept (they are zeros). At most PROC_POINTS points in all, the oldest intervals (beyond
+    HISTORY) and the smallest writers dropped first."""
+    proc_points: int = 0
 
 
 HISTORY = 3600
+PROC_POINTS = 200_000
+"""Points of per-process history kept in all (about 20 MB): an hour of 55 processes writing
+every second, or a day's bursts of many more."""
 
 
 class DiskPoint(NamedTuple):
@@ -254,7 +263,72 @@ def fold(state: RunState, snap: Snapshot) -> RunState:
     state.history.append(point_of(snap))
     if len(state.history) > HISTORY + 60:  # trimmed in steps: no list copy every interval
         del state.history[:-HISTORY]
+    fold_proc_history(state, snap)
     return state
+
+
+class ProcPoint(NamedTuple):
+    """What one process wrote in one interval, for its page's history graphs."""
+
+    time: float
+    bytes_s: float
+    writes_s: float
+    p99_ns: float | None
+    """Its write latency's p99 in the interval, where its page was open (counted), else None."""
+    sla_ns: int = 0
+
+
+def fold_proc_history(state: RunState, snap: Snapshot) -> None:
+    """One interval into the per-process history (bounded: see RunState.proc_history)."""
+    from .tables import percentile  # tables builds on this module
+
+    hist = state.proc_history
+    f = snap.focus
+    p99 = percentile(f.latency, 0.99, f.latency_max_ns) if f is not None and f.latency.total else None
+    for p in snap.processes:
+        if p.bytes or p.writes or (f is not None and f.pid == p.pid):
+            hist.setdefault(p.pid, []).append(
+                (snap.time, p.bytes, p.writes, snap.elapsed, p99 if f is not None and f.pid == p.pid else None)
+            )
+            state.proc_points += 1
+    if state.proc_points <= PROC_POINTS:
+        return
+    oldest = state.history[0].time if state.history else snap.time
+    for pid in list(hist):  # first the intervals older than the machine's history
+        pts = hist[pid]
+        keep = [q for q in pts if q[0] >= oldest]
+        state.proc_points -= len(pts) - len(keep)
+        if keep:
+            hist[pid] = keep
+        else:
+            del hist[pid]
+    if state.proc_points > PROC_POINTS:  # then the smallest writers, gone ones first
+        order = sorted(hist, key=lambda pid: (pid in {p.pid for p in snap.processes}, sum(q[1] for q in hist[pid])))
+        for pid in order:
+            if state.proc_points <= PROC_POINTS * 9 // 10:
+                break
+            state.proc_points -= len(hist.pop(pid))
+
+
+def process_points(state: RunState, pid: int) -> list[ProcPoint]:
+    """One point an interval for this process since wtop first saw it (within the machine's
+    history): its own figures where it wrote, zeros where it was idle."""
+    pts = state.proc_history.get(pid)
+    if not pts:
+        return []
+    mine = {q[0]: q for q in pts}
+    first = pts[0][0]
+    sla = state.last.sla_ns if state.last is not None else 0
+    out = []
+    for m in state.history:
+        if m.time < first:
+            continue
+        q = mine.get(m.time)
+        if q is None:
+            out.append(ProcPoint(m.time, 0.0, 0.0, None, sla))
+        else:
+            out.append(ProcPoint(m.time, rate(q[1], q[3]), rate(q[2], q[3]), q[4], sla))
+    return out
 
 
 def point_of(snap: Snapshot) -> Point:

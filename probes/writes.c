@@ -775,8 +775,10 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 }
 #endif
 
-// Every system call's exit. A traced call whose enter was seen is in the thread's slot;
-// any other exit looks its call's number up in the registers (the kernel keeps it there).
+// Every system call's exit. A traced call whose enter was seen is in the thread's slot; a
+// thread whose slot holds no call in flight made no traced call; any other exit (another
+// thread's slot: a collision, or wtop started during the call) looks its call's number up
+// in the registers (the kernel keeps it there).
 RAW_TRACEPOINT_PROBE(sys_exit)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -787,7 +789,9 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     struct start_slot *s = wtop_starts.lookup(&slot);
     if (!s)
         return 0;
-    if (s->tid == tid && s->ts != 0) {
+    if (s->tid == tid) {
+        if (s->ts == 0) // the thread's own slot with no call of wtop's in flight: not traced
+            return 0;
         u64 now = bpf_ktime_get_ns();
         u64 delta = now >= s->ts ? now - s->ts : 0;
         u32 type = s->type;
@@ -807,8 +811,16 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     s32 nr = -1;
     bpf_probe_read_kernel(&nr, sizeof(nr), (char *)regs + REG_NR);
     int type = wtop_type(nr);
-    if (type < 0 || type >= IO_SUBMIT) // libaio's calls matter only with their enter
+    if (type < 0 || type >= IO_SUBMIT) { // libaio's calls matter only with their enter
+#ifdef HAVE_ENTER
+        // An idle slot becomes this thread's: its next exits take the early return above
+        // instead of this read (a thread that never makes a traced call would otherwise pay
+        // for it on every system call).
+        if (s->ts == 0)
+            s->tid = tid;
+#endif
         return 0;
+    }
     if (!wtop_wanted(pid_tgid) || !wtop_native(regs))
         return 0;
     if (type == SENDMMSG) {

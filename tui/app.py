@@ -242,6 +242,7 @@ class WtopApp(App):
 
         live = self.replay is None and self.source is not None
         page = ProcessScreen(pid, self.query_one("#status", StatusBar), live=live, cgroup_name=self.cgroups.name)
+        page.replay = self.replay
         self.push_screen(page, closed)
         self.call_after_refresh(self.redraw)
 

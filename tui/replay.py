@@ -15,6 +15,7 @@ class ReplayNav:
         self.pos = 0
         self._cache: dict[int, runstate.RunState] = {}
         self._timeline: list[runstate.Point] | None = None
+        self._proc_timelines: dict[int, list[runstate.ProcPoint]] = {}
 
     def __len__(self) -> int:
         return len(self.snaps)
@@ -40,6 +41,17 @@ class ReplayNav:
         if self._timeline is None:
             self._timeline = [runstate.point_of(s) for s in self.snaps]
         return self._timeline
+
+    def process_points(self, pid: int) -> list[runstate.ProcPoint]:
+        """One process over the whole recording, as its page's history graphs draw it."""
+        if pid not in self._proc_timelines:
+            state = runstate.RunState()
+            state.history = self.timeline()
+            state.last = self.snaps[-1] if self.snaps else None
+            for s in self.snaps:
+                runstate.fold_proc_history(state, s)
+            self._proc_timelines = {pid: runstate.process_points(state, pid)}  # the page open: one
+        return self._proc_timelines[pid]
 
     @property
     def marker(self) -> float | None:

@@ -459,3 +459,16 @@ async def test_f_switches_the_histograms_between_families():
         assert lat.family == "sync" and "> 10.0ms 2/4 (50.00%)" in facts and "--sync-sla" in facts
         await pilot.press("f")
         assert lat.family == "all"
+
+
+async def test_a_family_this_kernel_cannot_trace_says_why():
+    note = "io_uring: not traced, this kernel has no io_uring submit and complete tracepoints with a request"
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, replace(with_families(workload()), notes=(note,)))
+        await pilot.press("2", "f", "f", "f")  # copy, send, io_uring
+        facts = str(app.query_one("#sizes-facts").render())
+        assert app.query_one("#sizes", HistogramView).family == "io_uring"
+        assert "io_uring not traced, this kernel has no io_uring submit" in facts
+        await pilot.press("question_mark")
+        assert note in str(app.screen.query_one(Static).render()) or note in app.screen.notes

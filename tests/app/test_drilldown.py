@@ -173,3 +173,25 @@ async def test_the_files_view_names_the_disk_of_each_file():
         assert got["/var/lib/postgresql/16/main/base/5/16384"] == "nvme0n1"
         assert got["/var/log/nginx/access.log"] == "vda"
         assert got["socket:[31337]"] == ""  # a socket is on no disk
+
+
+async def test_the_page_draws_the_process_over_time_bursts_and_idle_gaps():
+    """Bursts of postgres every third interval: its page's graph has a point an interval since
+    wtop first saw it, zeros in the gaps, its p99 where its page was open."""
+    src = FocusSource()
+    app = make_app(src)
+    async with app.run_test(size=(120, 40)) as pilot:
+        burst = [workload_disks(seq) for seq in range(1, 11)]
+        quiet = [replace(s, processes=tuple(p for p in s.processes if p.pid != 4242), focus=None) for s in burst]
+        run = [burst[i] if i % 3 == 0 else quiet[i] for i in range(10)]
+        await feed(pilot, *run[:7])
+        await pilot.press("home", "enter")  # the top writer: postgres, bursting now
+        await pilot.pause()
+        page = app.screen
+        assert isinstance(page, ProcessScreen) and page.pid == 4242
+        await feed(pilot, *run[7:])
+        plot = page.query_one("#process-history")
+        ys = [round(p.bytes_s) for p in plot.points]
+        assert ys == [8 * 1024 * 1024, 0, 0] * 3 + [8 * 1024 * 1024]  # since first seen: bursts, gaps
+        assert [p.p99_ns is not None for p in plot.points] == [y > 0 for y in ys]  # its own latency
+        assert page.query_one("#process-p99").display

@@ -73,3 +73,18 @@ def test_without_both_block_tracepoints_the_disks_view_says_why(spawn):
         s = src.sample()
     assert (s.bytes, s.writes) == (1000, 10) and s.disks == ()
     assert any(n.startswith("disks: unavailable") for n in s.notes)
+
+
+def test_without_io_uring_tracepoints_the_rest_works_and_says_why(spawn):
+    w = spawn(b"k-nouring", 100, 10)
+    no_uring = tuple(tp for tp in TRACEPOINTS if tp[0] != "io_uring" or tp[1] == "io_uring_submit_req")
+    with LiveSource(ProbeOptions(pid=w.pid, tracepoints=no_uring)) as src:
+        # a submit without its completion would only fill the in-flight table: neither is attached
+        assert not any(tp[0] == "io_uring" for tp in src.opts.tracepoints)
+        src.sample()
+        w.go()
+        w.wait()
+        settle()
+        s = src.sample()
+    assert (s.bytes, s.writes) == (1000, 10)
+    assert any(n.startswith("io_uring: not traced") for n in s.notes)

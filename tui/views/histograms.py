@@ -152,6 +152,9 @@ class HistogramView(VerticalScroll):
         if fams is not None:
             cur, run = fams
             t.append(f"{FAMILY_WHAT[self.family]}  (f: next family)\n", style="bold cyan")
+            unseen = [n.split(": ", 1)[1] for n in snap.notes if n.startswith(f"{self.family}:")]
+            if unseen:  # this kernel cannot trace the family: say so, invent nothing
+                t.append(f"{self.family} {unseen[0]}\n", style="bold yellow")
         if self.kind == "sizes":
             if fams is not None:
                 periods = (("interval", cur.sizes.total, cur.bytes), ("run", run.sizes.total, run.bytes))

@@ -53,6 +53,19 @@ SLA_SHARE = Series(
 )
 
 
+PROCESS_BYTES = Series(
+    "its bytes/s since wtop first saw it",
+    (("B/s", lambda p: p.bytes_s),),
+    marked=lambda p: p.p99_ns is not None and p.sla_ns and p.p99_ns > p.sla_ns,
+    mark_label="p99 over the SLA",
+)
+PROCESS_P99 = Series(
+    "its write latency p99 (counted while its page is open)",
+    (("p99", lambda p: p.p99_ns or 0.0),),
+    yfmt=units.human_ns,
+)
+
+
 class HistoryPlot(PlotextPlot):
     DEFAULT_CSS = """
     HistoryPlot { height: 10; }

@@ -22,6 +22,7 @@ from tui.lines import Column, DiffLines, RowTable
 from tui.render import name_text
 from tui.views.files import COLUMNS as FILE_COLUMNS
 from tui.views.files import FilesTable
+from tui.views.history import PROCESS_BYTES, PROCESS_P99, SPANS, HistoryPlot
 from tui.views.top import writes_rate
 from tui.widgets import HistPlot, StatusBar
 
@@ -101,6 +102,9 @@ class ProcessScreen(Screen):
         self._shown: tuple | None = None
         """The last show()'s arguments: the page redraws itself when its period changes."""
         self.live = live
+        self.replay = None
+        """In a replay, its navigator (tui/replay.py): the history graphs show the whole
+        recording, with a marker at the replay's position."""
         self.cmd = cmdline(pid) if live else ""
         self.period = "open"
         """'open': since the page was opened; 'interval': the last interval."""
@@ -118,6 +122,8 @@ class ProcessScreen(Screen):
             with Horizontal(classes="plots"):
                 yield HistPlot(label=units.bucket_label, id="process-sizes")
                 yield HistPlot(label=units.ns_bucket_label, id="process-latency")
+            yield HistoryPlot(PROCESS_BYTES, id="process-history")
+            yield HistoryPlot(PROCESS_P99, id="process-p99")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -177,6 +183,16 @@ class ProcessScreen(Screen):
         empty = snapshot.Log2Histogram()
         self.query_one("#process-sizes", HistPlot).set_data(h.sizes if h else empty, f"sizes, {when}")
         self.query_one("#process-latency", HistPlot).set_data(h.latency if h else empty, f"latency, {when}")
+        if self.replay is not None:
+            pts, marker = self.replay.process_points(pid), self.replay.marker
+        else:
+            pts, marker = runstate.process_points(state, pid), None
+        span = next((s for s in SPANS if pts and pts[-1].time - pts[0].time <= s), SPANS[-1])
+        self.query_one("#process-history", HistoryPlot).set_data(pts, span, marker)
+        p99 = self.query_one("#process-p99", HistoryPlot)
+        p99.display = any(q.p99_ns is not None for q in pts)  # counted only while its page is open
+        if p99.display:
+            p99.set_data(pts, span, marker)
 
     def _head(self, state, p, t, focus, run) -> list[Text]:
         snap = state.last
