@@ -24,6 +24,8 @@ class FileRow:
     total_bytes: int
     disk: str = ""
     """The name of the disk holding the file ("" for none)."""
+    syncs_s: float = 0.0
+    """fsync, fdatasync, sync_file_range and syncfs calls on it a second."""
 
 
 def file_rows(state: RunState) -> list[FileRow]:
@@ -44,6 +46,7 @@ def file_rows(state: RunState) -> list[FileRow]:
             writes_s=rate(f.writes, snap.elapsed),
             total_bytes=state.file_totals.get((f.pid, f.fd), f.bytes),
             disk=state.disks[f.disk].name if f.disk in state.disks else "",
+            syncs_s=rate(f.syncs, snap.elapsed),
         )
         for f in snap.files
     ]

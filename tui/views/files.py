@@ -20,6 +20,7 @@ COLUMNS = [
     Column("bytes_s", "BYTES/S*", 11, True),
     Column("writes_s", "WRITES/S", 9, True),
     Column("total_bytes", "TOTAL", 9, True, show_from=85),
+    Column("syncs_s", "SYNCS/S", 8, True, show_from=120),
     Column("disk", "DISK", 9, show_from=110),
 ]
 
@@ -48,5 +49,6 @@ class FilesTable(RowTable):
             Text(units.human_rate(r.bytes_s)),
             Text(writes_rate(r.writes_s)),
             Text(units.human_bytes(r.total_bytes)),
+            Text(writes_rate(r.syncs_s) if r.syncs_s else ""),
             name_text(r.disk),
         )
