@@ -29,7 +29,8 @@ Views
        libaio, syncs (fsync..., --sync-sla), or all of them
   4    files: (process, file) pairs by bytes/s; the path from
        /proc/PID/fd; kind file, pipe, socket, terminal, other,
-       or ? when closed before it could be read
+       or ? when closed before it could be read; SYNCS/S (from
+       120 columns): fsync and its kin on that file
   5    containers: writes by cgroup, named as a container (docker,
        podman, containerd, k8s pod) or systemd service/scope
   6    disks: what reached each block device (bytes/s, IOPS,
