@@ -137,9 +137,8 @@ class Kernel:
         with self._close_lock:
             if self._closing is not None:
                 return
-            # Break the cycle of the tail calls first (the programs in wtop_tails refer to
-            # wtop_tails): the kernel breaks it too when the last fd closes, but a process
-            # ended by its terminal going away left an empty wtop_tails behind (Linux 6.18).
+            # Empty wtop_tails first: nothing calls the libaio programs once it is, so the
+            # order in which the kernel then drops the programs and maps does not matter.
             for slot in range(len(TAILS)):
                 try:
                     bpfsys.delete(self._maps["wtop_tails"], ct.c_uint32(slot))

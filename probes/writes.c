@@ -45,9 +45,8 @@
 #define IO_GETEVENTS 22
 #define IO_PGETEVENTS 23
 #define WTOP_INFLIGHT 16384 // io_uring and libaio writes in flight at once (more: skipped)
-#define AIO_CHUNK 4    // iocbs handled by one run of a libaio program (the verifier walks each)
-#define AIO_CHAIN 32   // runs chained by tail calls: the kernel allows 33 programs in a chain
-#define AIO_MAX (AIO_CHUNK * AIO_CHAIN) // iocbs per io_submit or io_getevents call; more are skipped
+#define AIO_MAX 64 // iocbs per io_submit or io_getevents call (128 is more than the verifier
+                   // accepts in one program); any beyond are counted as skipped
 #define VLEN_MAX 1024 // UIO_MAXIOV: sendmmsg sends at most this many messages a call
 
 // One family of calls (the write family, copies, sends, syncs): its histograms and counts.
@@ -516,7 +515,7 @@ struct async_done {
     char comm[16];
 };
 
-// Count it (inlined: BCC links no BPF-to-BPF calls; libaio's loop is bounded by AIO_MAX).
+// Count it (inlined: BCC links no BPF-to-BPF calls).
 static __always_inline int wtop_async_done(struct async_done *d)
 {
     u32 zero = 0;
@@ -577,18 +576,17 @@ struct aio_start {
 };
 BPF_HASH(wtop_aio, struct aio_key, struct aio_start, WTOP_INFLIGHT);
 
-// Where a libaio call's iocbs are handled: AIO_CHUNK at a time by one program, which hands
-// on to itself with a tail call until all are done (a loop over all of them in one program
-// is more than the verifier accepts). The cursor lives in a per-CPU slot: the programs run
-// with migration disabled, one chain at a time per CPU.
+// Where a libaio call's iocbs are handled: by a program of their own, reached by a tail call
+// from sys_exit (a loop over them inside sys_exit is more than the verifier accepts). The
+// programs call no further: a program in wtop_tails that tail-called through wtop_tails would
+// make a cycle of references the kernel breaks only when the last fd closes, and on Linux
+// 6.18 a wtop killed with SIGKILL left the map behind, empty, for good. The cursor lives in
+// a per-CPU slot: the programs run with migration disabled, one at a time per CPU.
 struct aio_cursor {
     u64 array; // io_submit: the iocb pointers; io_getevents: the io_event array
     u64 now;
     u64 pid_tgid;
     s64 n;     // how many the call returned
-    s64 i;     // how many are done
-    u32 runs;
-    u32 pad;
 };
 BPF_PERCPU_ARRAY(wtop_aio_cur, struct aio_cursor, 1);
 BPF_PROG_ARRAY(wtop_tails, 2); // 0: raw_tail_aio_submit, 1: raw_tail_aio_reap (user space fills it in)
@@ -607,8 +605,6 @@ static __always_inline int wtop_aio_start(void *ctx, u32 tail, u64 pid_tgid, u64
     c->now = now;
     c->pid_tgid = pid_tgid;
     c->n = n;
-    c->i = 0;
-    c->runs = 0;
     wtop_tails.call(ctx, tail);
     struct cpu_stats *cs = wtop_stats.lookup(&zero); // the tail call failed: nothing was seen
     if (cs)
@@ -616,18 +612,15 @@ static __always_inline int wtop_aio_start(void *ctx, u32 tail, u64 pid_tgid, u64
     return 0;
 }
 
-// After a chunk: on to the next one, or count what is beyond the chain's reach as skipped.
-static __always_inline void wtop_aio_next(void *ctx, struct aio_cursor *c, u32 tail)
+// What is beyond AIO_MAX is counted as skipped: seen, not attributed.
+static __always_inline void wtop_aio_beyond(struct aio_cursor *c)
 {
-    if (c->i >= c->n)
+    if (c->n <= AIO_MAX)
         return;
-    c->runs++;
-    if (c->runs < AIO_CHAIN)
-        wtop_tails.call(ctx, tail);
     u32 zero = 0;
     struct cpu_stats *cs = wtop_stats.lookup(&zero);
     if (cs)
-        cs->skip_no_entry += c->n - c->i;
+        cs->skip_no_entry += c->n - AIO_MAX;
 }
 
 int raw_tail_aio_submit(struct bpf_raw_tracepoint_args *ctx)
@@ -639,10 +632,9 @@ int raw_tail_aio_submit(struct bpf_raw_tracepoint_args *ctx)
     struct aio_key k = {.tgid = c->pid_tgid >> 32};
     struct aio_start st = {.ts = c->now, .tid = (u32)c->pid_tgid};
     bpf_get_current_comm(&st.comm, sizeof(st.comm));
-    s64 i = c->i;
     int noted = 0;
 #pragma clang loop unroll(disable)
-    for (int j = 0; j < AIO_CHUNK; j++, i++) {
+    for (int i = 0; i < AIO_MAX; i++) {
         if (i >= c->n)
             break;
         u64 iocb = 0;
@@ -665,12 +657,11 @@ int raw_tail_aio_submit(struct bpf_raw_tracepoint_args *ctx)
             noted = 1;
         }
     }
-    c->i = i;
-    wtop_aio_next(ctx, c, TAIL_SUBMIT);
+    wtop_aio_beyond(c);
     return 0;
 }
 
-// One libaio write, counted lean (it runs AIO_CHUNK times in one program, and the verifier
+// One libaio write, counted lean (it runs AIO_MAX times in one program, and the verifier
 // walks every iteration): the totals, the aio family's histograms, the process's
 // descriptor. (Not into a focused process's second count: its page shows libaio writes
 // among its calls, not in its own histograms.)
@@ -710,9 +701,8 @@ int raw_tail_aio_reap(struct bpf_raw_tracepoint_args *ctx)
     u64 e = ctl ? ctl->epoch : 0;
     struct aio_key k = {.tgid = c->pid_tgid >> 32};
     u64 now = c->now;
-    s64 i = c->i;
 #pragma clang loop unroll(disable)
-    for (int j = 0; j < AIO_CHUNK; j++, i++) {
+    for (int i = 0; i < AIO_MAX; i++) {
         if (i >= c->n)
             break;
         u64 ev[3] = {}; // data, obj, res
@@ -728,8 +718,7 @@ int raw_tail_aio_reap(struct bpf_raw_tracepoint_args *ctx)
         wtop_aio.delete(&k);
         wtop_aio_count(cs, &key, (long)ev[2], delta, e);
     }
-    c->i = i;
-    wtop_aio_next(ctx, c, TAIL_REAP);
+    wtop_aio_beyond(c);
     return 0;
 }
 

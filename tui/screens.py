@@ -74,8 +74,8 @@ Skipped: events the probes could not account for
              or libaio writes in flight than wtop can follow
   no entry   an exit without its thread's start: the call began
              before wtop started, or two threads shared a slot;
-             no latency is invented for it; or completions of one
-             io_getevents call beyond the 128 wtop reads
+             no latency is invented for it; or iocbs of one
+             io_submit or io_getevents call beyond the 64 wtop reads
   recursion  the kernel skipped a wtop program: another BPF
              program was running on that CPU
   disk       a disk write completed whose issue wtop did not

@@ -190,7 +190,7 @@ def test_fio_async_engines_are_counted_at_completion_exactly(tmp_path, engine, c
         pytest.fail("fio is needed (run-tests.sh installs it)")
     target = tmp_path / "fio.dat"
     cmd = ["fio", f"--name={engine}", f"--ioengine={engine}", "--rw=write", "--bs=4k", "--size=4M"]
-    cmd += ["--iodepth=8", f"--filename={target}", "--output-format=json"]
+    cmd += ["--iodepth=32", f"--filename={target}", "--output-format=json"]  # many completions a call
     with LiveSource(ProbeOptions(comm="fio")) as src:
         src.sample()
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120).stdout
