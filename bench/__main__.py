@@ -2,7 +2,8 @@
 
     sudo .venv/bin/python -m bench            # everything (about 6 minutes)
     sudo .venv/bin/python -m bench --quick    # fewer, shorter runs (about 2 minutes)
-    sudo .venv/bin/python -m bench write      # one part: write, dashboard, startup, terminal, scale
+    sudo .venv/bin/python -m bench write      # one part: write, dashboard, startup, terminal, scale,
+                                              # disk, families
 
 Prints figures and ratios; asserts nothing (these machines are shared and noisy).
 """
@@ -99,7 +100,7 @@ tracepoint:syscalls:sys_exit_write /args->ret > 0/ { @bytes[comm] = sum(args->re
 def build(tmp: Path) -> dict[str, str]:
     cc = shutil.which("cc") or shutil.which("gcc")
     out = {}
-    for name in ("writebench", "forker"):
+    for name in ("writebench", "forker", "families"):
         exe = tmp / name
         subprocess.run([cc, "-O2", "-pthread", "-o", str(exe), str(HERE / f"{name}.c")], check=True)
         out[name] = str(exe)
@@ -501,6 +502,67 @@ def bench_disk(n: int, reps: int) -> None:
         print(f"  wtop / bpftrace: {w / b:.2f}x; both run on issue and on completion, off the write() path")
 
 
+FAMILY_CALLS = {"send": "sendto", "copy": "copy_file_range", "sync": "fdatasync"}
+
+
+def bpftrace_family(call: str, nbytes: bool = True) -> str:
+    """bpftrace computing what wtop computes for one call: latency, and bytes by name and sizes."""
+    script = (
+        f"tracepoint:syscalls:sys_enter_{call} {{ @start[tid] = nsecs; }}\n"
+        f"tracepoint:syscalls:sys_exit_{call} /@start[tid]/ {{ @lat = hist(nsecs - @start[tid]); "
+        "delete(@start[tid]); @n[comm] = count(); }\n"
+    )
+    if nbytes:
+        script += (
+            f"tracepoint:syscalls:sys_exit_{call} /args->ret > 0/ "
+            "{ @bytes[comm] = sum(args->ret); @sizes = hist(args->ret); }\n"
+        )
+    return script
+
+
+def bench_families(bins, n: int, reps: int) -> None:
+    """What each new family costs per call, measured by the kernel itself (bpf_stats): wtop's
+    sys_enter and sys_exit programs against bpftrace on the call's own tracepoints."""
+    stats = Path("/proc/sys/kernel/bpf_stats_enabled")
+    was = stats.read_text().strip()
+    stats.write_text("1")
+
+    def run(kind: str, run_ns) -> float:
+        t0 = run_ns()
+        subprocess.run([bins["families"], kind, str(n)], input="g", text=True, check=True)
+        return (run_ns() - t0) / n
+
+    rows = []
+    try:
+        for kind, call in FAMILY_CALLS.items():
+            got: dict[str, list[float]] = {"wtop": [], "bpftrace": []}
+            for _ in range(reps):
+                w = Wtop()
+                try:
+                    fds = w.src.prog_fds()[:2]  # raw sys_enter and sys_exit
+                    got["wtop"].append(run(kind, functools.partial(prog_run_ns, fds)))
+                finally:
+                    w.close()
+                if shutil.which("bpftrace"):
+                    before = set(bpftool_progs())
+                    bt = Bpftrace(bpftrace_family(call, kind != "sync"))
+                    ids = set(bpftool_progs()) - before
+                    try:
+                        got["bpftrace"].append(run(kind, functools.partial(bpftool_run_ns, ids)))
+                    finally:
+                        bt.close()
+            rows.append((kind, call, got))
+    finally:
+        stats.write_text(was)
+    print(f"  {'family':<8} {'call':<16} {'wtop ns/call':>13} {'bpftrace ns/call':>17} {'wtop / bpftrace':>16}")
+    for kind, call, got in rows:
+        w = statistics.median(got["wtop"])
+        b = statistics.median(got["bpftrace"]) if got["bpftrace"] else None
+        ratio = f"{w / b:.2f}x" if b else "-"
+        print(f"  {kind:<8} {call:<16} {w:13.0f} {b or 0:17.0f} {ratio:>16}")
+    print("  (the programs' run time per call, both ends, from bpf_stats, which adds two clock reads to each run)")
+
+
 def bench_scale(bins, n: int) -> None:
     from probes.live import LiveSource
     from probes.program import ProbeOptions
@@ -540,7 +602,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("parts", nargs="*", default=["write", "dashboard", "startup", "terminal", "scale", "disk"])
+    ap.add_argument(
+        "parts", nargs="*", default=["write", "dashboard", "startup", "terminal", "scale", "disk", "families"]
+    )
     ap.add_argument("--quick", action="store_true", help="fewer and shorter runs")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -592,6 +656,10 @@ def main() -> int:
             n, reps = (5_000, 3) if q else (20_000, 5)
             print(f"\n6. cost per disk write request: {n:,} O_DIRECT 4 KiB writes to a loop device, median of {reps}")
             bench_disk(n, reps)
+        if "families" in args.parts:
+            n, reps = (100_000, 3) if q else (500_000, 5)
+            print(f"\n7. cost per call of the other families (bpf_stats), {n:,} calls each, median of {reps}")
+            bench_families(bins, n, reps)
     return 0
 
 

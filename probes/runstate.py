@@ -80,12 +80,15 @@ class RunState:
     proc_history: dict[int, list[tuple[float, int, int, float, float | None]]] = field(default_factory=dict)
     """By process, the intervals it wrote in since wtop first saw it: (time, bytes, writes,
     elapsed, p99 latency in ns while its page was open, else None); idle intervals are not
-    kept (they are zeros). At most PROC_POINTS points in all, the oldest intervals (beyond
-    HISTORY) and the smallest writers dropped first."""
+    kept (they are zeros). At most PROC_HISTORIES processes and PROC_POINTS points in all, the
+    smallest writers and the oldest intervals (beyond HISTORY) dropped first."""
     proc_points: int = 0
 
 
 HISTORY = 3600
+PROC_HISTORIES = 2000
+"""Processes with a history of their own: the biggest writers since start (a storm of 2,000
+short-lived processes a second would otherwise keep 16,000 one-point histories)."""
 PROC_POINTS = 200_000
 """Points of per-process history kept in all (about 20 MB): an hour of 55 processes writing
 every second, or a day's bursts of many more."""
@@ -291,6 +294,11 @@ def fold_proc_history(state: RunState, snap: Snapshot) -> None:
                 (snap.time, p.bytes, p.writes, snap.elapsed, p99 if f is not None and f.pid == p.pid else None)
             )
             state.proc_points += 1
+    if len(hist) > PROC_HISTORIES * 11 // 10:  # many processes (a storm of short ones): keep the biggest
+        totals = state.totals
+        order = sorted(hist, key=lambda pid: totals[pid].bytes if pid in totals else 0)
+        for pid in order[: len(hist) - PROC_HISTORIES]:
+            state.proc_points -= len(hist.pop(pid))
     if state.proc_points <= PROC_POINTS:
         return
     oldest = state.history[0].time if state.history else snap.time

@@ -236,3 +236,19 @@ def test_focus_sums_while_open_and_calls_fall_back_to_counts():
     calls = tables.process_calls(bare, 10)
     assert calls[1].writes_s == 1 and calls[1].bytes_s is None and calls[1].total_writes is None
     assert calls[1].share == 1.0
+
+
+def test_per_process_history_is_bounded_and_keeps_the_biggest_writers():
+    from probes import runstate
+
+    state = runstate.RunState()
+    big = snap(1, [(1, "big", 0, 10**9, 1000)])
+    runstate.fold(state, big)
+    for seq in range(2, 60):  # 50 short-lived processes an interval, one write each
+        procs = [(seq * 100 + i, "short", 0, 10 + i, 1) for i in range(50)]
+        runstate.fold(state, snap(seq, procs))
+    assert len(state.proc_history) <= runstate.PROC_HISTORIES * 11 // 10
+    assert 1 in state.proc_history  # the biggest writer keeps its history
+    assert state.proc_points == sum(len(v) for v in state.proc_history.values())
+    pts = runstate.process_points(state, 1)
+    assert len(pts) == 59 and pts[0].bytes_s == 10**9 and all(p.bytes_s == 0 for p in pts[1:])
