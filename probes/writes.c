@@ -45,8 +45,9 @@
 #define IO_GETEVENTS 22
 #define IO_PGETEVENTS 23
 #define WTOP_INFLIGHT 16384 // io_uring and libaio writes in flight at once (more: skipped)
-#define AIO_MAX 64 // iocbs per io_submit or io_getevents call (128 is more than the verifier
-                   // accepts in one program); any beyond are counted as skipped
+#define AIO_MAX 32 // iocbs per io_submit or io_getevents call; any beyond are counted as skipped
+                   // (128 is more than the verifier accepts in one program, and checking the
+                   // loop at load takes 170 ms at 32, 490 ms at 64: most of a start)
 #define VLEN_MAX 1024 // UIO_MAXIOV: sendmmsg sends at most this many messages a call
 
 // One family of calls (the write family, copies, sends, syncs): its histograms and counts.
@@ -380,20 +381,29 @@ static __always_inline void wtop_count(struct cpu_stats *cs, long ret, u32 type,
 // sendmmsg returns how many messages it sent; the bytes are in each message's msg_len,
 // which the kernel has just written into the caller's array (struct mmsghdr: a 56-byte
 // struct msghdr, then unsigned int msg_len, 64 bytes in all).
+// The sum is kept in a per-CPU map value, not in a register: each way out of the loop then
+// leaves the same state for the verifier, which checks the rest of sys_exit once instead of
+// once per possible count (loading took 296 ms, most of wtop's start, with a register).
+BPF_PERCPU_ARRAY(wtop_scratch, u64, 1);
+
 static __always_inline long wtop_mmsg_bytes(u64 vec, long sent)
 {
-    long total = 0;
     if (sent <= 0 || !vec)
         return sent;
+    u32 zero = 0;
+    u64 *total = wtop_scratch.lookup(&zero);
+    if (!total)
+        return 0;
+    *total = 0;
 #pragma clang loop unroll(disable)
     for (int i = 0; i < VLEN_MAX; i++) {
         if (i >= sent)
             break;
         u32 len = 0;
         bpf_probe_read_user(&len, sizeof(len), (void *)(vec + (u64)i * 64 + 56));
-        total += len;
+        *total += len;
     }
-    return total;
+    return *total;
 }
 
 // A returned call: count it. fd is -1 when unknown; timed as for wtop_count (-1: this
@@ -772,57 +782,62 @@ RAW_TRACEPOINT_PROBE(sys_exit)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
     long ret = (long)ctx->args[1];
+    void *regs = (void *)ctx->args[0];
+    // What the call was, from its slot or from its registers; then one way to count it (one
+    // copy of the counting code for the verifier to check, not one per way in).
+    int type;
+    s32 fd = -1;
+    int timed = -1; // no sys_enter on this kernel: nothing to time, nothing missed
+    u64 delta = 0;
+    u64 aux = 0;
+    struct start_slot *mine = 0;
 #ifdef HAVE_ENTER
     u32 tid = (u32)pid_tgid;
     u32 slot = wtop_slot(tid);
     struct start_slot *s = wtop_starts.lookup(&slot);
     if (!s)
         return 0;
+    timed = 0;
     if (s->tid == tid) {
         if (s->ts == 0) // the thread's own slot with no call of wtop's in flight: not traced
             return 0;
         u64 now = bpf_ktime_get_ns();
-        u64 delta = now >= s->ts ? now - s->ts : 0;
-        u32 type = s->type;
-        s32 fd = s->fd;
-        u64 aux = s->aux;
+        delta = now >= s->ts ? now - s->ts : 0;
+        type = s->type;
+        fd = s->fd;
+        aux = s->aux;
         s->ts = 0;
         if (type == IO_SUBMIT)
             return wtop_aio_start(ctx, TAIL_SUBMIT, pid_tgid, aux, ret, now);
         if (type >= IO_GETEVENTS)
             return wtop_aio_start(ctx, TAIL_REAP, pid_tgid, aux, ret, now);
+        timed = 1;
+        mine = s;
+    } else
+#endif
+    {
+        s32 nr = -1;
+        bpf_probe_read_kernel(&nr, sizeof(nr), (char *)regs + REG_NR);
+        type = wtop_type(nr);
+        if (type < 0 || type >= IO_SUBMIT) { // libaio's calls matter only with their enter
+#ifdef HAVE_ENTER
+            // An idle slot becomes this thread's: its next exits take the early return above
+            // instead of this read (a thread that never makes a traced call would otherwise
+            // pay for it on every system call).
+            if (s->ts == 0)
+                s->tid = tid;
+#endif
+            return 0;
+        }
+        if (!wtop_wanted(pid_tgid) || !wtop_native(regs))
+            return 0;
+        // sendmmsg's array is its second argument, still in its register (x86_64, arm64)
         if (type == SENDMMSG)
-            ret = wtop_mmsg_bytes(aux, ret);
-        return wtop_exit(pid_tgid, ret, type, fd, 1, delta, s);
+            bpf_probe_read_kernel(&aux, sizeof(aux), (char *)regs + REG_ARG1);
     }
-#endif
-    void *regs = (void *)ctx->args[0];
-    s32 nr = -1;
-    bpf_probe_read_kernel(&nr, sizeof(nr), (char *)regs + REG_NR);
-    int type = wtop_type(nr);
-    if (type < 0 || type >= IO_SUBMIT) { // libaio's calls matter only with their enter
-#ifdef HAVE_ENTER
-        // An idle slot becomes this thread's: its next exits take the early return above
-        // instead of this read (a thread that never makes a traced call would otherwise pay
-        // for it on every system call).
-        if (s->ts == 0)
-            s->tid = tid;
-#endif
-        return 0;
-    }
-    if (!wtop_wanted(pid_tgid) || !wtop_native(regs))
-        return 0;
-    if (type == SENDMMSG) {
-        // the array is the second argument, still in its register (x86_64, arm64 alike)
-        u64 vec = 0;
-        bpf_probe_read_kernel(&vec, sizeof(vec), (char *)regs + REG_ARG1);
-        ret = wtop_mmsg_bytes(vec, ret);
-    }
-#ifdef HAVE_ENTER
-    return wtop_exit(pid_tgid, ret, type, -1, 0, 0, 0);
-#else
-    return wtop_exit(pid_tgid, ret, type, -1, -1, 0, 0);
-#endif
+    if (type == SENDMMSG)
+        ret = wtop_mmsg_bytes(aux, ret);
+    return wtop_exit(pid_tgid, ret, type, fd, timed, delta, mine);
 }
 
 #ifdef HAVE_RENAME

@@ -75,7 +75,7 @@ Skipped: events the probes could not account for
   no entry   an exit without its thread's start: the call began
              before wtop started, or two threads shared a slot;
              no latency is invented for it; or iocbs of one
-             io_submit or io_getevents call beyond the 64 wtop reads
+             io_submit or io_getevents call beyond the 32 wtop reads
   recursion  the kernel skipped a wtop program: another BPF
              program was running on that CPU
   disk       a disk write completed whose issue wtop did not

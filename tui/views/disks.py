@@ -26,6 +26,20 @@ def disk_series(name: str) -> Series:
     )
 
 
+def disk_iops(name: str) -> Series:
+    return Series(f"{name}: write requests/s", (("IOPS", lambda p: p.iops),), yfmt=lambda v: f"{v:,.0f}")
+
+
+def disk_p99(name: str) -> Series:
+    return Series(
+        f"{name}: write request latency p99",
+        (("p99", lambda p: p.p99_ns),),
+        yfmt=units.human_ns,
+        marked=lambda p: p.p99_ns > 10_000_000,
+        mark_label="over 10 ms",
+    )
+
+
 COLUMNS = [
     Column("name", "DEVICE", 9, grow_to=16),
     Column("bytes_s", "DISK B/S*", 11, True),
@@ -99,6 +113,9 @@ class DisksView(HistogramView):
             yield HistPlot(label=label, empty=empty, id="disks-interval", classes="interval-plot")
             yield HistPlot(label=label, empty=empty, id="disks-run", classes="run-plot")
         yield HistoryPlot(id="disks-history")
+        with Horizontal(classes="plots", id="disks-io-plots"):
+            yield HistoryPlot(id="disks-iops")
+            yield HistoryPlot(id="disks-p99")
 
     FILTER = ("name",)
     tall = True
@@ -136,9 +153,13 @@ class DisksView(HistogramView):
         )
         plot = self.query_one("#disks-history", HistoryPlot)
         plot.display = self.tall
-        if plot.display:  # the selected device over time: bytes/s and its p99 latency
-            plot.series = disk_series(name)
-            plot.set_data(state.disk_history.get(dev, []), SPANS[1])
+        self.query_one("#disks-io-plots").display = self.tall
+        if plot.display:  # the selected device over time: bytes/s, IOPS and its p99 latency
+            points = state.disk_history.get(dev, [])
+            for pid, series in (("#disks-history", disk_series), ("#disks-iops", disk_iops), ("#disks-p99", disk_p99)):
+                p = self.query_one(pid, HistoryPlot)
+                p.series = series(name)
+                p.set_data(points, SPANS[1])
 
     def facts(self, state: runstate.RunState, wide: bool = True, filtered: bool = False) -> Text:
         snap = state.last

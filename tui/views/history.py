@@ -97,7 +97,7 @@ class HistoryPlot(PlotextPlot):
         newest = points[-1].time if points else 0.0
         step = span / max(self.size.width - 12, 20)
         quiet = self._quiet([p for p in points if p.time > newest - span])
-        key = (span, marker, quiet, len(points) >= 2)
+        key = (span, marker, quiet, len(points) >= 2, self.series.title)
         if key == self._drawn_key and (quiet or newest - self._drawn_at < step):
             self.points, self.span, self.marker = points, span, marker
             return
