@@ -64,3 +64,29 @@ def test_disks_view_and_drill_down_on_a_loop_device(term, loopdev):
         t.wait_exit()
     finally:
         w.close()
+
+
+def test_a_bursting_writer_s_page_shows_it_over_time(term, spawn):
+    """A writer that bursts every 1.5 s (three intervals of 0.5 s): its page, in a real terminal
+    at 120x40, draws it since wtop first saw it, under its head and files."""
+    w = spawn(b"e2e-burst", 4096, 100, period_ms=1500, repeats=20)
+    t = term(120, 40, args=["--pid", str(w.pid), "-i", "0.5"])
+    t.wait_for("skipped")
+    w.go()
+    t.wait_for_row("e2e-burst")
+    t.keys("enter")
+    t.wait_for(f"PID {w.pid}")
+    title = "its bytes/s since wtop first saw it"
+    deadline = time.monotonic() + 20
+    graph = ""
+    while time.monotonic() < deadline:  # the graph starts with its second interval: wait for it
+        lines = t.screen().splitlines()
+        top = next((i for i, ln in enumerate(lines) if title in ln), None)
+        graph = "\n".join(lines[top : top + 10]) if top is not None else ""
+        if re.search(r"\d+(\.\d)? (KiB|MiB)/s", graph):
+            break
+        time.sleep(0.2)
+    assert re.search(r"\d+(\.\d)? (KiB|MiB)/s", graph), graph  # its y axis: a rate, not an empty box
+    assert re.search(r"\d\d:\d\d:\d\d", graph)  # wall-clock time on the x axis
+    t.keys("q")
+    t.wait_exit()
