@@ -819,16 +819,11 @@ RAW_TRACEPOINT_PROBE(sys_exit)
         s32 nr = -1;
         bpf_probe_read_kernel(&nr, sizeof(nr), (char *)regs + REG_NR);
         type = wtop_type(nr);
-        if (type < 0 || type >= IO_SUBMIT) { // libaio's calls matter only with their enter
-#ifdef HAVE_ENTER
-            // An idle slot becomes this thread's: its next exits take the early return above
-            // instead of this read (a thread that never makes a traced call would otherwise
-            // pay for it on every system call).
-            if (s->ts == 0)
-                s->tid = tid;
-#endif
+        // (An idle slot is not claimed here for this thread: another thread's enter may be
+        // filling it at this moment on another CPU, and its call would then look like this
+        // thread's. Only a traced call's enter writes a slot.)
+        if (type < 0 || type >= IO_SUBMIT) // libaio's calls matter only with their enter
             return 0;
-        }
         if (!wtop_wanted(pid_tgid) || !wtop_native(regs))
             return 0;
         // sendmmsg's array is its second argument, still in its register (x86_64, arm64)

@@ -57,7 +57,7 @@ def test_disks_view_and_drill_down_on_a_loop_device(term, loopdev):
         assert "MiB in" in head and " writes" in head
         pw = next(ln for ln in screen.splitlines() if ln.strip().startswith("pwrite64"))
         assert "100%" in pw
-        assert path in screen and "[64K, 128K)" in screen  # its file; its size histogram
+        assert path in screen and "[64K, 128K)" in screen, screen  # its file; its size histogram
         t.keys("escape")
         t.wait_for("[top writers]")
         t.keys("q")

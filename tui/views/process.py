@@ -119,12 +119,12 @@ class ProcessScreen(Screen):
         with VerticalScroll(id="process-body"):
             yield CallsTable(id="process-calls")
             yield PageFilesTable(id="process-files")
-            # over time first: at 120x40 it is on screen, the histograms under it
-            yield HistoryPlot(PROCESS_BYTES, id="process-history")
-            yield HistoryPlot(PROCESS_P99, id="process-p99")
             with Horizontal(classes="plots"):
                 yield HistPlot(label=units.bucket_label, id="process-sizes")
                 yield HistPlot(label=units.ns_bucket_label, id="process-latency")
+            # over time, under its histograms (scroll down where they are tall)
+            yield HistoryPlot(PROCESS_BYTES, id="process-history")
+            yield HistoryPlot(PROCESS_P99, id="process-p99")
         yield Footer()
 
     def on_mount(self) -> None:
