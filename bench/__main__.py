@@ -396,7 +396,8 @@ def bench_terminal(seconds: float, label: str) -> None:
     os.chdir(ROOT)
     print(f"  {label}:")
     results = {}
-    for name, argv in (("wtop", WTOP), ("htop -d 10", ["htop", "-d", "10"])):
+    peers = (("wtop", WTOP), ("htop -d 10", ["htop", "-d", "10"]), ("iotop-c -d 1", ["iotop-c", "-d", "1"]))
+    for name, argv in peers:
         if not shutil.which(argv[0]) and argv[0] != PY:
             print(f"  ({argv[0]} not installed)")
             continue
@@ -409,8 +410,9 @@ def bench_terminal(seconds: float, label: str) -> None:
         results[name] = (b1 - b0) / (t1 - t0)
     for name, v in results.items():
         print(f"    {name:<12} {v / 1024:7.2f} KiB/s to a 120x40 terminal, refreshing every second")
-    if len(results) == 2:
-        print(f"    wtop / htop: {results['wtop'] / results['htop -d 10']:.2f}x (target <= 1)")
+    for peer in ("htop -d 10", "iotop-c -d 1"):  # htop idle, iotop-c (per-process rates) loaded
+        if "wtop" in results and results.get(peer):
+            print(f"    wtop / {peer.split()[0]}: {results['wtop'] / results[peer]:.2f}x (target <= 1)")
 
 
 BPFTRACE_DISK = r"""
@@ -645,7 +647,7 @@ def main() -> int:
             bench_startup(3 if q else 7)
         if "terminal" in args.parts:
             secs = 10 if q else 30
-            print(f"\n4. terminal traffic over {secs}s, each measured alone, the same load for both")
+            print(f"\n4. terminal traffic over {secs}s, each measured alone, the same load for all")
             bench_terminal(secs, "idle system")
             with loaded(bins, tmp, 100, 0):
                 bench_terminal(secs, "100 writers each writing once a second")
