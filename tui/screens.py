@@ -40,8 +40,8 @@ Views
 
 Keys
   enter  a process's own page (from top writers or files): its
-       calls, files, and its own size and latency histograms;
-       escape goes back
+       calls, files, its own size and latency histograms, and
+       it over time (pgdn/pgup scroll to it); escape goes back
   s    top writers: cycle the sort column (marked *)
   g    top writers: group by the writing thread's name at the
        time of the write (the seed's @[comm]) / one row per PID

@@ -195,3 +195,22 @@ async def test_the_page_draws_the_process_over_time_bursts_and_idle_gaps():
         assert ys == [8 * 1024 * 1024, 0, 0] * 3 + [8 * 1024 * 1024]  # since first seen: bursts, gaps
         assert [p.p99_ns is not None for p in plot.points] == [y > 0 for y in ys]  # its own latency
         assert page.query_one("#process-p99").display
+
+
+async def test_page_keys_scroll_the_page_to_its_graphs():
+    app = make_app(FocusSource())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await feed(pilot, workload_disks(1), workload_disks(2))
+        await pilot.press("home", "enter")
+        await pilot.pause()
+        page = app.screen
+        assert isinstance(page, ProcessScreen)
+        body = page.query_one("#process-body")
+        start = body.scroll_y  # where its focused files table is in view
+        await pilot.press("pagedown")
+        await pilot.pause()
+        down = body.scroll_y
+        assert down > start  # its histograms and history are under the fold at 80x24
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert body.scroll_y < down

@@ -65,7 +65,12 @@ class PageFilesTable(FilesTable):
     """The process's own files: no PID and COMMAND (they are the page's), and Enter has nowhere
     further to go."""
 
-    BINDINGS = [Binding("enter", "select", "Open", show=False)]
+    BINDINGS = [
+        Binding("enter", "select", "Open", show=False),
+        # its few files need no paging: page keys scroll the page, to its graphs
+        Binding("pagedown", "screen.scroll_body(1)", "Page down", show=False),
+        Binding("pageup", "screen.scroll_body(-1)", "Page up", show=False),
+    ]
 
     def __init__(self, **kw) -> None:
         RowTable.__init__(
@@ -132,6 +137,10 @@ class ProcessScreen(Screen):
 
     def action_back(self) -> None:
         self.dismiss()
+
+    def action_scroll_body(self, step: int) -> None:
+        body = self.query_one("#process-body", VerticalScroll)
+        body.scroll_page_down(animate=False) if step > 0 else body.scroll_page_up(animate=False)
 
     def action_period(self) -> None:
         self.period = "interval" if self.period == "open" else "open"
