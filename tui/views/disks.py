@@ -26,6 +26,9 @@ def disk_series(name: str) -> Series:
     )
 
 
+ROOMY = 50
+
+
 def disk_iops(name: str) -> Series:
     return Series(f"{name}: write requests/s", (("IOPS", lambda p: p.iops),), yfmt=lambda v: f"{v:,.0f}")
 
@@ -120,11 +123,14 @@ class DisksView(HistogramView):
     FILTER = ("name",)
     tall = True
     """Room for the selected device's history graph (30 lines or more)."""
+    roomy = True
+    """Room for its IOPS and p99 over time as well (ROOMY lines or more)."""
 
     def draw(self, ctx) -> None:
         """The view's interface (tui.views.ViewContext); / filters devices by name."""
         self.state = state = ctx.state
         self.tall = ctx.height >= MIN_HEIGHT
+        self.roomy = ctx.height >= ROOMY
         self.fit(ctx.width)
         if state.last is None:
             return
@@ -153,7 +159,9 @@ class DisksView(HistogramView):
         )
         plot = self.query_one("#disks-history", HistoryPlot)
         plot.display = self.tall
-        self.query_one("#disks-io-plots").display = self.tall
+        # IOPS and p99 over time where there is room for them too (50 lines): at 40 the view
+        # is already full, and they only pushed its scrollbar in and out
+        self.query_one("#disks-io-plots").display = self.roomy
         if plot.display:  # the selected device over time: bytes/s, IOPS and its p99 latency
             points = state.disk_history.get(dev, [])
             for pid, series in (("#disks-history", disk_series), ("#disks-iops", disk_iops), ("#disks-p99", disk_p99)):
