@@ -35,9 +35,6 @@ SYNCS = ("fsync", "fdatasync", "sync_file_range", "msync", "syncfs", "sync")
 """The durability calls traced: counted and timed, no bytes."""
 FAMILIES = ("write", "copy", "send", "io_uring", "aio", "sync")
 """Families of calls, each with its own size and latency histograms."""
-FAMILY_OF = (0,) * 5 + (1,) * 5 + (2,) * 3 + (3, 4) + (5,) * 6
-"""The family of each call of CALLS + SYNCS."""
-
 SYSCALL_NUMBERS = {
     "x86_64": {
         "write": 1, "pwrite64": 18, "writev": 20, "pwritev": 296, "pwritev2": 328,

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from .snapshot import CALLS, Family, FocusWrites, Log2Histogram, Skipped, Snapshot
+from .snapshot import Family, FocusWrites, Log2Histogram, Skipped, Snapshot
 from .units import rate
 
 # Totals are kept for at most this many processes; beyond it, the smallest totals of
@@ -183,8 +183,8 @@ def add_focus(a: FocusWrites, b: FocusWrites) -> FocusWrites:
         latency_sum_ns=a.latency_sum_ns + b.latency_sum_ns,
         sla_missed=a.sla_missed + b.sla_missed,
         no_entry=a.no_entry + b.no_entry,
-        call_writes=tuple(x + y for x, y in zip(a.call_writes or (0,) * len(CALLS), b.call_writes, strict=False)),
-        call_bytes=tuple(x + y for x, y in zip(a.call_bytes or (0,) * len(CALLS), b.call_bytes, strict=False)),
+        call_writes=add_counts(a.call_writes, b.call_writes),
+        call_bytes=add_counts(a.call_bytes, b.call_bytes),
         sync_calls=add_counts(a.sync_calls, b.sync_calls),
         families=tuple(add_family(next((x for x in a.families if x.name == f.name), None), f) for f in b.families),
     )

@@ -33,7 +33,7 @@ from .snapshot import (
 )
 
 OTHER_DISKS = "(other devices)"
-NCALLS = 3 + len(CALLS)
+SYNCS_AT = 3 + len(CALLS)
 """Where the sync count sits in a (bytes, writes, errors, calls..., syncs) tuple."""
 SWEEP = 10
 """Idle processes found alive are checked again every SWEEP samples."""
@@ -198,7 +198,7 @@ class Sampler:
                 resolved = cache[(pid, fd)] = self._resolve(pid, fd, cache.get((pid, fd)))
             else:
                 resolved = cache.get((pid, fd), (procfs.UNRESOLVED, "?", "", ""))
-            syncs = delta[NCALLS] if len(delta) > NCALLS else 0
+            syncs = delta[SYNCS_AT] if len(delta) > SYNCS_AT else 0
             files.append(FileWrites(pid, fd, resolved[0], resolved[1], delta[0], delta[1], resolved[3], syncs))
         return files
 
@@ -289,7 +289,7 @@ class Sampler:
             comm, uid, cgroup = names_get(pid, unknown)
             rows.append(
                 ProcessWrites(
-                    pid, comm, uid, d[0], d[1], d[2], d[3:NCALLS], cgroup, d[NCALLS] if len(d) > NCALLS else 0
+                    pid, comm, uid, d[0], d[1], d[2], d[3:SYNCS_AT], cgroup, d[SYNCS_AT] if len(d) > SYNCS_AT else 0
                 )
             )
         threads = tuple(

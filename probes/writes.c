@@ -144,9 +144,10 @@ struct start_slot {
 };
 BPF_ARRAY(wtop_starts, struct start_slot, WTOP_SLOTS);
 
-static __always_inline u32 wtop_slot(u32 tid)
+static __always_inline struct start_slot *wtop_slot(u32 tid)
 {
-    return (tid * 2654435761u) & (WTOP_SLOTS - 1);
+    u32 slot = (tid * 2654435761u) & (WTOP_SLOTS - 1);
+    return wtop_starts.lookup(&slot);
 }
 
 // The type of a system call by its number, -1 for every call wtop does not trace. The
@@ -761,8 +762,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
         aux = REG(REG_ARG3);
 #undef REG
     u32 tid = (u32)pid_tgid;
-    u32 slot = wtop_slot(tid);
-    struct start_slot *s = wtop_starts.lookup(&slot);
+    struct start_slot *s = wtop_slot(tid);
     if (!s)
         return 0;
     s->tid = tid;
@@ -793,8 +793,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     struct start_slot *mine = 0;
 #ifdef HAVE_ENTER
     u32 tid = (u32)pid_tgid;
-    u32 slot = wtop_slot(tid);
-    struct start_slot *s = wtop_starts.lookup(&slot);
+    struct start_slot *s = wtop_slot(tid);
     if (!s)
         return 0;
     timed = 0;
@@ -846,8 +845,7 @@ TRACEPOINT_PROBE(task, task_rename)
 #else
     u32 tid = (u32)bpf_get_current_pid_tgid();
 #endif
-    u32 slot = wtop_slot(tid);
-    struct start_slot *s = wtop_starts.lookup(&slot);
+    struct start_slot *s = wtop_slot(tid);
     if (s && s->comm_tid == tid)
         s->comm_tid = 0; // its next call reads its new name
     struct proc_info *pi = wtop_info.lookup(&tid); // a main thread's tid is its process's id

@@ -138,9 +138,9 @@ class HistogramView(VerticalScroll):
             what = "write() latency"
         self.query_one(f"#{self.kind}-interval", HistPlot).set_data(h_int, f"{what}: last {snap.elapsed:.1f}s")
         self.query_one(f"#{self.kind}-run", HistPlot).set_data(h_run, f"{what}: whole run")
-        self.query_one(f"#{self.kind}-facts", Static).update(self.facts(state))
+        self.query_one(f"#{self.kind}-facts", Static).update(self.facts(state, fams))
 
-    def facts(self, state: runstate.RunState) -> Text:
+    def facts(self, state: runstate.RunState, fams: tuple[Family, Family] | None = None) -> Text:
         snap = state.last
         t = Text(no_wrap=True, overflow="ellipsis")
         missing = [n.split(": ", 1)[1] for n in snap.notes if n.startswith("latency:")]
@@ -148,7 +148,6 @@ class HistogramView(VerticalScroll):
             t.append("write latency " + missing[0], style="bold yellow")
             t.append("\nsizes, bytes and the top writers are still exact", style="dim")
             return t
-        fams = self.chosen_families(state)
         if fams is not None:
             cur, run = fams
             t.append(f"{FAMILY_WHAT[self.family]}  (f: next family)\n", style="bold cyan")
