@@ -3,7 +3,7 @@
     sudo .venv/bin/python -m bench            # everything (about 6 minutes)
     sudo .venv/bin/python -m bench --quick    # fewer, shorter runs (about 2 minutes)
     sudo .venv/bin/python -m bench write      # one part: write, dashboard, startup, terminal, scale,
-                                              # disk, families
+                                              # disk, families, dirty
 
 Prints figures and ratios; asserts nothing (these machines are shared and noisy).
 """
@@ -427,14 +427,7 @@ tracepoint:block:block_rq_complete /@start[args->dev, args->sector]/ {
 
 def prog_run_ns(fds: list[int]) -> int:
     """run_time_ns summed over programs, from fdinfo (kernel.bpf_stats_enabled)."""
-    t = 0
-    for fd in fds:
-        with open(f"/proc/self/fdinfo/{fd}") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k == "run_time_ns":
-                    t += int(v)
-    return t
+    return prog_runs(fds)[0]
 
 
 def bpftool_progs() -> dict[int, dict]:
@@ -565,6 +558,82 @@ def bench_families(bins, n: int, reps: int) -> None:
     print("  (the programs' run time per call, both ends, from bpf_stats, which adds two clock reads to each run)")
 
 
+BPFTRACE_DIRTY = "tracepoint:writeback:writeback_dirty_folio { @[pid, args->name] = count(); }"
+"""bpftrace counting what wtop's dirtying program counts: folios by process and device."""
+
+
+def prog_runs(fds: list[int]) -> tuple[int, int]:
+    """(run_time_ns, run_cnt) summed over programs, from fdinfo (kernel.bpf_stats_enabled)."""
+    t = c = 0
+    for fd in fds:
+        with open(f"/proc/self/fdinfo/{fd}") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k == "run_time_ns":
+                    t += int(v)
+                elif k == "run_cnt":
+                    c += int(v)
+    return t, c
+
+
+def bpftool_runs(ids: set[int]) -> tuple[int, int]:
+    progs = bpftool_progs()
+    return (
+        sum(progs.get(i, {}).get("run_time_ns", 0) for i in ids),
+        sum(progs.get(i, {}).get("run_cnt", 0) for i in ids),
+    )
+
+
+def bench_dirty(n: int, reps: int) -> None:
+    """What the dirtying program costs per dirtied folio (bpf_stats: its run time over its run
+    count), against bpftrace counting the same, with dd writing n 4 KiB blocks to a new file on
+    the disk (each run a fresh file: every block dirties a page, or a large folio once)."""
+    path = Path(tempfile.mkdtemp(prefix="wtop-bench-", dir="/var/tmp")) / "dirty.bin"
+    stats = Path("/proc/sys/kernel/bpf_stats_enabled")
+    was = stats.read_text().strip()
+    stats.write_text("1")
+    dd = ["dd", "if=/dev/zero", f"of={path}", "bs=4k", f"count={n}", "status=none"]
+
+    def run(runs) -> float:
+        t0, c0 = runs()
+        subprocess.run(dd, check=True)
+        t1, c1 = runs()
+        path.unlink()
+        return (t1 - t0) / max(1, c1 - c0)
+
+    got: dict[str, list[float]] = {"wtop (dirty folio program)": [], "bpftrace (@[pid, bdi] = count())": []}
+    try:
+        for _ in range(reps):
+            w = Wtop()
+            try:
+                fds = [
+                    fd for fd, tp in zip(w.src.prog_fds(), w.src.opts.tracepoints, strict=True) if tp[0] == "writeback"
+                ]
+                got["wtop (dirty folio program)"].append(run(functools.partial(prog_runs, fds)))
+            finally:
+                w.close()
+            if shutil.which("bpftrace"):
+                before = set(bpftool_progs())
+                bt = Bpftrace(BPFTRACE_DIRTY)
+                ids = set(bpftool_progs()) - before
+                try:
+                    got["bpftrace (@[pid, bdi] = count())"].append(run(functools.partial(bpftool_runs, ids)))
+                finally:
+                    bt.close()
+    finally:
+        stats.write_text(was)
+        shutil.rmtree(path.parent, ignore_errors=True)
+    print(f"  {'peer':<36} {'ns per dirtied folio':>21}")
+    for name, v in got.items():
+        if v:
+            print(f"  {name:<36} {statistics.median(v):21.0f}")
+    w, b = got["wtop (dirty folio program)"], got["bpftrace (@[pid, bdi] = count())"]
+    if w and b:
+        print(
+            f"  wtop / bpftrace: {statistics.median(w) / statistics.median(b):.2f}x (off the write() path to /dev/null)"
+        )
+
+
 def bench_scale(bins, n: int) -> None:
     from probes.live import LiveSource
     from probes.program import ProbeOptions
@@ -605,7 +674,9 @@ def main() -> int:
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument(
-        "parts", nargs="*", default=["write", "dashboard", "startup", "terminal", "scale", "disk", "families"]
+        "parts",
+        nargs="*",
+        default=["write", "dashboard", "startup", "terminal", "scale", "disk", "families", "dirty"],
     )
     ap.add_argument("--quick", action="store_true", help="fewer and shorter runs")
     args = ap.parse_args()
@@ -662,6 +733,10 @@ def main() -> int:
             n, reps = (100_000, 3) if q else (500_000, 5)
             print(f"\n7. cost per call of the other families (bpf_stats), {n:,} calls each, median of {reps}")
             bench_families(bins, n, reps)
+        if "dirty" in args.parts:
+            n, reps = (20_000, 3) if q else (100_000, 5)
+            print(f"\n8. cost per dirtied folio (bpf_stats): dd of {n:,} 4 KiB blocks to a new file, median of {reps}")
+            bench_dirty(n, reps)
     return 0
 
 

@@ -37,6 +37,9 @@ def disk_lines(snap: Snapshot) -> list[str]:
             f"{units.rate(d.ios, el):.1f} IOPS ({d.bytes:,} bytes in {d.ios:,} requests)  latency {lat}  "
             f"flushes {d.flushes}  write() to its files {units.human_rate(units.rate(written.get(d.dev, 0), el))}"
         )
+        if d.dirtied:
+            by = ", ".join(f"{comm}[{pid}] {units.human_bytes(b)}" for pid, comm, b in d.dirtied_by)
+            out.append(f"disk {d.name} ({d.dev}): processes dirtied {d.dirtied:,} bytes on it: {by}")
     return out
 
 
@@ -60,7 +63,7 @@ def text_block(snap: Snapshot, state: runstate.RunState, top: int, accumulated: 
         f"wtop {when}  interval {el:.2f}s  writes {units.human_rate(units.rate(snap.bytes, el))} "
         f"{units.human_count(units.rate(snap.writes, el))}/s ({snap.bytes:,} bytes in {snap.writes:,} calls)  "
         f"errors {snap.errors}  skipped {sk.total} (map full {sk.map_full}, no entry {sk.no_entry}, "
-        f"recursion {sk.recursion_misses}, disk {sk.disk_no_issue})",
+        f"recursion {sk.recursion_misses}, disk {sk.disk_no_issue}, exits lost {sk.exits_lost})",
         f"{'PID':>8} {'COMMAND':<16} {'USER':<9} {'BYTES/S':>12} {'WRITES/S':>9} {'AVG SIZE':>9} "
         f"{'TOTAL' if accumulated else 'BYTES':>12} {'WRITES':>9}" + ("  (since start)" if accumulated else ""),
     ]
@@ -93,6 +96,12 @@ def text_block(snap: Snapshot, state: runstate.RunState, top: int, accumulated: 
         lines.append(f"syncs {counts}  latency " + "  ".join(f"{k} {v}" for k, v in pairs))
         synced = sorted((p for p in snap.processes if p.syncs), key=lambda p: (-p.syncs, p.pid))
         lines.append("syncs by process " + ", ".join(f"{p.comm}[{p.pid}] {p.syncs:,}" for p in synced[: top or None]))
+    if snap.dirtied:
+        dirty = sorted((p for p in snap.processes if p.dirtied), key=lambda p: (-p.dirtied, p.pid))
+        lines.append(
+            f"dirtied {units.human_rate(units.rate(snap.dirtied, el))} ({snap.dirtied:,} bytes) by process "
+            + ", ".join(f"{p.comm}[{p.pid}] {p.dirtied:,}" for p in dirty[: top or None])
+        )
     lines += disk_lines(snap)
     lines += [f"note: {n}" for n in snap.notes]
     return "\n".join(map(scrub, lines)) + "\n\n"  # the second wall, line by line

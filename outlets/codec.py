@@ -9,7 +9,9 @@ Schema "wtop/1", one object per interval (`wtop --json`):
     elapsed_s     how long the interval really lasted
     bytes, writes, errors           totals of the interval (write(2) calls that returned)
     bytes_per_s, writes_per_s       the same per second
-    skipped       {map_full, no_entry, recursion_misses, disk_no_issue, total}
+    skipped       {map_full, no_entry, recursion_misses, disk_no_issue, exits_lost, total}
+    dirtied, dirtied_per_s          bytes all processes made dirty in the page cache, or sent as
+                  direct I/O (the kernel's write_bytes of /proc/PID/io, iotop's DISK WRITE)
     files         [{pid, fd, path, kind, bytes, writes, bytes_per_s, disk}]: (process, descriptor)
                   pairs, path from /proc/PID/fd (made safe; "(closed)" if gone), kind one of file,
                   pipe, socket, terminal, other, ?; disk the "major:minor" of the disk holding the
@@ -18,7 +20,9 @@ Schema "wtop/1", one object per interval (`wtop --json`):
                     latency: {buckets: [{low_ns, high_ns, count}], total, max_ns, sum_ns}}]:
                   write requests completed on each block device (the whole machine, whatever
                   the filters), issue to completion; written is what write() sent to files on
-                  that device in the interval
+                  that device in the interval; dirtied what processes made dirty on it, and
+                  dirtied_by [{pid, comm, bytes}] the biggest of them (what the flushers write
+                  back later, under no process)
     calls         {write: {writes, bytes}, pwrite64: ..., writev, pwritev, pwritev2}
     cost          {cpu_s, cpu_share, probe_ns, probe_runs, probe_ns_per_run}: what wtop itself cost in
                   the interval (its process's CPU; its BPF programs' run time from the kernel's
@@ -26,8 +30,10 @@ Schema "wtop/1", one object per interval (`wtop --json`):
     comms         [{comm, bytes, writes}]: by the writing thread's name at the time of the write,
                   the seed's @[comm] = sum(args->ret) made safe (and its calls), by bytes descending
     processes     [{pid, comm, uid, user, bytes, writes, errors, bytes_per_s, writes_per_s,
-                    calls: {write, pwrite64, writev, pwritev, pwritev2}, kinds: {file, pipe, ...: bytes}}],
-                  by bytes, descending; comm is made safe (control characters as \\xNN)
+                    calls: {write, pwrite64, writev, pwritev, pwritev2}, syncs, dirtied, dirtied_per_s,
+                    kinds: {file, pipe, ...: bytes}}],
+                  by bytes, descending; comm is made safe (control characters as \\xNN); dirtied as
+                  above, for this process (processes that only dirtied pages, through mmap, too)
     sizes         {buckets: [{low, high, count}] (non-empty only; value in [low, high)), total}
     latency       {buckets: [{low_ns, high_ns, count}], total, max_ns, sum_ns, p50_ns, p90_ns, p99_ns
                    (estimates within the log2 bucket), sla_ns, sla_missed, sla_missed_share}
@@ -61,7 +67,8 @@ def to_record(s: Snapshot) -> dict:
         "time": s.time,
         "elapsed": s.elapsed,
         "procs": [
-            [p.pid, p.comm, p.uid, p.bytes, p.writes, p.errors, list(p.calls), p.cgroup, p.syncs] for p in s.processes
+            [p.pid, p.comm, p.uid, p.bytes, p.writes, p.errors, list(p.calls), p.cgroup, p.syncs, p.dirtied]
+            for p in s.processes
         ],
         "files": [[f.pid, f.fd, f.path, f.kind, f.bytes, f.writes, f.disk, f.syncs] for f in s.files],
         "calls": [list(s.call_writes), list(s.call_bytes)],
@@ -74,10 +81,17 @@ def to_record(s: Snapshot) -> dict:
         "bytes": s.bytes,
         "writes": s.writes,
         "errors": s.errors,
-        "skipped": [s.skipped.map_full, s.skipped.no_entry, s.skipped.recursion_misses, s.skipped.disk_no_issue],
+        "skipped": [
+            s.skipped.map_full,
+            s.skipped.no_entry,
+            s.skipped.recursion_misses,
+            s.skipped.disk_no_issue,
+            s.skipped.exits_lost,
+        ],
         "notes": list(s.notes),
         "disks": [
             [d.dev, d.name, d.bytes, d.ios, d.errors, d.flushes, _sparse(d.latency), d.latency_max_ns, d.latency_sum_ns]
+            + [d.dirtied, [list(t) for t in d.dirtied_by]]
             for d in s.disks
         ],
         "focus": _focus_record(s.focus),
@@ -86,6 +100,7 @@ def to_record(s: Snapshot) -> dict:
         "exited": list(s.exited),
         "sync_calls": list(s.sync_calls),
         "families": _families_record(s.families),
+        "dirtied": s.dirtied,
     }
 
 
@@ -160,8 +175,11 @@ def to_json(s: Snapshot) -> dict:
             "no_entry": s.skipped.no_entry,
             "recursion_misses": s.skipped.recursion_misses,
             "disk_no_issue": s.skipped.disk_no_issue,
+            "exits_lost": s.skipped.exits_lost,
             "total": s.skipped.total,
         },
+        "dirtied": s.dirtied,
+        "dirtied_per_s": round(units.rate(s.dirtied, el), 3),
         "processes": [
             {
                 "pid": p.pid,
@@ -175,6 +193,8 @@ def to_json(s: Snapshot) -> dict:
                 "writes_per_s": round(units.rate(p.writes, el), 3),
                 "calls": dict(zip(CALLS, p.calls, strict=False)),
                 "syncs": p.syncs,
+                "dirtied": p.dirtied,
+                "dirtied_per_s": round(units.rate(p.dirtied, el), 3),
                 "kinds": kinds.get(p.pid, {}),
             }
             for p in procs
@@ -204,6 +224,8 @@ def to_json(s: Snapshot) -> dict:
                 "bytes_per_s": round(units.rate(d.bytes, el), 3),
                 "ios_per_s": round(units.rate(d.ios, el), 3),
                 "written": written.get(d.dev, 0),
+                "dirtied": d.dirtied,
+                "dirtied_by": [{"pid": pid, "comm": comm, "bytes": b} for pid, comm, b in d.dirtied_by],
                 "latency": {
                     "buckets": _buckets(d.latency, "low_ns", "high_ns"),
                     "total": d.latency.total,

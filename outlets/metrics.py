@@ -63,7 +63,7 @@ class Metrics:
         self.size_sum = 0
         self.latency = Log2Histogram()
         self.latency_sum_ns = 0
-        self.skipped = {"map_full": 0, "no_entry": 0, "recursion": 0, "disk_no_issue": 0}
+        self.skipped = {"map_full": 0, "no_entry": 0, "recursion": 0, "disk_no_issue": 0, "exits_lost": 0}
         self.sla_missed = 0
         self.sla_ns = 0
         self.intervals = 0
@@ -81,6 +81,8 @@ class Metrics:
         self.sync_latency_sum_ns = 0
         self.sync_sla_missed = 0
         self.sync_sla_ns = 0
+        self.dirtied: dict[str, int] = {}
+        """Bytes made dirty in the page cache (write_bytes) by process name."""
 
     def _label(self, comm: str) -> str:
         if comm in self.bytes or len(self.bytes) < self.max_labels:
@@ -95,6 +97,8 @@ class Metrics:
                 self.writes[label] = self.writes.get(label, 0) + p.writes
                 if p.syncs:
                     self.syncs[label] = self.syncs.get(label, 0) + p.syncs
+                if p.dirtied:
+                    self.dirtied[label] = self.dirtied.get(label, 0) + p.dirtied
             unattributed = snap.skipped.map_full
             if unattributed:
                 self.writes[OTHER] = self.writes.get(OTHER, 0) + unattributed
@@ -117,12 +121,23 @@ class Metrics:
             self.skipped["no_entry"] += snap.skipped.no_entry
             self.skipped["recursion"] += snap.skipped.recursion_misses
             self.skipped["disk_no_issue"] += snap.skipped.disk_no_issue
+            self.skipped["exits_lost"] += snap.skipped.exits_lost
             written = runstate.disk_written(snap)
             for d in snap.disks:  # devices are few and named by the kernel: each its own label
                 acc = self.disks.setdefault(
                     d.name,
-                    {"bytes": 0, "ios": 0, "errors": 0, "flushes": 0, "calls": 0, "lat": Log2Histogram(), "sum": 0},
+                    {
+                        "bytes": 0,
+                        "ios": 0,
+                        "errors": 0,
+                        "flushes": 0,
+                        "calls": 0,
+                        "dirtied": 0,
+                        "lat": Log2Histogram(),
+                        "sum": 0,
+                    },
                 )
+                acc["dirtied"] += d.dirtied
                 acc["calls"] += written.get(d.dev, 0)
                 acc["bytes"] += d.bytes
                 acc["ios"] += d.ios
@@ -174,6 +189,14 @@ class Metrics:
             for comm, v in sorted(self.syncs.items()):
                 sy.add_metric([comm], v)
             yield sy
+            dy = CounterMetricFamily(
+                "wtop_dirtied_bytes",
+                "Bytes made dirty in the page cache or sent as direct I/O (/proc/PID/io write_bytes), by process name.",
+                labels=["comm"],
+            )
+            for comm, v in sorted(self.dirtied.items()):
+                dy.add_metric([comm], v)
+            yield dy
             sc = CounterMetricFamily("wtop_sync_calls", "Sync calls by system call.", labels=["call"])
             for call, v in sorted(self.sync_calls.items()):
                 sc.add_metric([call], v)
@@ -248,6 +271,11 @@ class Metrics:
                 "calls": CounterMetricFamily(
                     "wtop_disk_write_call_bytes",
                     "Bytes write(2) sent to files on this block device (what reached it over this: amplification).",
+                    labels=["device"],
+                ),
+                "dirtied": CounterMetricFamily(
+                    "wtop_disk_dirtied_bytes",
+                    "Bytes processes made dirty on files of this block device (written back later, under no process).",
                     labels=["device"],
                 ),
             }

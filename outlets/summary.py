@@ -21,14 +21,16 @@ def summary(state: runstate.RunState, top: int = 15) -> str:
     sk = state.skipped
     lines.append(
         f"skipped events: {sk.total} (map full {sk.map_full}, no entry {sk.no_entry}, "
-        f"recursion {sk.recursion_misses}, disk {sk.disk_no_issue})"
+        f"recursion {sk.recursion_misses}, disk {sk.disk_no_issue}, exits lost {sk.exits_lost})"
     )
+    if state.dirtied:
+        lines.append(f"dirtied: {units.human_bytes(state.dirtied)} made dirty in the page cache (write_bytes)")
     lines.append("")
-    lines.append(f"{'PID':>8} {'COMMAND':<16} {'USER':<10} {'BYTES':>12} {'WRITES':>10} {'SYNCS':>8}")
+    lines.append(f"{'PID':>8} {'COMMAND':<16} {'USER':<10} {'BYTES':>12} {'WRITES':>10} {'SYNCS':>8} {'DIRTIED':>12}")
     for pid, t in runstate.top_totals(state, top):
         lines.append(
             f"{pid:>8} {t.comm:<16} {procfs.user_name(t.uid):<10} {units.human_bytes(t.bytes):>12} {t.writes:>10,}"
-            f" {t.syncs:>8,}"
+            f" {t.syncs:>8,} {units.human_bytes(t.dirtied):>12}"
         )
     if not state.totals:
         lines.append("(no writes)")
@@ -64,6 +66,7 @@ def summary(state: runstate.RunState, top: int = 15) -> str:
         lines.append("")
         lines.append(
             f"{'DISK':<12} {'WRITTEN':>12} {'REQUESTS':>10} {'FLUSHES':>8} {'P50~':>8} {'MAX':>8} {'WRITE()':>12}"
+            f" {'DIRTIED':>12}"
         )
         for _dev, d in sorted(state.disks.items(), key=lambda kv: (-kv[1].bytes, kv[0])):
             p50 = tables.percentile(d.latency, 0.5, d.latency_max_ns)
@@ -71,6 +74,7 @@ def summary(state: runstate.RunState, top: int = 15) -> str:
                 f"{d.name:<12} {units.human_bytes(d.bytes):>12} {d.ios:>10,} {d.flushes:>8,} "
                 f"{'-' if p50 is None else units.human_ns(p50):>8} "
                 f"{units.human_ns(d.latency_max_ns) if d.ios else '-':>8} {units.human_bytes(d.written):>12}"
+                f" {units.human_bytes(d.dirtied):>12}"
             )
         if state.unplaced:
             lines.append(

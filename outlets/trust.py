@@ -22,6 +22,7 @@ import re
 from probes.names import scrub
 from probes.snapshot import (
     BUCKETS,
+    DIRTIERS,
     FAMILIES,
     KINDS,
     Cost,
@@ -136,8 +137,8 @@ def _all_ints(values: list, lo: int = 0, hi: int = U64) -> bool:
 
 
 def process(p: object) -> ProcessWrites:
-    p = _list(p, "a process", 5, 9)
-    counts = [p[3], p[4], *p[5:6], *p[7:9]]
+    p = _list(p, "a process", 5, 10)
+    counts = [p[3], p[4], *p[5:6], *p[7:10]]
     calls = p[6] if len(p) > 6 else []
     if not (
         type(p[0]) is int
@@ -160,6 +161,7 @@ def process(p: object) -> ProcessWrites:
         tuple(calls),
         p[7] if len(p) > 7 else 0,
         p[8] if len(p) > 8 else 0,
+        p[9] if len(p) > 9 else 0,
     )
 
 
@@ -224,8 +226,13 @@ def families(v: object) -> tuple[Family, ...]:
     return out
 
 
+def dirtier(t: object) -> tuple[int, str, int]:
+    t = _list(t, "a disk's dirtier", 3, 3)
+    return (_int(t[0], "a dirtier's pid", 0, 2**32), _str(t[1], "a dirtier's name"), _int(t[2], "a dirtier's bytes"))
+
+
 def disk(d: object) -> DiskWrites:
-    d = _list(d, "a disk", 9, 9)
+    d = _list(d, "a disk", 9, 11)
     return DiskWrites(
         _dev(d[0], "a disk's device"),
         _str(d[1], "a disk's name"),
@@ -236,6 +243,8 @@ def disk(d: object) -> DiskWrites:
         _hist(d[6], "a disk's latency"),
         _int(d[7], "a disk's latency max"),
         _int(d[8], "a disk's latency sum"),
+        _int(d[9], "a disk's dirtied bytes") if len(d) > 9 else 0,
+        tuple(dirtier(t) for t in _list(d[10], "a disk's dirtiers", 0, DIRTIERS)) if len(d) > 10 else (),
     )
 
 
@@ -278,7 +287,7 @@ def snapshot(d: object) -> Snapshot:
         bytes=_int(_field(d, "bytes"), "bytes"),
         writes=_int(_field(d, "writes"), "writes"),
         errors=_int(_field(d, "errors"), "errors"),
-        skipped=Skipped(*skipped[:4]),
+        skipped=Skipped(*skipped[:5]),
         files=tuple(file(f) for f in _list(_field(d, "files", []), "files")),
         disks=tuple(disk(x) for x in _list(_field(d, "disks", []), "disks")),
         focus=focus(_field(d, "focus", None)),
@@ -290,6 +299,7 @@ def snapshot(d: object) -> Snapshot:
         exited=tuple(_int(p, "an exited pid", 0, 2**32) for p in _list(_field(d, "exited", []), "exited")),
         sync_calls=_ints(_field(d, "sync_calls", []), "sync calls"),
         families=families(_field(d, "families", [])),
+        dirtied=_int(_field(d, "dirtied", 0), "dirtied"),
     )
 
 

@@ -39,6 +39,8 @@ NCALLS = len(CALLS)
 NTYPES = len(CALLS) + len(SYNCS)
 FD_FIELDS = 4 + NCALLS  # struct fd_stats: bytes, writes, errors, calls[13], syncs
 FD_KEY = struct.Struct("<IiII16s")  # struct fd_key: tgid, fd, tid, pad, comm
+DIRTY_KEY = struct.Struct("<II8s")  # struct dirty_key: tgid, pad, the bdi's name's first 8 bytes
+DIRTY_MAX = 16384  # WTOP_DIRTY in writes.c
 INFO = struct.Struct("<II16sQ")  # struct proc_info: uid, pad, comm, cgroup
 FAM_FIELDS = ("lat_sum", "lat_max", "lat_epoch", "sla_missed", "calls", "bytes", "errors")
 FAM_WORDS = 2 * BUCKETS + len(FAM_FIELDS)  # struct fam_stats
@@ -103,6 +105,8 @@ class Kernel:
         self._cpu_buf = ct.create_string_buffer(CPU_STATS.size * self.ncpu)
         self._keys = ct.create_string_buffer(n * FD_KEY.size)
         self._proc_vals = ct.create_string_buffer(n * FD_FIELDS * 8 * self.ncpu)
+        self._dirty_keys = ct.create_string_buffer(DIRTY_MAX * DIRTY_KEY.size)
+        self._dirty_vals = ct.create_string_buffer(DIRTY_MAX * 8 * self.ncpu)
         self._info_keys = (ct.c_uint32 * n)()
         self._info_vals = ct.create_string_buffer(n * INFO.size)
         self._disk_cap = opts.disks + 1
@@ -311,6 +315,26 @@ class Kernel:
         keys = FD_KEY.iter_unpack(self._keys.raw[: n * FD_KEY.size])
         return dict(zip(keys, zip(*columns, strict=True), strict=True))
 
+    def read_dirty(self) -> dict[tuple[int, bytes], int]:
+        """Cumulative folios dirtied by (tgid, the first 8 bytes of the backing device's name)."""
+        ncpu = self.ncpu
+        n = bpfsys.lookup_all(
+            self._maps["wtop_dirty"], self._dirty_keys, self._dirty_vals, DIRTY_KEY.size, 8 * ncpu, DIRTY_MAX
+        )
+        if n == 0:
+            return {}
+        words = memoryview(self._dirty_vals).cast("B")[: n * 8 * ncpu].cast("Q")
+        out = {}
+        for i, (tgid, _pad, bdi) in enumerate(DIRTY_KEY.iter_unpack(self._dirty_keys.raw[: n * DIRTY_KEY.size])):
+            out[(tgid, bdi)] = sum(words[i * ncpu : (i + 1) * ncpu])
+        return out
+
+    def delete_dirty(self, keys: list[tuple[int, bytes]]) -> None:
+        for tgid, bdi in keys:
+            bpfsys.delete(
+                self._maps["wtop_dirty"], ct.create_string_buffer(DIRTY_KEY.pack(tgid, 0, bdi), DIRTY_KEY.size)
+            )
+
     def read_names(self) -> dict[int, tuple[bytes, int, int]]:
         """(raw comm, uid, cgroup id) by process, as the kernel saw them."""
         n = bpfsys.lookup_all(
@@ -348,8 +372,12 @@ class Kernel:
         bpfsys.delete(self._maps["wtop_focus"], ct.c_uint32(pid))
 
     def delete(self, keys: list[tuple], pids: list[int]) -> None:
-        """Drop the entries of processes that are gone (their last values were read)."""
+        """Drop the entries of processes that are gone (their last values were read): keys of
+        wtop_procs (five fields) and of wtop_dirty (two)."""
         for key in keys:
-            bpfsys.delete(self._maps["wtop_procs"], ct.create_string_buffer(FD_KEY.pack(*key), FD_KEY.size))
+            if len(key) == 2:
+                self.delete_dirty([key])
+            else:
+                bpfsys.delete(self._maps["wtop_procs"], ct.create_string_buffer(FD_KEY.pack(*key), FD_KEY.size))
         for pid in pids:
             bpfsys.delete(self._maps["wtop_info"], ct.c_uint32(pid))

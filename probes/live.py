@@ -11,11 +11,13 @@ import os
 import time
 from collections.abc import Callable
 
+from .dirtied import DirtyTracker
 from .kernel import Kernel
 from .loader import ProbeError
 from .program import ProbeOptions
 from .sampler import Reading, Sampler
 from .snapshot import Snapshot
+from .taskstats import Taskstats, TaskstatsError
 
 __all__ = ["LiveSource", "ProbeError"]
 
@@ -31,8 +33,22 @@ class LiveSource:
         self._focus: int | None = None
         self._want_focus: int | None = None
         self.last_drain_s = 0.0
+        # What threads dirtied comes from the kernel's accounting: exit records from now on,
+        # then every thread's figure so far (what they did before wtop is not counted).
+        self._exits: Taskstats | None = None
+        try:
+            self._exits = Taskstats(self.kernel.ncpu)
+        except TaskstatsError as exc:
+            self.notes.append(f"dirtied: a process that exits between two reads is missed ({exc.strerror})")
+        self.dirty = DirtyTracker()
         # the baselines: the first interval starts now, for the totals and for every process
-        self.sampler = Sampler(self._read(), self.opts.sla_ns, self.notes, sync_sla_ns=self.opts.sync_sla_ns)
+        self.sampler = Sampler(
+            self._read(),
+            self.opts.sla_ns,
+            self.notes,
+            sync_sla_ns=self.opts.sync_sla_ns,
+            dirtied=self._dirtied,
+        )
 
     # -- lifecycle, and what the tests look at -----------------------------------------------
     def __enter__(self) -> LiveSource:
@@ -46,6 +62,8 @@ class LiveSource:
         self.kernel.begin_close()
 
     def close(self) -> None:
+        if self._exits is not None:
+            self._exits.close()
         self.kernel.close()
 
     @property
@@ -102,9 +120,19 @@ class LiveSource:
             runs=runs,
             self_cpu=time.process_time(),
             focus=focus,
+            dirty=k.read_dirty(),
+            exits_lost=(self._exits.lost if self._exits is not None else 0) + self.dirty.unknown,
             time=self._clock(),
             wall=time.time(),
         )
+
+    def _dirtied(self, candidates: set[int]) -> tuple[dict[int, int], dict[int, tuple[bytes, int]]]:
+        """Bytes dirtied since the last interval by these processes and by any that exited, and
+        the names the exit records give (a process may be gone before its name was read)."""
+        records = self._exits.drain() if self._exits is not None else []
+        out, _gone = self.dirty.step(records, candidates)
+        names = {r[1]: (r[3], r[4]) for r in records if r[1] == r[0] and r[1] in out}
+        return out, names
 
     def sample(self) -> Snapshot:
         """What happened since the previous sample."""

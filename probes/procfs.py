@@ -87,6 +87,16 @@ def whole_disk(major: int, minor: int, sysfs: str = "/sys/dev/block", depth: int
 
 
 @functools.lru_cache(maxsize=1024)
+def bdi_disk(bdi: bytes) -> str:
+    """The whole disk ("major:minor") behind a backing device named by the first 8 bytes of its
+    name ("254:0"); "" for one that is no block device (a name such as "btrfs-1", "tmpfs")."""
+    major, sep, minor = bdi.split(b"\0", 1)[0].partition(b":")
+    if not (sep and major.isdigit() and minor.isdigit()):
+        return ""
+    return whole_disk(int(major), int(minor))
+
+
+@functools.lru_cache(maxsize=1024)
 def disk_name(major: int, minor: int, sysfs: str = "/sys/dev/block") -> str:
     """The kernel's name of a block device (vda, nvme0n1, loop3), made safe; major:minor if unknown."""
     try:

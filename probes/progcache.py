@@ -29,7 +29,7 @@ from . import bpfsys
 from .program import REQUIRED, SOURCE, ProbeOptions, cflags, prog_name
 
 DIR = os.environ.get("WTOP_CACHE_DIR", "/var/cache/wtop")
-VERSION = 2
+VERSION = 3
 SELF = 0x7EADBEEF
 """Compiled in place of wtop's own process id (which changes every start); every immediate
 equal to it is patched with the real one at load. The load refuses an entry with none."""

@@ -91,7 +91,10 @@ URING_SUBMIT_OLD = ("io_uring", "io_uring_submit_sqe")
 """Its name before Linux 6.3."""
 URING_COMPLETE = ("io_uring", "io_uring_complete")
 URING = (URING_SUBMIT, URING_SUBMIT_OLD, URING_COMPLETE)
-TRACEPOINTS = (ENTER, EXIT, EXEC, RENAME) + BLOCK + URING
+DIRTY = ("writeback", "writeback_dirty_folio")
+DIRTY_OLD = ("writeback", "writeback_dirty_page")
+"""Its name before Linux 5.17 (folios)."""
+TRACEPOINTS = (ENTER, EXIT, EXEC, RENAME) + BLOCK + URING + (DIRTY, DIRTY_OLD)
 """Every tracepoint writes.c can use; only raw_syscalls:sys_exit is indispensable."""
 RAW = (ENTER, EXIT, EXEC)
 """Attached as raw tracepoints (BPF_RAW_TRACEPOINT_OPEN): no perf event, detached at once.
@@ -107,6 +110,7 @@ MAPS = (
     "wtop_rq_start",
     "wtop_disks",
     "wtop_tails",
+    "wtop_dirty",
 )
 """The maps of writes.c, in the order the loader hands them over."""
 TAILS = ("raw_tail_aio_submit", "raw_tail_aio_reap")
@@ -131,6 +135,10 @@ def missing_notes(have: tuple[tuple[str, str], ...]) -> list[str]:
         notes.append("disks: unavailable, this kernel has no block:block_rq_issue/block_rq_complete tracepoints")
     if URING_COMPLETE not in have or not (URING_SUBMIT in have or URING_SUBMIT_OLD in have):
         notes.append("io_uring: not traced, this kernel has no io_uring submit and complete tracepoints with a request")
+    if DIRTY not in have and DIRTY_OLD not in have:
+        notes.append(
+            "dirtied: only of processes that make write calls, this kernel has no writeback_dirty_folio tracepoint"
+        )
     return notes
 
 
@@ -165,6 +173,8 @@ def usable(have: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
         out = [tp for tp in out if tp != URING_SUBMIT_OLD]
     if URING_COMPLETE not in out or not (URING_SUBMIT in out or URING_SUBMIT_OLD in out):
         out = [tp for tp in out if tp not in URING]
+    if DIRTY in out:
+        out = [tp for tp in out if tp != DIRTY_OLD]
     return tuple(out)
 
 
@@ -241,6 +251,10 @@ def cflags(opts: ProbeOptions) -> list[str]:
     if URING_COMPLETE in opts.tracepoints:
         flags.append("-DHAVE_URING_COMPLETE")
         flags.append("-DHAVE_URING_SUBMIT_REQ" if URING_SUBMIT in opts.tracepoints else "-DHAVE_URING_SUBMIT_SQE")
+    if DIRTY in opts.tracepoints:
+        flags.append("-DHAVE_DIRTY_FOLIO")
+    elif DIRTY_OLD in opts.tracepoints:
+        flags.append("-DHAVE_DIRTY_PAGE")
     if opts.pid is not None:
         flags.append(f"-DFILTER_TGID={opts.pid}")
     if opts.uid is not None:

@@ -28,6 +28,7 @@ class Totals:
     exited: bool = False
     """The process was found gone (accumulated mode marks it)."""
     syncs: int = 0
+    dirtied: int = 0
 
 
 @dataclass(slots=True)
@@ -57,6 +58,8 @@ class RunState:
     """Drill-down figures summed since each process's page was opened (a few processes)."""
     unplaced: int = 0
     """write() bytes since start that could not be placed on a device (see unplaced())."""
+    dirtied: int = 0
+    """Bytes processes made dirty since start (their write_bytes)."""
     forgotten: int = 0
     """Processes whose totals were dropped to stay within MAX_TRACKED (the smallest idle ones)."""
     forgotten_bytes: int = 0
@@ -129,6 +132,8 @@ class DiskTotals:
     latency_max_ns: int = 0
     written: int = 0
     """Bytes write() sent to files on this device (or to the device itself)."""
+    dirtied: int = 0
+    """Bytes processes made dirty on it (its share of their write_bytes)."""
 
 
 def unplaced(snap: Snapshot) -> int:
@@ -204,6 +209,7 @@ def fold(state: RunState, snap: Snapshot) -> RunState:
     state.latency_sum_ns += snap.latency_sum_ns
     state.sla_missed += snap.sla_missed
     state.skipped = state.skipped + snap.skipped
+    state.dirtied += snap.dirtied
     for f in snap.families:
         state.families[f.name] = add_family(state.families.get(f.name), f)
     if snap.sync_calls:
@@ -214,9 +220,16 @@ def fold(state: RunState, snap: Snapshot) -> RunState:
     for p in snap.processes:
         t = totals.get(p.pid)
         if t is None:
-            totals[p.pid] = Totals(p.bytes, p.writes, p.comm, p.uid, syncs=p.syncs)
+            totals[p.pid] = Totals(p.bytes, p.writes, p.comm, p.uid, syncs=p.syncs, dirtied=p.dirtied)
         else:
-            totals[p.pid] = Totals(t.bytes + p.bytes, t.writes + p.writes, p.comm, p.uid, syncs=t.syncs + p.syncs)
+            totals[p.pid] = Totals(
+                t.bytes + p.bytes,
+                t.writes + p.writes,
+                p.comm,
+                p.uid,
+                syncs=t.syncs + p.syncs,
+                dirtied=t.dirtied + p.dirtied,
+            )
     for pid in snap.exited:
         t = totals.get(pid)
         if t is not None and not t.exited:
@@ -251,6 +264,7 @@ def fold(state: RunState, snap: Snapshot) -> RunState:
             t.latency + d.latency,
             max(t.latency_max_ns, d.latency_max_ns),
             t.written,
+            t.dirtied + d.dirtied,
         )
     _fold_disk_history(state, snap)
     state.unplaced += unplaced(snap)
@@ -279,6 +293,11 @@ class ProcPoint(NamedTuple):
     p99_ns: float | None
     """Its write latency's p99 in the interval, where its page was open (counted), else None."""
     sla_ns: int = 0
+    skipped: int = 0
+    """Events the probes could not account for in the interval, on the whole machine (they
+    have no process): marked on its graph, so a gap in its figures can be told from idleness."""
+    dirtied_s: float = 0.0
+    """Bytes a second it made dirty in the page cache."""
 
 
 def fold_proc_history(state: RunState, snap: Snapshot) -> None:
@@ -289,9 +308,16 @@ def fold_proc_history(state: RunState, snap: Snapshot) -> None:
     f = snap.focus
     p99 = percentile(f.latency, 0.99, f.latency_max_ns) if f is not None and f.latency.total else None
     for p in snap.processes:
-        if p.bytes or p.writes or (f is not None and f.pid == p.pid):
+        if p.bytes or p.writes or p.dirtied or (f is not None and f.pid == p.pid):
             hist.setdefault(p.pid, []).append(
-                (snap.time, p.bytes, p.writes, snap.elapsed, p99 if f is not None and f.pid == p.pid else None)
+                (
+                    snap.time,
+                    p.bytes,
+                    p.writes,
+                    snap.elapsed,
+                    p99 if f is not None and f.pid == p.pid else None,
+                    p.dirtied,
+                )
             )
             state.proc_points += 1
     if len(hist) > PROC_HISTORIES * 11 // 10:  # many processes (a storm of short ones): keep the biggest
@@ -333,9 +359,9 @@ def process_points(state: RunState, pid: int) -> list[ProcPoint]:
             continue
         q = mine.get(m.time)
         if q is None:
-            out.append(ProcPoint(m.time, 0.0, 0.0, None, sla))
+            out.append(ProcPoint(m.time, 0.0, 0.0, None, sla, m.skipped))
         else:
-            out.append(ProcPoint(m.time, rate(q[1], q[3]), rate(q[2], q[3]), q[4], sla))
+            out.append(ProcPoint(m.time, rate(q[1], q[3]), rate(q[2], q[3]), q[4], sla, m.skipped, rate(q[5], q[3])))
     return out
 
 
@@ -397,8 +423,8 @@ def _fold_threads(state: RunState, snap: Snapshot) -> None:
 
 
 def top_totals(state: RunState, n: int = 20) -> list[tuple[int, Totals]]:
-    """Processes with the most bytes since start (the exit summary)."""
-    items = sorted(state.totals.items(), key=lambda kv: (-kv[1].bytes, kv[0]))
+    """Processes with the most bytes since start (the exit summary), written or dirtied."""
+    items = sorted(state.totals.items(), key=lambda kv: (-max(kv[1].bytes, kv[1].dirtied), kv[0]))
     return items[:n]
 
 

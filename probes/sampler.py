@@ -20,6 +20,7 @@ from . import procfs
 from .names import safe_name
 from .snapshot import (
     CALLS,
+    DIRTIERS,
     Cost,
     DiskWrites,
     Family,
@@ -66,6 +67,10 @@ class Reading:
     """CPU seconds this process (the dashboard, or batch) has used."""
     focus: dict | None = None
     """The focused process's own counters (kernel.read_cpu of its entry)."""
+    dirty: dict[tuple[int, bytes], int] = field(default_factory=dict)
+    """Folios dirtied by (pid, the first 8 bytes of the backing device's name), cumulative."""
+    exits_lost: int = 0
+    """Exit records lost so far (cumulative)."""
     time: float = 0.0
     """Monotonic seconds when read."""
     wall: float = 0.0
@@ -145,6 +150,8 @@ class Sampler:
         alive: Callable[[int], bool] = procfs.alive,
         disk_name: Callable[[int, int], str] = procfs.disk_name,
         sync_sla_ns: int | None = None,
+        dirtied: Callable[[set[int]], tuple[dict[int, int], dict[int, tuple[bytes, int]]]] | None = None,
+        bdi_disk: Callable[[bytes], str] = procfs.bdi_disk,
     ) -> None:
         self.sla_ns = sla_ns
         self.sync_sla_ns = sla_ns if sync_sla_ns is None else sync_sla_ns
@@ -152,6 +159,10 @@ class Sampler:
         self._resolve = resolve
         self._alive = alive
         self._disk_name = disk_name
+        self._dirtied = dirtied
+        """(bytes dirtied by pid, (raw comm, uid) of exited ones) of the processes given: the
+        kernel's accounting (probes/dirtied.py); None: not counted."""
+        self._bdi_disk = bdi_disk
         self._prev = first
         self._prev_focus: dict | None = None
         self._focus: int | None = None
@@ -234,6 +245,59 @@ class Sampler:
         rows.sort(key=lambda r: (-r.bytes, r.dev))
         return rows, no_issue
 
+    def _dirtied_disks(self, disks: list[DiskWrites], rows: list, folios: dict, files: list[FileWrites]):
+        """Each device's share of what processes dirtied: a process's exact bytes shared by the
+        folios it dirtied on each device (the tracepoint has no size: a large folio counts as
+        one), or, with no folio seen (direct I/O), by the bytes it wrote to files on each."""
+        by_pid: dict[int, dict[str, int]] = {}
+        for (pid, bdi), n in folios.items():
+            dev = self._bdi_disk(bdi)
+            if dev:
+                d = by_pid.setdefault(pid, {})
+                d[dev] = d.get(dev, 0) + n
+        file_disks: dict[int, dict[str, int]] = {}
+        for f in files:
+            if f.disk and f.bytes:
+                d = file_disks.setdefault(f.pid, {})
+                d[f.disk] = d.get(f.disk, 0) + f.bytes
+        shares: dict[str, list[tuple[int, str, int]]] = {}
+        for p in rows:
+            if not p.dirtied:
+                continue
+            parts = by_pid.get(p.pid) or file_disks.get(p.pid)
+            if not parts:
+                continue
+            whole = sum(parts.values())
+            left = p.dirtied
+            for n, (dev, part) in enumerate(sorted(parts.items(), key=lambda kv: -kv[1])):
+                share = left if n == len(parts) - 1 else p.dirtied * part // whole
+                left -= share
+                if share:
+                    shares.setdefault(dev, []).append((p.pid, p.comm, share))
+        if not shares:
+            return disks
+        out = []
+        for d in disks:
+            mine = shares.pop(d.dev, None)
+            if mine:
+                mine.sort(key=lambda t: (-t[2], t[0]))
+                d = replace(d, dirtied=sum(t[2] for t in mine), dirtied_by=tuple(mine[:DIRTIERS]))
+            out.append(d)
+        for dev, mine in sorted(shares.items()):
+            major, minor = (int(x) for x in dev.split(":"))
+            mine.sort(key=lambda t: (-t[2], t[0]))
+            out.append(
+                DiskWrites(
+                    dev=dev,
+                    name=self._disk_name(major, minor),
+                    bytes=0,
+                    ios=0,
+                    dirtied=sum(t[2] for t in mine),
+                    dirtied_by=tuple(mine[:DIRTIERS]),
+                )
+            )
+        return out
+
     def _dead(self, idle: list[int]) -> set[int]:
         """Which idle processes have exited. One that just went idle is checked at once (that
         is where exits show up during churn); one found alive before, every SWEEP samples."""
@@ -281,23 +345,49 @@ class Sampler:
         per_thread = _sum_by(entries, lambda k: (k[0], k[2], k[4]))
         files = self._files(list(per_fd.items()))
         disks, disk_no_issue = self._disks(r.disks, prev.disks, files)
+        prev_dirty = prev.dirty.get
+        dirty_d = {}  # folios dirtied in the interval by (pid, device name)
+        for key, n in r.dirty.items():
+            if n != prev_dirty(key, 0):
+                dirty_d[key] = n - prev_dirty(key, 0)
+        dirty_pids = {k[0] for k in dirty_d}
+        dirtied, dirty_names = self._dirtied(set(per_pid) | dirty_pids) if self._dirtied else ({}, {})
         self._alive_idle.difference_update(per_pid)
+        self._alive_idle.difference_update(dirty_pids)
         names_get = self._names(r.names).get
         unknown = ("?", -1, 0)
         rows = []
+        dirtied_get = dirtied.get
         for pid, d in per_pid.items():
             comm, uid, cgroup = names_get(pid, unknown)
             rows.append(
                 ProcessWrites(
-                    pid, comm, uid, d[0], d[1], d[2], d[3:SYNCS_AT], cgroup, d[SYNCS_AT] if len(d) > SYNCS_AT else 0
+                    pid,
+                    comm,
+                    uid,
+                    d[0],
+                    d[1],
+                    d[2],
+                    d[3:SYNCS_AT],
+                    cgroup,
+                    d[SYNCS_AT] if len(d) > SYNCS_AT else 0,
+                    dirtied_get(pid, 0),
                 )
             )
+        for pid, n in dirtied.items():  # made dirty with no write call of its own: mmap, or the call ended before
+            if n and pid not in per_pid:
+                comm, uid, cgroup = names_get(pid, unknown)
+                if comm == "?" and pid in dirty_names:
+                    comm, uid = self._safe_comm(dirty_names[pid][0]), dirty_names[pid][1]
+                rows.append(ProcessWrites(pid, comm, uid, 0, 0, cgroup=cgroup, dirtied=n))
+        if dirtied:
+            disks = self._dirtied_disks(disks, rows, dirty_d, files)
         threads = tuple(
             ThreadWrites(pid, tid, self._safe_comm(comm), d[0], d[1]) for (pid, tid, comm), d in per_thread.items()
         )
         gone_keys: list[tuple] = []
         gone: set[int] = set()
-        idle = {key[0] for key in r.procs}.difference(per_pid)
+        idle = {key[0] for key in r.procs}.union(k[0] for k in r.dirty).difference(per_pid, dirty_pids)
         if idle:
             gone = self._dead(list(idle))
             if gone:
@@ -306,6 +396,13 @@ class Sampler:
                 for key in gone_keys:
                     del procs[key]
                     self._fd_cache.pop((key[0], key[1]), None)
+                dirty_gone = [key for key in r.dirty if key[0] in gone]
+                if dirty_gone:
+                    dirty = dict(r.dirty)
+                    for key in dirty_gone:
+                        del dirty[key]
+                    r = replace(r, dirty=dirty)
+                    gone_keys += dirty_gone
                 r = replace(r, procs=procs)
                 self._alive_idle.difference_update(gone)
         self._seq += 1
@@ -315,6 +412,7 @@ class Sampler:
             no_entry=r.cpu["skip_no_entry"] - prev.cpu["skip_no_entry"],
             recursion_misses=cm - pm if cm is not None and pm is not None else 0,
             disk_no_issue=disk_no_issue,
+            exits_lost=r.exits_lost - prev.exits_lost,
         )
         focus = self._focus_delta(r.focus)
         self._prev = r
@@ -331,6 +429,7 @@ class Sampler:
                 **counts_delta(r.cpu, prev.cpu),
                 families=families_delta(r.cpu, prev.cpu, self.sla_ns, self.sync_sla_ns),
                 disks=tuple(disks),
+                dirtied=sum(dirtied.values()),
                 focus=focus,
                 threads=threads,
                 exited=tuple(sorted(gone)),

@@ -60,10 +60,13 @@ class Skipped:
     disk_no_issue: int = 0
     """Disk write requests that completed without their issue seen (issued before wtop started,
     or too many in flight): counted, but with no latency."""
+    exits_lost: int = 0
+    """Threads' exit records (what a thread dirtied since last read) the kernel could not queue,
+    or that named no process: the dirtied bytes of those threads are missing."""
 
     @property
     def total(self) -> int:
-        return self.map_full + self.no_entry + self.recursion_misses + self.disk_no_issue
+        return self.map_full + self.no_entry + self.recursion_misses + self.disk_no_issue + self.exits_lost
 
     def __add__(self, other: Skipped) -> Skipped:
         return Skipped(
@@ -71,6 +74,7 @@ class Skipped:
             self.no_entry + other.no_entry,
             self.recursion_misses + other.recursion_misses,
             self.disk_no_issue + other.disk_no_issue,
+            self.exits_lost + other.exits_lost,
         )
 
 
@@ -99,6 +103,10 @@ class ProcessWrites:
     """cgroup v2 id (0 when unknown); probes.cgroups names it."""
     syncs: int = 0
     """Durability calls (fsync, fdatasync, sync_file_range, msync, syncfs, sync)."""
+    dirtied: int = 0
+    """Bytes it made dirty in the page cache (buffered writes, stores into shared mappings)
+    plus direct I/O it submitted: the kernel's write_bytes of /proc/PID/io, what iotop shows
+    as DISK WRITE (probes/dirtied.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +177,15 @@ class DiskWrites:
     """Issue to completion, ns."""
     latency_max_ns: int = 0
     latency_sum_ns: int = 0
+    dirtied: int = 0
+    """Bytes that processes dirtied in the interval on files of this device, to be written
+    back later (by the kernel's flusher threads, under no process): each process's exact
+    figure, shared between devices by the folios it dirtied on each."""
+    dirtied_by: tuple[tuple[int, str, int], ...] = ()
+    """(pid, comm, bytes) of the processes that dirtied the most of it, at most DIRTIERS."""
+
+
+DIRTIERS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +266,8 @@ class Snapshot:
     families: tuple[Family, ...] = ()
     """Each family of calls with its own histograms, in the order of FAMILIES (empty in old
     recordings: then the top-level figures are the write family's)."""
+    dirtied: int = 0
+    """Bytes all processes dirtied (the sum of ProcessWrites.dirtied)."""
 
     def family(self, name: str) -> Family | None:
         return next((f for f in self.families if f.name == name), None)

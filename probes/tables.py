@@ -109,6 +109,8 @@ class DiskRow:
     """write() bytes per second to files on this device."""
     total_bytes: int
     total_written: int
+    dirtied_s: float = 0.0
+    """Bytes per second processes made dirty on it."""
 
 
 def disk_rows(state: RunState) -> list[DiskRow]:
@@ -139,6 +141,7 @@ def disk_rows(state: RunState) -> list[DiskRow]:
                 written_s=rate(written.get(dev, 0), el),
                 total_bytes=t.bytes,
                 total_written=t.written,
+                dirtied_s=rate(d.dirtied, el) if d else 0.0,
             )
         )
     out.sort(key=lambda r: (-r.bytes_s, -r.written_s, -r.total_bytes, r.dev))

@@ -34,6 +34,8 @@ class Row:
     """A thread of the process above it (H): pid is the thread's id."""
     syncs_s: float = 0.0
     """fsync and its kin a second (the durability calls)."""
+    dirtied_s: float = 0.0
+    """Bytes a second made dirty in the page cache, or sent as direct I/O (iotop's DISK WRITE)."""
 
 
 def kinds_by_pid(snap: Snapshot) -> dict[int, dict[str, int]]:
@@ -63,12 +65,13 @@ def calls_of(p: ProcessWrites) -> dict[str, int]:
     return {c: n for c, n in zip(CALLS, p.calls, strict=False) if n}
 
 
-SORT_KEYS = ("bytes_s", "writes_s", "avg_size", "total_bytes", "pid", "comm")
+SORT_KEYS = ("bytes_s", "writes_s", "avg_size", "total_bytes", "dirtied_s", "pid", "comm")
 SORT_TITLES = {
     "bytes_s": "BYTES/S",
     "writes_s": "WRITES/S",
     "avg_size": "AVG SIZE",
     "total_bytes": "TOTAL",
+    "dirtied_s": "DIRTY/S",
     "pid": "PID",
     "comm": "COMMAND",
 }
@@ -87,6 +90,7 @@ def _process_row(p: ProcessWrites, total: int, elapsed: float, kinds: dict) -> R
         kind=share_text(kinds.get(p.pid, {}), SHORT_KIND),
         call=share_text(calls_of(p)),
         syncs_s=rate(p.syncs, elapsed),
+        dirtied_s=rate(p.dirtied, elapsed),
     )
 
 
@@ -102,6 +106,10 @@ def _by_name(state: RunState, snap: Snapshot, kinds: dict, accumulated: bool = F
         g[0] += t.bytes
         g[1] += t.writes
         g[2].add(t.pid)
+    if snap.threads:  # a process that only dirtied pages (mmap) wrote under no thread's name
+        for p in snap.processes:
+            if p.dirtied and not p.writes:
+                sums.setdefault(p.comm, [0, 0, set()])[2].add(p.pid)
     if accumulated:  # every name since start: those quiet now at 0 B/s, with their totals
         for comm in state.comm_totals:
             sums.setdefault(comm, [0, 0, set()])
@@ -111,6 +119,7 @@ def _by_name(state: RunState, snap: Snapshot, kinds: dict, accumulated: bool = F
         uids = {procs[pid].uid for pid in pids if pid in procs}
         kind_sum: dict[str, int] = {}
         call_sum: dict[str, int] = {}
+        dirtied = sum(procs[pid].dirtied for pid in pids if pid in procs)
         for pid in pids:
             for k, v in kinds.get(pid, {}).items():
                 kind_sum[k] = kind_sum.get(k, 0) + v
@@ -130,6 +139,7 @@ def _by_name(state: RunState, snap: Snapshot, kinds: dict, accumulated: bool = F
                 processes=len(pids),
                 kind=share_text(kind_sum, SHORT_KIND),
                 call=share_text(call_sum),
+                dirtied_s=rate(dirtied, elapsed),
             )
         )
     return out

@@ -17,6 +17,7 @@
 //   HAVE_EXEC        sched_process_exec: follow renames on exec
 //   HAVE_RENAME      task:task_rename: follow prctl(PR_SET_NAME) and /proc/PID/comm
 //   HAVE_BLOCK       block:block_rq_issue and block_rq_complete exist: the disks view
+//   HAVE_DIRTY_FOLIO writeback:writeback_dirty_folio (HAVE_DIRTY_PAGE: its name before 5.17)
 //
 // Every traced system call goes through one pair of raw tracepoints (sys_enter, sys_exit):
 // a call is a case of a switch on its number, and detaching two raw tracepoints is instant,
@@ -1000,4 +1001,54 @@ TRACEPOINT_PROBE(block, block_rq_complete)
         ds->lat_max = delta;
     return 0;
 }
+#endif
+
+// ---- pages made dirty ------------------------------------------------------------------------
+// Folios made dirty, by process and by the device behind them (the first 8 bytes of the
+// name of the file's backing device, "254:0"): which processes user space reads the kernel's
+// own write_bytes of (a store into a shared mapping makes no system call), and how to share
+// what they dirtied between devices. Counted in folios: the tracepoint carries no size, and
+// a large folio is many pages; the bytes themselves come from the kernel's accounting
+// (probes/dirtied.py). Cumulative, like every counter here; user space deletes the entries of
+// processes that are gone. The current task is the one that dirtied the folio (a write's,
+// or a page fault's on a shared mapping).
+struct dirty_key {
+    u32 tgid;
+    u32 pad;
+    u64 bdi;
+};
+#define WTOP_DIRTY 16384 // (process, device) pairs that dirtied pages and still exist; beyond: skipped
+BPF_TABLE("percpu_hash", struct dirty_key, u64, wtop_dirty, WTOP_DIRTY);
+
+#if defined(HAVE_DIRTY_FOLIO) || defined(HAVE_DIRTY_PAGE)
+static __always_inline int wtop_dirtied(const char *bdi)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    if (!wtop_wanted(pid_tgid))
+        return 0;
+    struct dirty_key k = {};
+    k.tgid = pid_tgid >> 32;
+    __builtin_memcpy(&k.bdi, bdi, sizeof(k.bdi));
+    u64 *n = wtop_dirty.lookup(&k);
+    if (n) {
+        (*n)++;
+        return 0;
+    }
+    u64 one = 1;
+    if (wtop_dirty.update(&k, &one) == 0) {
+        wtop_note_process(k.tgid);
+        return 0;
+    }
+    u32 zero = 0;
+    struct cpu_stats *cs = wtop_stats.lookup(&zero);
+    if (cs)
+        cs->skip_map_full++;
+    return 0;
+}
+#endif
+#ifdef HAVE_DIRTY_FOLIO
+TRACEPOINT_PROBE(writeback, writeback_dirty_folio) { return wtop_dirtied(args->name); }
+#endif
+#ifdef HAVE_DIRTY_PAGE
+TRACEPOINT_PROBE(writeback, writeback_dirty_page) { return wtop_dirtied(args->name); }
 #endif

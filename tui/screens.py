@@ -33,9 +33,9 @@ Views
        120 columns): fsync and its kin on that file
   5    containers: writes by cgroup, named as a container (docker,
        podman, containerd, k8s pod) or systemd service/scope
-  6    disks: what reached each block device (bytes/s, IOPS,
-       latency, flushes) next to what write() sent to its files;
-       the whole machine, whatever the filters
+  6    disks: what reached each block device, next to what
+       write() sent to its files and what processes dirtied on
+       it (DIRTIED/S, written back later); the whole machine
   tab  next view (shift+tab: previous)
 
 Keys
@@ -47,6 +47,9 @@ Keys
        time of the write (the seed's @[comm]) / one row per PID
   SYNCS/S  top writers (from 100 columns): fsync, fdatasync,
        sync_file_range, msync, syncfs and sync calls a second
+  DIRTY/S  top writers (from 112 columns): bytes it made dirty
+       in the page cache (writes, stores to mmap'd files) or sent
+       as direct I/O: the kernel's write_bytes, iotop's DISK WRITE
   a    top writers: accumulated, every process since start by
        TOTAL, idle ones at 0 B/s, gone ones struck through (as
        iotop's a) / the last interval's writers
@@ -80,13 +83,16 @@ Skipped: events the probes could not account for
              program was running on that CPU
   disk       a disk write completed whose issue wtop did not
              see (issued before it started): no latency for it
+  exits lost threads' exit records the kernel could not queue:
+             what they dirtied since last read is missing
 
 Traced: write, pwrite64, writev, pwritev, pwritev2; copies:
 copy_file_range, sendfile, splice, vmsplice, tee; sends: send,
 sendto, sendmsg, sendmmsg; io_uring writes and sends, and libaio
 writes, counted at completion; syncs: fsync, fdatasync,
-sync_file_range, msync, syncfs, sync. Not seen: stores to mmap'd
-memory, 32-bit processes. wtop's own calls are left out.
+sync_file_range, msync, syncfs, sync. Stores to mmap'd files are
+seen only as pages dirtied. Not seen: 32-bit processes. wtop's own
+calls are left out.
 """
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tests.app.conftest import make_app, workload, workload_disks
-from tests.app.test_app import feed
+from tests.app.test_app import feed, header, table_rows
 from tests.conftest import hist
 from tui.app import AppConfig, WtopApp
 from tui.lines import DiffLines
@@ -43,7 +43,8 @@ async def test_disks_view_lists_devices_and_follows_the_cursor():
         assert got[0][1:4] == ["3.0 MiB/s", "96", "32.0 KiB"]
         assert got[0][8] == "8.0 MiB/s"  # write() to files on nvme0n1: postgres's two files
         assert got[1][8] == "256.0 KiB/s"  # nginx's log on vda
-        assert got[0][9] == "6.0 MiB"  # two intervals of 3 MiB reached the disk
+        assert got[0][9] == ""  # nothing dirtied in this workload
+        assert got[0][10] == "6.0 MiB"  # two intervals of 3 MiB reached the disk
         plot = app.query_one("#disks-interval", HistPlot)
         assert plot.hist.total == 96 and "nvme0n1" in plot.title
         await pilot.press("down")
@@ -214,3 +215,38 @@ async def test_page_keys_scroll_the_page_to_its_graphs():
         await pilot.press("pageup")
         await pilot.pause()
         assert body.scroll_y < down
+
+
+def dirtied_workload(seq: int = 1):
+    """workload_disks() where postgres dirtied 4 MiB on nvme0n1 and a process that only stores
+    into a mapping (no write call) dirtied 1 MiB on vda."""
+    mib = 1024 * 1024
+    s = workload_disks(seq)
+    procs = tuple(replace(p, dirtied=4 * mib) if p.pid == 4242 else p for p in s.processes)
+    mapper = replace(s.processes[0], pid=777, comm="mapper", bytes=0, writes=0, calls=(), dirtied=mib)
+    disks = (
+        replace(s.disks[0], dirtied=4 * mib, dirtied_by=((4242, "postgres", 4 * mib),)),
+        replace(s.disks[1], dirtied=mib, dirtied_by=((777, "mapper", mib),)),
+    )
+    return replace(s, processes=(*procs, mapper), disks=disks, dirtied=5 * mib)
+
+
+async def test_dirtied_bytes_in_the_top_writers_the_page_and_the_disks_view():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, dirtied_workload(1), dirtied_workload(2))
+        assert header(app)["dirtied_s"] == "DIRTY/S"
+        by_pid = {r[0]: r for r in table_rows(app)}
+        assert by_pid["4242"][7] == "4.0 MiB/s" and by_pid["777"][7] == "1.0 MiB/s"
+        assert by_pid["777"][3] == "0 B/s"  # a row of its own: it wrote nothing, it dirtied
+        await pilot.press("s", "s", "s", "s")  # writes, avg size, total, dirtied
+        assert [r[0] for r in table_rows(app)][:2] == ["4242", "777"]
+        await pilot.press("6")
+        got = {r[0]: r for r in rows(app.query_one(DisksTable))}
+        assert got["nvme0n1"][9] == "4.0 MiB/s" and got["vda"][9] == "1.0 MiB/s"
+        facts = str(app.query_one("#disks-facts").render())
+        assert "dirtied  by processes 5.0 MiB/s: postgres[4242] 4.0 MiB, mapper[777] 1.0 MiB" in facts
+        await pilot.press("1", "home", "enter")
+        await pilot.pause()
+        head = "\n".join(t.plain for t in app.screen.query_one("#process-head", DiffLines).texts)
+        assert "dirtied 4.0 MiB/s, run 8.0 MiB" in head

@@ -6,7 +6,7 @@ import pytest
 
 from probes import bpfsys
 from probes.live import LiveSource
-from probes.program import TRACEPOINTS, URING_SUBMIT_OLD, ProbeOptions, available_tracepoints
+from probes.program import DIRTY_OLD, TRACEPOINTS, URING_SUBMIT_OLD, ProbeOptions, available_tracepoints
 from tests.bpf.conftest import settle
 
 pytestmark = pytest.mark.bpf
@@ -55,8 +55,8 @@ def test_tracepoints_are_found_in_tracefs(tmp_path):
         (tmp_path / "events" / cat / event).mkdir(parents=True)
         (tmp_path / "events" / cat / event / "format").write_text("name: x\n")
     assert available_tracepoints(str(tmp_path)) == (("raw_syscalls", "sys_exit"),)
-    # this kernel has them all, but io_uring's submit under its pre-6.3 name
-    assert set(available_tracepoints(bpfsys.tracefs())) == set(TRACEPOINTS) - {URING_SUBMIT_OLD}
+    # this kernel has them all, but io_uring's submit and writeback's dirtying under their old names
+    assert set(available_tracepoints(bpfsys.tracefs())) == set(TRACEPOINTS) - {URING_SUBMIT_OLD, DIRTY_OLD}
 
 
 def test_without_both_block_tracepoints_the_disks_view_says_why(spawn):
@@ -65,7 +65,7 @@ def test_without_both_block_tracepoints_the_disks_view_says_why(spawn):
     with LiveSource(ProbeOptions(pid=w.pid, tracepoints=half)) as src:
         # an issue without its completion would only fill the in-flight slots: neither is attached
         assert not any(tp[0] == "block" for tp in src.opts.tracepoints)
-        assert len(src.prog_fds()) == len(TRACEPOINTS) - 3  # no block, no pre-6.3 io_uring submit
+        assert len(src.prog_fds()) == len(TRACEPOINTS) - 4  # no block, no old io_uring submit or dirtying
         src.sample()
         w.go()
         w.wait()

@@ -44,7 +44,14 @@ def test_json_schema_fields_and_figures():
     assert d["schema"] == SCHEMA == "wtop/1"
     assert (d["seq"], d["bytes"], d["writes"], d["elapsed_s"]) == (7, 4196, 5, 0.5)
     assert d["bytes_per_s"] == 8392.0 and d["writes_per_s"] == 10.0
-    assert d["skipped"] == {"map_full": 1, "no_entry": 2, "recursion_misses": 3, "disk_no_issue": 4, "total": 10}
+    assert d["skipped"] == {
+        "map_full": 1,
+        "no_entry": 2,
+        "recursion_misses": 3,
+        "disk_no_issue": 4,
+        "exits_lost": 0,
+        "total": 10,
+    }
     (disk,) = d["disks"]
     assert (disk["dev"], disk["name"], disk["bytes"], disk["ios"], disk["flushes"]) == ("254:0", "vda", 8192, 2, 1)
     assert disk["bytes_per_s"] == 16384.0 and disk["ios_per_s"] == 4.0

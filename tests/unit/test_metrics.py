@@ -126,3 +126,21 @@ def test_disks_by_device(endpoint):
     # [131072, 262143] ns: both of the first interval's, none of the 1.5 ms one
     assert got[("wtop_disk_write_latency_seconds_bucket", (("device", "vda"), ("le", "0.000262143")))] == 2
     assert got[("wtop_skipped_events_total", (("reason", "disk_no_issue"),))] == 3
+
+
+def test_dirtied_bytes_by_name_and_by_device(endpoint):
+    from dataclasses import replace
+
+    from probes.snapshot import DiskWrites, ProcessWrites
+
+    m, port, server = endpoint
+    mapper = ProcessWrites(77, "mapper", 0, 0, 0, dirtied=8192)
+    dd = ProcessWrites(78, "dd", 0, 4096, 1, dirtied=4096)
+    vda = DiskWrites("254:0", "vda", 0, 0, dirtied=12288, dirtied_by=((77, "mapper", 8192), (78, "dd", 4096)))
+    m(replace(snap(1, []), processes=(mapper, dd), disks=(vda,), skipped=Skipped(exits_lost=2)))
+    m(replace(snap(2, []), processes=(replace(mapper, dirtied=4096),)))
+    got = scrape(port)
+    assert got[("wtop_dirtied_bytes_total", (("comm", "mapper"),))] == 12288
+    assert got[("wtop_dirtied_bytes_total", (("comm", "dd"),))] == 4096
+    assert got[("wtop_disk_dirtied_bytes_total", (("device", "vda"),))] == 12288
+    assert got[("wtop_skipped_events_total", (("reason", "exits_lost"),))] == 2

@@ -53,10 +53,12 @@ COLUMNS = [
     Column("max", "MAX", 7, True, show_from=92),
     Column("flushes_s", "FLUSH/S", 7, True, show_from=100),
     Column("written_s", "WRITE() B/S", 11, True),
+    Column("dirtied_s", "DIRTIED/S", 11, True, show_from=106),
     Column("total_bytes", "DISK TOTAL", 10, True, show_from=112),
     Column("total_written", "WRITE() TOT", 11, True, show_from=124),
 ]
-"""DISK: write requests completed on the device; WRITE(): bytes write() sent to files on it."""
+"""DISK: write requests completed on the device; WRITE(): bytes write() sent to files on it;
+DIRTIED: bytes processes made dirty in the page cache on it (to be written back later)."""
 
 
 def _ns(v: float | None) -> str:
@@ -79,6 +81,7 @@ class DisksTable(RowTable):
             Text(units.human_ns(r.max_ns) if r.iops else "-"),
             Text(writes_rate(r.flushes_s)),
             Text(units.human_rate(r.written_s)),
+            Text(units.human_rate(r.dirtied_s) if r.dirtied_s else ""),
             Text(units.human_bytes(r.total_bytes)),
             Text(units.human_bytes(r.total_written)),
         )
@@ -169,6 +172,28 @@ class DisksView(HistogramView):
                 p.series = series(name)
                 p.set_data(points, SPANS[1])
 
+    @staticmethod
+    def _dirtied_line(t: Text, snap: snapshot.Snapshot, wide: bool) -> None:
+        """Who made the page cache dirty on the disks in the interval (their exact write_bytes,
+        shared between devices by the folios each dirtied): the bytes the flushers write later."""
+        on_disks = sum(d.dirtied for d in snap.disks)
+        by: dict[tuple[int, str], int] = {}
+        for d in snap.disks:
+            for pid, comm, b in d.dirtied_by:
+                by[(pid, comm)] = by.get((pid, comm), 0) + b
+        t.append("dirtied  " if wide else "dirt ", style="bold")
+        t.append(f"by processes {units.human_rate(units.rate(on_disks, snap.elapsed))}")
+        if by:
+            t.append(": ")
+            top = sorted(by.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+            for n, ((pid, comm), b) in enumerate(top):
+                t.append(", " if n else "")
+                t.append_text(name_text(comm))
+                t.append(f"[{pid}] {units.human_bytes(b)}")
+        if wide:
+            t.append("  (written back later, by the kernel's flushers)", style="dim")
+        t.append("\n")
+
     def facts(self, state: runstate.RunState, wide: bool = True, filtered: bool = False) -> Text:
         snap = state.last
         t = Text(no_wrap=True, overflow="ellipsis")
@@ -198,6 +223,8 @@ class DisksView(HistogramView):
             if r:
                 t.append(f"  ({r})", style="bold")
             t.append("\n")
+        if state.dirtied:  # what the flushers will write back later, under no process
+            self._dirtied_line(t, snap, wide)
         t.append(
             "<1x: still in the page cache  >1x: amplification (journal, metadata)  "
             "unplaced: writer gone before its file was seen"

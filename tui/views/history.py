@@ -55,9 +55,9 @@ SLA_SHARE = Series(
 
 PROCESS_BYTES = Series(
     "its bytes/s since wtop first saw it",
-    (("B/s", lambda p: p.bytes_s),),
-    marked=lambda p: p.p99_ns is not None and p.sla_ns and p.p99_ns > p.sla_ns,
-    mark_label="p99 over the SLA",
+    (("B/s", lambda p: p.bytes_s), ("dirtied B/s", lambda p: p.dirtied_s)),
+    marked=lambda p: bool(p.skipped) or (p.p99_ns is not None and p.sla_ns and p.p99_ns > p.sla_ns),
+    mark_label="p99 over the SLA / skipped",
 )
 PROCESS_P99 = Series(
     "its write latency p99 (counted while its page is open)",

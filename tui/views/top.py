@@ -25,6 +25,7 @@ COLUMNS = (
     ("writes_s", "WRITES/S", True, 9),
     ("avg_size", "AVG SIZE", True, 9),
     ("total_bytes", "TOTAL", True, 9),
+    ("dirtied_s", "DIRTY/S", True, 11, 0, 112),
     ("syncs_s", "SYNCS/S", True, 8, 0, 100),
     ("to", "TO", False, 9, 0, 90),
 )
@@ -32,7 +33,8 @@ COLUMNS = (
 80-column terminal, sort marker included; on a wider one COMMAND takes up to 36 cells, room
 for a 15-byte name with five escaped bytes (a longer one ends in an ellipsis here and is
 shown whole in the summary, --batch and --json). TO (or VIA, key t) shows from 90 columns,
-SYNCS/S (fsync and its kin) from 100."""
+SYNCS/S (fsync and its kin) from 100, DIRTY/S (bytes made dirty in the page cache, iotop's DISK
+WRITE) from 112."""
 
 
 def writes_rate(v: float) -> str:
@@ -89,6 +91,7 @@ class TopTable(RowTable):
             Text(writes_rate(r.writes_s)),
             Text(units.human_bytes(r.avg_size)),
             Text(units.human_bytes(r.total_bytes)),
+            Text(units.human_rate(r.dirtied_s) if r.dirtied_s else ""),
             Text(writes_rate(r.syncs_s) if r.syncs_s else ""),
             Text(r.call if self.show_calls else r.kind),
         )

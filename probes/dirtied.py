@@ -1,0 +1,138 @@
+"""Bytes each process made dirty in the page cache (and direct I/O it submitted): the kernel's
+own write_bytes of /proc/PID/io, what iotop shows as DISK WRITE, by interval.
+
+No tracepoint carries the size of a dirtied folio, and wtop reads no kernel structs, so the
+figures come from the kernel's accounting itself:
+- for a living thread, /proc/PID/task/TID/io, read when its process may have dirtied something
+  (the probes saw it dirty a folio, or make a write call: direct I/O dirties nothing);
+- for a thread that exited, its taskstats exit record (probes/taskstats.py).
+Each thread's figure is the difference from what was counted of it before: the value read at
+start (threads that were there before wtop), at its last read, or 0 for a thread born since.
+Threads, not processes, because a process's /proc/PID/io includes its dead threads while their
+exit records arrive one by one. A thread that exited is remembered a few intervals (its
+process may be a zombie still listed, or its record may arrive before its last read).
+
+Where it can be off (README says so): a thread's exit record is rounded down to a KiB (direct
+I/O of odd sizes only), records lost when more threads exit in one interval than the socket
+holds (counted), and a thread whose exit record names no process (kernels before 5.19, for
+a thread born after the start and never read).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+
+DEAD_KEEP = 3
+"""Intervals an exited thread's figure is kept (see the module's docstring)."""
+PRUNE_EVERY = 120
+"""Intervals between sweeps for threads whose exit record never came."""
+
+
+def read_write_bytes(path: str) -> int | None:
+    """write_bytes of a /proc io file, None when it is gone or unreadable."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        raw = os.read(fd, 512)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    at = raw.find(b"\nwrite_bytes: ")
+    if at < 0:
+        return None
+    end = raw.find(b"\n", at + 14)
+    return int(raw[at + 14 : end if end > 0 else None])
+
+
+def list_threads(tgid: int, proc: str = "/proc") -> list[int]:
+    try:
+        return [int(t) for t in os.listdir(f"{proc}/{tgid}/task")]
+    except (OSError, ValueError):
+        return []
+
+
+class DirtyTracker:
+    """Per-thread figures in, per-process bytes dirtied per interval out."""
+
+    def __init__(
+        self,
+        threads: Callable[[int], list[int]] = list_threads,
+        value: Callable[[int, int], int | None] = lambda tgid, tid: read_write_bytes(f"/proc/{tgid}/task/{tid}/io"),
+        exists: Callable[[int], bool] = lambda tid: os.path.exists(f"/proc/{tid}"),
+        all_processes: Callable[[], Iterable[int]] | None = None,
+    ) -> None:
+        self._threads = threads
+        self._value = value
+        self._exists = exists
+        self.base: dict[int, tuple[int, int]] = {}
+        """(tgid, write_bytes counted so far) of each living thread by tid."""
+        self.dead: dict[int, tuple[int, int, int]] = {}
+        """(tgid, write_bytes counted, step) of threads whose exit record came lately."""
+        self.unknown = 0
+        """Exit records with bytes that named no process wtop knew (old kernels)."""
+        self._step = 0
+        if all_processes is None:
+            all_processes = _all_pids
+        for tgid in all_processes():  # the threads already there: what they wrote before is not ours
+            self.read(tgid, {})
+
+    def read(self, tgid: int, out: dict[int, int]) -> None:
+        """Read the living threads of tgid; what they dirtied since counted goes into out."""
+        for tid in self._threads(tgid):
+            v = self._value(tgid, tid)
+            if v is None:
+                continue
+            dead = self.dead.get(tid)
+            if dead is not None and dead[0] == tgid:  # exited, still listed (a zombie)
+                if v > dead[1]:
+                    out[tgid] = out.get(tgid, 0) + v - dead[1]
+                    self.dead[tid] = (tgid, v, dead[2])
+                continue
+            seen = self.base.get(tid)
+            before = seen[1] if seen is not None and seen[0] == tgid else 0
+            if v > before:
+                out[tgid] = out.get(tgid, 0) + v - before
+            self.base[tid] = (tgid, max(v, before))
+
+    def exited(self, records: Iterable[tuple], out: dict[int, int]) -> set[int]:
+        """Fold exit records (tid, tgid, write_bytes, ...,  last of its process) into out; the
+        processes that are now wholly gone."""
+        gone = set()
+        for tid, tgid, value, *_rest, last in records:
+            seen = self.base.pop(tid, None)
+            if not tgid:
+                if seen is None:
+                    self.unknown += 1 if value else 0
+                    continue
+                tgid = seen[0]
+            before = seen[1] if seen is not None and seen[0] == tgid else 0
+            if value > before:
+                out[tgid] = out.get(tgid, 0) + value - before
+            if value or before:  # a thread that dirtied nothing needs no memory of it (storms)
+                self.dead[tid] = (tgid, max(value, before), self._step)
+            if last:
+                gone.add(tgid)
+        return gone
+
+    def step(self, records: Iterable[tuple], candidates: Iterable[int]) -> tuple[dict[int, int], set[int]]:
+        """One interval: the exit records drained first, then the candidates' living threads.
+        Returns (bytes dirtied by process, processes wholly gone)."""
+        self._step += 1
+        out: dict[int, int] = {}
+        gone = self.exited(records, out)
+        for tgid in candidates:
+            self.read(tgid, out)  # a zombie's leader too: its exact figure, not the record's KiBs
+        if self.dead:
+            old = self._step - DEAD_KEEP
+            self.dead = {t: d for t, d in self.dead.items() if d[2] > old}
+        if self._step % PRUNE_EVERY == 0:
+            self.base = {t: b for t, b in self.base.items() if self._exists(t)}
+        return out, gone
+
+
+def _all_pids(proc: str = "/proc") -> list[int]:
+    return [int(p) for p in os.listdir(proc) if p.isdigit()]

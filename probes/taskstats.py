@@ -1,0 +1,179 @@
+"""The kernel's exit records of every thread (taskstats over generic netlink), and what they
+say about the bytes a thread made dirty: the part of /proc/PID/io that a process takes with it
+when it exits between two reads.
+
+Registering for the exit records of every CPU needs CAP_NET_ADMIN (root). The records are
+queued on a socket that wtop drains once an interval, without blocking; one that did not fit
+in the socket's buffer is counted as lost (ENOBUFS), never silently dropped.
+
+struct taskstats grows by appending, so the offsets of its fields never change; ac_tgid exists
+from version 12 (Linux 5.19) on. write_bytes is rounded down to a KiB in these records
+(kernel/tsacct.c, KB_MASK); a page dirtied is 4 KiB, so only direct I/O of sizes that are not
+a multiple of 1 KiB can make an exiting thread's last part off, by less than 1 KiB.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import struct
+
+NETLINK_GENERIC = 16
+GENL_ID_CTRL = 0x10
+CTRL_CMD_GETFAMILY = 3
+CTRL_ATTR_FAMILY_ID = 1
+CTRL_ATTR_FAMILY_NAME = 2
+TASKSTATS_CMD_GET = 1
+TASKSTATS_CMD_NEW = 2
+TASKSTATS_CMD_ATTR_REGISTER_CPUMASK = 3
+TASKSTATS_TYPE_PID = 1
+TASKSTATS_TYPE_STATS = 3
+TASKSTATS_TYPE_AGGR_PID = 4
+NLMSG_ERROR = 2
+NLM_F_REQUEST = 1
+NLM_F_ACK = 4
+AGROUP = 0x20
+"""ac_flag: the last thread of its process (Linux 5.19 and later)."""
+
+NLMSG = struct.Struct("<IHHII")
+GENL = struct.Struct("<BBH")
+NLA = struct.Struct("<HH")
+# offsets in struct taskstats (include/uapi/linux/taskstats.h)
+VERSION_AT, FLAG_AT, UID_AT, PID_AT, COMM_AT, WRITE_BYTES_AT, TGID_AT = 0, 8, 120, 128, 80, 256, 368
+COMM_LEN = 32
+RCVBUF = 32 << 20
+"""Room for about 70,000 exit records between two drains (one is about 450 bytes)."""
+
+
+class TaskstatsError(OSError):
+    pass
+
+
+def _attr(kind: int, payload: bytes) -> bytes:
+    raw = NLA.pack(NLA.size + len(payload), kind) + payload
+    return raw + b"\0" * (-len(raw) % 4)
+
+
+def _attrs(buf: bytes, start: int, end: int):
+    """(type, payload start, payload end) of each netlink attribute in buf[start:end]."""
+    while start + NLA.size <= end:
+        length, kind = NLA.unpack_from(buf, start)
+        if length < NLA.size:
+            return
+        yield kind & 0x3FFF, start + NLA.size, min(start + length, end)
+        start += (length + 3) & ~3
+
+
+def parse(buf: bytes, family: int) -> list[tuple[int, int, int, bytes, int, bool]]:
+    """The exit records in one read of the socket: (tid, tgid or 0 when the kernel does not
+    say, write_bytes, comm, uid, last thread of its process)."""
+    out = []
+    at = 0
+    while at + NLMSG.size <= len(buf):
+        length, kind, _flags, _seq, _pid = NLMSG.unpack_from(buf, at)
+        if length < NLMSG.size:
+            break
+        end = min(at + length, len(buf))
+        if kind == family and end - at >= NLMSG.size + GENL.size:
+            cmd = buf[at + NLMSG.size]
+            if cmd == TASKSTATS_CMD_NEW:
+                for a_kind, a_start, a_end in _attrs(buf, at + NLMSG.size + GENL.size, end):
+                    if a_kind != TASKSTATS_TYPE_AGGR_PID:
+                        continue  # AGGR_TGID holds no I/O figures
+                    tid, stats = 0, None
+                    for n_kind, n_start, n_end in _attrs(buf, a_start, a_end):
+                        if n_kind == TASKSTATS_TYPE_PID and n_end - n_start >= 4:
+                            tid = int.from_bytes(buf[n_start : n_start + 4], "little")
+                        elif n_kind == TASKSTATS_TYPE_STATS:
+                            stats = buf[n_start:n_end]
+                    if tid and stats is not None and len(stats) >= WRITE_BYTES_AT + 8:
+                        version = int.from_bytes(stats[VERSION_AT : VERSION_AT + 2], "little")
+                        tgid = (
+                            int.from_bytes(stats[TGID_AT : TGID_AT + 4], "little")
+                            if version >= 12 and len(stats) >= TGID_AT + 4
+                            else 0
+                        )
+                        out.append(
+                            (
+                                tid,
+                                tgid,
+                                int.from_bytes(stats[WRITE_BYTES_AT : WRITE_BYTES_AT + 8], "little"),
+                                stats[COMM_AT : COMM_AT + COMM_LEN].split(b"\0", 1)[0][:16],
+                                int.from_bytes(stats[UID_AT : UID_AT + 4], "little"),
+                                version >= 12 and bool(stats[FLAG_AT] & AGROUP),
+                            )
+                        )
+        at += (length + 3) & ~3
+    return out
+
+
+class Taskstats:
+    """The exit record of every thread on the machine, from now on. close() when done."""
+
+    def __init__(self, ncpu: int) -> None:
+        self.lost = 0
+        """Records the kernel could not queue (the socket's buffer was full)."""
+        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
+        try:
+            self._sock.bind((0, 0))
+            try:
+                self._sock.setsockopt(socket.SOL_SOCKET, 33, RCVBUF)  # SO_RCVBUFFORCE (root)
+            except OSError:
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+            self.family = self._family_id()
+            mask = f"0-{ncpu - 1}".encode() + b"\0"
+            self._request(self.family, TASKSTATS_CMD_GET, _attr(TASKSTATS_CMD_ATTR_REGISTER_CPUMASK, mask))
+            self._sock.setblocking(False)
+        except OSError as exc:
+            self._sock.close()
+            raise TaskstatsError(exc.errno or errno.EIO, f"taskstats: {exc.strerror or exc}") from exc
+
+    def _request(self, family: int, cmd: int, payload: bytes) -> bytes:
+        """Send one request and wait for its answer (an acknowledgement, or the reply)."""
+        body = GENL.pack(cmd, 1, 0) + payload
+        self._sock.send(NLMSG.pack(NLMSG.size + len(body), family, NLM_F_REQUEST | NLM_F_ACK, 1, 0) + body)
+        self._sock.settimeout(2.0)
+        while True:
+            buf = self._sock.recv(65536)
+            at = 0
+            while at + NLMSG.size <= len(buf):
+                length, kind, _f, seq, _p = NLMSG.unpack_from(buf, at)
+                if length < NLMSG.size:
+                    break
+                if kind == NLMSG_ERROR and seq == 1:
+                    code = -struct.unpack_from("<i", buf, at + NLMSG.size)[0]
+                    if code:
+                        raise OSError(code, os.strerror(code))
+                    return buf
+                if kind == family and seq == 1:
+                    return buf[at : at + length]
+                at += (length + 3) & ~3
+
+    def _family_id(self) -> int:
+        reply = self._request(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, _attr(CTRL_ATTR_FAMILY_NAME, b"TASKSTATS\0"))
+        for kind, start, _end in _attrs(reply, NLMSG.size + GENL.size, len(reply)):
+            if kind == CTRL_ATTR_FAMILY_ID:
+                return struct.unpack_from("<H", reply, start)[0]
+        raise OSError(errno.ENOENT, "the kernel has no TASKSTATS netlink family")
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def drain(self) -> list[tuple[int, int, int, bytes, int, bool]]:
+        """Every record queued since the last drain; never blocks."""
+        out = []
+        while True:
+            try:
+                buf = self._sock.recv(1 << 16)
+            except BlockingIOError:
+                return out
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:  # some were dropped; the socket goes on
+                    self.lost += 1
+                    continue
+                return out
+            out += parse(buf, self.family)
+
+    def close(self) -> None:
+        self._sock.close()

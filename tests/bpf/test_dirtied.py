@@ -1,0 +1,179 @@
+"""Bytes dirtied per process, exact against the kernel's own write_bytes (/proc/PID/io, read
+from the zombie with WNOWAIT): real programs (dd, buffered and direct, fio, a process storing
+into a shared mapping, threads that come and go), short-lived and long-lived, and the disks
+view's share of them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from probes import procfs
+from probes.live import LiveSource
+from probes.program import TRACEPOINTS, ProbeOptions
+from tests.bpf.conftest import settle
+from tests.bpf.test_paths import io_of, zombie
+from tests.conftest import start_wtop
+
+pytestmark = pytest.mark.bpf
+
+MMAP_WRITER = """
+import mmap, sys
+f = open(sys.argv[1], "w+b")
+f.truncate(8 << 20)
+m = mmap.mmap(f.fileno(), 8 << 20)
+for i in range(0, 8 << 20, 4096):
+    m[i] = 1
+m.flush()
+"""
+
+THREADS = """
+import os, sys, threading
+d = sys.argv[1]
+def write(name, n):
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(b"x" * n)
+open(os.path.join(d, "before"), "wb").write(b"b" * (5 << 20))  # before wtop: not counted
+print("ready", flush=True)
+for step in sys.stdin:
+    step = step.strip()
+    if step == "1":  # a thread writes and ends, the main thread writes
+        t = threading.Thread(target=write, args=("t1", 4 << 20)); t.start(); t.join()
+        write("main1", 2 << 20)
+    elif step == "2":  # another thread that lives on, and stores through a mapping
+        import mmap
+        f = open(os.path.join(d, "mapped"), "w+b"); f.truncate(1 << 20)
+        m = mmap.mmap(f.fileno(), 1 << 20)
+        for i in range(0, 1 << 20, 4096):
+            m[i] = 1
+        m.flush()
+        ev = threading.Event()
+        t = threading.Thread(target=lambda: (write("t2", 3 << 20), ev.wait())); t.start()
+    elif step == "3":
+        ev.set(); t.join()
+        break
+    print("done", flush=True)
+"""
+
+
+@pytest.fixture()
+def disk_dir():
+    """A directory on a real disk: on tmpfs (the default /tmp of some systems) nothing is
+    dirtied and every figure would be a vacuous 0."""
+    d = tempfile.mkdtemp(prefix="wtop-dirty-", dir="/var/tmp")
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def dirtied(snaps, pid: int) -> int:
+    return sum(p.dirtied for s in snaps for p in s.processes if p.pid == pid)
+
+
+def test_short_lived_programs_dirty_exactly_their_write_bytes(disk_dir):
+    runs = [
+        ["dd", "if=/dev/zero", f"of={disk_dir}/dd.bin", "bs=1M", "count=20", "status=none"],
+        ["dd", "if=/dev/zero", f"of={disk_dir}/direct.bin", "bs=4096", "count=256", "oflag=direct", "status=none"],
+        [sys.executable, "-c", MMAP_WRITER, f"{disk_dir}/mapped.bin"],
+    ]
+    if shutil.which("fio"):
+        runs.append(
+            ["fio", "--name=mm", f"--filename={disk_dir}/fio.bin", "--ioengine=mmap", "--rw=write", "--bs=64k"]
+            + ["--size=8m", "--thread", "--output=/dev/null"]
+        )
+    with LiveSource(ProbeOptions()) as src:
+        src.sample()
+        snaps, io = [], {}
+        for argv in runs:
+            p = subprocess.Popen(argv)
+            try:
+                io[p.pid] = zombie(p)["write_bytes"]
+            finally:
+                p.wait()
+            snaps.append(src.sample())  # each one gone before the interval ends
+        settle()
+        snaps.append(src.sample())
+    assert all(v > 0 for v in io.values()), io  # a real disk: something was dirtied
+    assert {pid: dirtied(snaps, pid) for pid in io} == io
+    assert sum(s.skipped.exits_lost for s in snaps) == 0
+    # the disks view: the device holding the directory got their bytes, by name
+    st = os.stat(disk_dir)
+    dev = procfs.whole_disk(os.major(st.st_dev), os.minor(st.st_dev))
+    on_disk = [d for s in snaps for d in s.disks if d.dev == dev]
+    dd_pid = next(iter(io))
+    assert sum(d.dirtied for d in on_disk) >= io[dd_pid]
+    assert any(pid == dd_pid and comm == "dd" for d in on_disk for pid, comm, _ in d.dirtied_by)
+
+
+def test_a_long_lived_process_with_threads_counts_only_what_it_dirtied_while_watched(disk_dir):
+    p = subprocess.Popen(
+        [sys.executable, "-c", THREADS, disk_dir], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert p.stdout.readline() == "ready\n"
+        start = io_of(p.pid)["write_bytes"]  # 5 MiB before wtop: waiting now
+        assert start >= 5 << 20
+        with LiveSource(ProbeOptions()) as src:
+            src.sample()
+            snaps = []
+            for step in "12":
+                p.stdin.write(step + "\n")
+                p.stdin.flush()
+                assert p.stdout.readline() == "done\n"
+                snaps.append(src.sample())
+            p.stdin.write("3\n")
+            p.stdin.flush()
+            end = zombie(p)["write_bytes"]
+            settle()
+            snaps.append(src.sample())
+    finally:
+        p.kill()
+        p.wait()
+    assert end - start >= (4 + 2 + 1 + 3) << 20
+    assert dirtied(snaps, p.pid) == end - start
+    assert dirtied(snaps[:1], p.pid) >= 6 << 20  # the first step's, in its own interval
+
+
+def test_wtop_json_reports_dirtied_per_process(disk_dir):
+    w = start_wtop("--json", "0.3")
+    try:
+        p = subprocess.Popen(["dd", "if=/dev/zero", f"of={disk_dir}/j.bin", "bs=1M", "count=8", "status=none"])
+        try:
+            expect = zombie(p)["write_bytes"]
+        finally:
+            p.wait()
+        ended = time.time()
+        total = 0
+        for line in w.stdout:
+            d = json.loads(line)
+            total += sum(q["dirtied"] for q in d["processes"] if q["pid"] == p.pid)
+            if d["time"] > ended + 0.1:  # an interval that began after it was gone
+                break
+    finally:
+        w.send_signal(signal.SIGTERM)
+        w.communicate(timeout=30)
+    assert expect >= 8 << 20 and total == expect
+
+
+def test_without_the_dirtying_tracepoint_write_calls_still_count_and_a_note_says_why(disk_dir):
+    no_dirty = tuple(tp for tp in TRACEPOINTS if tp[0] != "writeback")
+    with LiveSource(ProbeOptions(tracepoints=no_dirty)) as src:
+        src.sample()
+        p = subprocess.Popen(["dd", "if=/dev/zero", f"of={disk_dir}/n.bin", "bs=1M", "count=4", "status=none"])
+        try:
+            expect = zombie(p)["write_bytes"]
+        finally:
+            p.wait()
+        settle()
+        s = src.sample()
+    assert expect >= 4 << 20 and dirtied([s], p.pid) == expect  # its write calls made it a candidate
+    assert any(n.startswith("dirtied: only of processes that make write calls") for n in s.notes)

@@ -1,0 +1,136 @@
+"""The arithmetic of dirtied bytes (probes/dirtied.py), the exit records' wire format
+(probes/taskstats.py) and the sharing between devices (the sampler), from made-up figures."""
+
+from __future__ import annotations
+
+import struct
+
+from probes import taskstats
+from probes.dirtied import DirtyTracker
+from probes.sampler import Reading, Sampler
+from tests.unit.test_sampler import cpu as _cpu
+
+
+class Machine:
+    """Threads by process and their write_bytes, as /proc would show them."""
+
+    def __init__(self) -> None:
+        self.threads: dict[int, dict[int, int]] = {}
+
+    def tracker(self) -> DirtyTracker:
+        return DirtyTracker(
+            threads=lambda tgid: list(self.threads.get(tgid, {})),
+            value=lambda tgid, tid: self.threads.get(tgid, {}).get(tid),
+            exists=lambda tid: any(tid in t for t in self.threads.values()),
+            all_processes=lambda: list(self.threads),
+        )
+
+    def exit(self, tgid: int, tid: int, last: bool = False, keep: bool = False) -> tuple:
+        """The thread's exit record (its figure rounded down to a KiB, as the kernel sends it);
+        keep: it stays listed (a zombie leader)."""
+        v = self.threads[tgid][tid] if keep else self.threads[tgid].pop(tid)
+        if last and not keep:
+            del self.threads[tgid]
+        return (tid, tgid, v & ~1023, b"w", 0, last)
+
+
+def test_what_a_process_did_before_wtop_is_not_counted_and_what_it_does_after_is():
+    m = Machine()
+    m.threads = {100: {100: 5 << 20}, 200: {200: 0, 201: 4096}}
+    t = m.tracker()
+    m.threads[100][100] += 8192
+    m.threads[200][201] += 4096
+    out, gone = t.step([], [100, 200])
+    assert out == {100: 8192, 200: 4096} and gone == set()
+    out, _ = t.step([], [100, 200])  # nothing new
+    assert out == {}
+
+
+def test_a_process_born_and_gone_within_an_interval_counts_whole_from_its_exit_record():
+    m = Machine()
+    t = m.tracker()
+    m.threads[300] = {300: 20 << 20, 301: 12288}
+    records = [m.exit(300, 301), m.exit(300, 300, last=True)]
+    out, gone = t.step(records, [300])
+    assert out == {300: (20 << 20) + 12288} and gone == {300}
+
+
+def test_a_thread_read_then_exited_counts_only_what_it_did_since():
+    m = Machine()
+    m.threads = {400: {400: 0, 401: 0}}
+    t = m.tracker()
+    m.threads[400][401] = 8192
+    assert t.step([], [400])[0] == {400: 8192}
+    m.threads[400][401] = 8192 + 4096
+    out, _ = t.step([m.exit(400, 401)], [400])
+    assert out == {400: 4096}
+    assert 401 not in t.base
+
+
+def test_a_zombie_leader_still_listed_is_not_counted_twice_and_gives_back_the_rounding():
+    m = Machine()
+    m.threads = {500: {500: 0}}
+    t = m.tracker()
+    m.threads[500][500] = 3 * 512  # direct I/O of odd sizes: the record says 1 KiB
+    rec = m.exit(500, 500, last=True, keep=True)
+    out, _ = t.step([rec], [500])  # the record, then its zombie read exactly
+    assert out == {500: 1536}
+    assert t.step([], [500])[0] == {}
+
+
+def test_a_record_naming_no_process_is_counted_as_unknown():
+    t = Machine().tracker()
+    out, _ = t.step([(77, 0, 4096, b"x", 0, False)], [])
+    assert out == {} and t.unknown == 1
+
+
+def _attr(kind: int, payload: bytes) -> bytes:
+    raw = struct.pack("<HH", 4 + len(payload), kind) + payload
+    return raw + b"\0" * (-len(raw) % 4)
+
+
+def test_exit_records_are_parsed_from_the_kernels_wire_format():
+    stats = bytearray(416)
+    struct.pack_into("<H", stats, 0, 13)
+    stats[8] = taskstats.AGROUP
+    struct.pack_into("<I", stats, 120, 1000)  # ac_uid
+    stats[80:84] = b"dd\0\0"
+    struct.pack_into("<Q", stats, 256, 20 << 20)  # write_bytes
+    struct.pack_into("<I", stats, 368, 4242)  # ac_tgid
+    nested = _attr(taskstats.TASKSTATS_TYPE_PID, struct.pack("<I", 4243)) + _attr(
+        taskstats.TASKSTATS_TYPE_STATS, bytes(stats)
+    )
+    body = struct.pack("<BBH", taskstats.TASKSTATS_CMD_NEW, 1, 0) + _attr(taskstats.TASKSTATS_TYPE_AGGR_PID, nested)
+    msg = struct.pack("<IHHII", 16 + len(body), 27, 0, 0, 0) + body
+    assert taskstats.parse(msg + msg, 27) == [(4243, 4242, 20 << 20, b"dd", 1000, True)] * 2
+    assert taskstats.parse(msg, 28) == []  # another family's message
+    assert taskstats.parse(msg[:40], 27) == []  # cut short: nothing made up
+
+
+def test_the_sampler_shares_each_processs_bytes_between_its_devices_by_folios():
+    first = Reading(cpu=_cpu(), procs={}, dirty={(1, b"254:0\0\0\0"): 10})
+    dirtied = {1: 40960, 2: 8192}
+    s = Sampler(
+        first,
+        10_000_000,
+        [],
+        alive=lambda pid: True,
+        disk_name=lambda ma, mi: f"d{ma}-{mi}",
+        dirtied=lambda pids: ({p: dirtied[p] for p in pids if p in dirtied}, {2: (b"mmapper", 0)}),
+        bdi_disk=lambda bdi: bdi.rstrip(b"\0").decode(),
+    )
+    r = Reading(
+        cpu=_cpu(),
+        procs={},
+        dirty={(1, b"254:0\0\0\0"): 13, (1, b"8:16\0\0\0\0"): 1, (2, b"8:16\0\0\0\0"): 5},
+        names={1: (b"dd", 0, 0)},
+    )
+    snap, _, _ = s.step(r)
+    procs = {p.pid: p for p in snap.processes}
+    assert (procs[1].comm, procs[1].dirtied, procs[1].bytes) == ("dd", 40960, 0)
+    assert (procs[2].comm, procs[2].dirtied) == ("mmapper", 8192)  # its name from its exit record
+    disks = {d.dev: d for d in snap.disks}
+    assert disks["254:0"].dirtied == 40960 * 3 // 4 and disks["254:0"].dirtied_by == ((1, "dd", 30720),)
+    assert disks["8:16"].dirtied == 10240 + 8192
+    assert disks["8:16"].dirtied_by == ((1, "dd", 10240), (2, "mmapper", 8192))
+    assert snap.dirtied == 40960 + 8192
