@@ -97,10 +97,10 @@ def text_block(snap: Snapshot, state: runstate.RunState, top: int, accumulated: 
         synced = sorted((p for p in snap.processes if p.syncs), key=lambda p: (-p.syncs, p.pid))
         lines.append("syncs by process " + ", ".join(f"{p.comm}[{p.pid}] {p.syncs:,}" for p in synced[: top or None]))
     if snap.dirtied:
-        dirty = sorted((p for p in snap.processes if p.dirtied), key=lambda p: (-p.dirtied, p.pid))
+        dirty = sorted((p for p in snap.processes if p.dirtied_self), key=lambda p: (-p.dirtied_self, p.pid))
         lines.append(
             f"dirtied {units.human_rate(units.rate(snap.dirtied, el))} ({snap.dirtied:,} bytes) by process "
-            + ", ".join(f"{p.comm}[{p.pid}] {p.dirtied:,}" for p in dirty[: top or None])
+            + ", ".join(f"{p.comm}[{p.pid}] {p.dirtied_self:,}" for p in dirty[: top or None])
         )
     lines += disk_lines(snap)
     lines += [f"note: {n}" for n in snap.notes]

@@ -31,9 +31,11 @@ Schema "wtop/1", one object per interval (`wtop --json`):
                   the seed's @[comm] = sum(args->ret) made safe (and its calls), by bytes descending
     processes     [{pid, comm, uid, user, bytes, writes, errors, bytes_per_s, writes_per_s,
                     calls: {write, pwrite64, writev, pwritev, pwritev2}, syncs, dirtied, dirtied_per_s,
-                    kinds: {file, pipe, ...: bytes}}],
+                    dirtied_children, kinds: {file, pipe, ...: bytes}}],
                   by bytes, descending; comm is made safe (control characters as \\xNN); dirtied as
-                  above, for this process (processes that only dirtied pages, through mmap, too)
+                  above, for this process (processes that only dirtied pages, through mmap, too),
+                  equal to its write_bytes: as the kernel counts it, that includes what the
+                  children it reaped dirtied, dirtied_children (they have their own rows)
     sizes         {buckets: [{low, high, count}] (non-empty only; value in [low, high)), total}
     latency       {buckets: [{low_ns, high_ns, count}], total, max_ns, sum_ns, p50_ns, p90_ns, p99_ns
                    (estimates within the log2 bucket), sla_ns, sla_missed, sla_missed_share}
@@ -68,6 +70,7 @@ def to_record(s: Snapshot) -> dict:
         "elapsed": s.elapsed,
         "procs": [
             [p.pid, p.comm, p.uid, p.bytes, p.writes, p.errors, list(p.calls), p.cgroup, p.syncs, p.dirtied]
+            + [p.dirtied_children]
             for p in s.processes
         ],
         "files": [[f.pid, f.fd, f.path, f.kind, f.bytes, f.writes, f.disk, f.syncs] for f in s.files],
@@ -195,6 +198,7 @@ def to_json(s: Snapshot) -> dict:
                 "syncs": p.syncs,
                 "dirtied": p.dirtied,
                 "dirtied_per_s": round(units.rate(p.dirtied, el), 3),
+                "dirtied_children": p.dirtied_children,
                 "kinds": kinds.get(p.pid, {}),
             }
             for p in procs

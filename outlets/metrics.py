@@ -97,8 +97,8 @@ class Metrics:
                 self.writes[label] = self.writes.get(label, 0) + p.writes
                 if p.syncs:
                     self.syncs[label] = self.syncs.get(label, 0) + p.syncs
-                if p.dirtied:
-                    self.dirtied[label] = self.dirtied.get(label, 0) + p.dirtied
+                if p.dirtied_self:  # its children's are counted under their own names
+                    self.dirtied[label] = self.dirtied.get(label, 0) + p.dirtied_self
             unattributed = snap.skipped.map_full
             if unattributed:
                 self.writes[OTHER] = self.writes.get(OTHER, 0) + unattributed

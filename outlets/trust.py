@@ -137,8 +137,8 @@ def _all_ints(values: list, lo: int = 0, hi: int = U64) -> bool:
 
 
 def process(p: object) -> ProcessWrites:
-    p = _list(p, "a process", 5, 10)
-    counts = [p[3], p[4], *p[5:6], *p[7:10]]
+    p = _list(p, "a process", 5, 11)
+    counts = [p[3], p[4], *p[5:6], *p[7:11]]
     calls = p[6] if len(p) > 6 else []
     if not (
         type(p[0]) is int
@@ -162,6 +162,7 @@ def process(p: object) -> ProcessWrites:
         p[7] if len(p) > 7 else 0,
         p[8] if len(p) > 8 else 0,
         p[9] if len(p) > 9 else 0,
+        p[10] if len(p) > 10 else 0,
     )
 
 

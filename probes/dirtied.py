@@ -12,10 +12,17 @@ Threads, not processes, because a process's /proc/PID/io includes its dead threa
 exit records arrive one by one. A thread that exited is remembered a few intervals (its
 process may be a zombie still listed, or its record may arrive before its last read).
 
+A process's write_bytes also grows by the whole figure of each child it reaps (the kernel adds
+a reaped child's accounting to its parent's, as it does CPU times): when a process's last
+thread exits, what it dirtied while watched, its own and its children's, is passed on to its
+parent (the exit record names it), as the kernel will when the parent waits for it. So a
+process's figure is its own plus its children's, each kept apart.
+
 Where it can be off (README says so): a thread's exit record is rounded down to a KiB (direct
 I/O of odd sizes only), records lost when more threads exit in one interval than the socket
 holds (counted), and a thread whose exit record names no process (kernels before 5.19, for
-a thread born after the start and never read).
+a thread born after the start and never read), and a parent that ignores SIGCHLD (its
+children are reaped by no one: the kernel gives their figures to no parent, wtop does).
 """
 
 from __future__ import annotations
@@ -72,6 +79,9 @@ class DirtyTracker:
         """(tgid, write_bytes counted so far) of each living thread by tid."""
         self.dead: dict[int, tuple[int, int, int]] = {}
         """(tgid, write_bytes counted, step) of threads whose exit record came lately."""
+        self.total: dict[int, int] = {}
+        """What each living process dirtied while watched, its own and its reaped children's:
+        passed on to its parent when it exits."""
         self.unknown = 0
         """Exit records with bytes that named no process wtop knew (old kernels)."""
         self._step = 0
@@ -96,13 +106,16 @@ class DirtyTracker:
             before = seen[1] if seen is not None and seen[0] == tgid else 0
             if v > before:
                 out[tgid] = out.get(tgid, 0) + v - before
+                self.total[tgid] = self.total.get(tgid, 0) + v - before
             self.base[tid] = (tgid, max(v, before))
 
-    def exited(self, records: Iterable[tuple], out: dict[int, int]) -> set[int]:
-        """Fold exit records (tid, tgid, write_bytes, ...,  last of its process) into out; the
+    def exited(self, records: Iterable[tuple], out: dict[int, int], children: dict[int, int]) -> set[int]:
+        """Fold exit records (tid, tgid, write_bytes, comm, uid, parent, last of its process)
+        into out, and what processes that ended pass on to their parents into children; the
         processes that are now wholly gone."""
         gone = set()
-        for tid, tgid, value, *_rest, last in records:
+        total = self.total
+        for tid, tgid, value, _comm, _uid, parent, last in records:
             seen = self.base.pop(tid, None)
             if not tgid:
                 if seen is None:
@@ -112,18 +125,27 @@ class DirtyTracker:
             before = seen[1] if seen is not None and seen[0] == tgid else 0
             if value > before:
                 out[tgid] = out.get(tgid, 0) + value - before
+                total[tgid] = total.get(tgid, 0) + value - before
             if value or before:  # a thread that dirtied nothing needs no memory of it (storms)
                 self.dead[tid] = (tgid, max(value, before), self._step)
             if last:
                 gone.add(tgid)
+                passed = total.pop(tgid, 0)
+                if passed and parent:
+                    children[parent] = children.get(parent, 0) + passed
+                    total[parent] = total.get(parent, 0) + passed
         return gone
 
-    def step(self, records: Iterable[tuple], candidates: Iterable[int]) -> tuple[dict[int, int], set[int]]:
+    def step(
+        self, records: Iterable[tuple], candidates: Iterable[int]
+    ) -> tuple[dict[int, int], dict[int, int], set[int]]:
         """One interval: the exit records drained first, then the candidates' living threads.
-        Returns (bytes dirtied by process, processes wholly gone)."""
+        Returns (bytes each process dirtied itself, bytes its children that ended passed on to
+        it, processes wholly gone)."""
         self._step += 1
         out: dict[int, int] = {}
-        gone = self.exited(records, out)
+        children: dict[int, int] = {}
+        gone = self.exited(records, out, children)
         for tgid in candidates:
             self.read(tgid, out)  # a zombie's leader too: its exact figure, not the record's KiBs
         if self.dead:
@@ -131,7 +153,8 @@ class DirtyTracker:
             self.dead = {t: d for t, d in self.dead.items() if d[2] > old}
         if self._step % PRUNE_EVERY == 0:
             self.base = {t: b for t, b in self.base.items() if self._exists(t)}
-        return out, gone
+            self.total = {p: n for p, n in self.total.items() if self._exists(p)}
+        return out, children, gone
 
 
 def _all_pids(proc: str = "/proc") -> list[int]:

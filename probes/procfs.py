@@ -133,6 +133,15 @@ def cmdline(pid: int, proc: str = "/proc") -> str:
     return safe_name(raw.rstrip(b"\0").replace(b"\0", b" ")) if raw.strip(b"\0") else ""
 
 
+def comm(pid: int, proc: str = "/proc") -> bytes:
+    """A process's raw name (b"?" when gone)."""
+    try:
+        with open(f"{proc}/{pid}/comm", "rb") as f:
+            return f.read(64).rstrip(b"\n")[:16]
+    except OSError:
+        return b"?"
+
+
 def alive(pid: int) -> bool:
     """Whether a process exists (a zombie still does); True when we may not ask."""
     try:

@@ -29,6 +29,8 @@ class Totals:
     """The process was found gone (accumulated mode marks it)."""
     syncs: int = 0
     dirtied: int = 0
+    """As the kernel counts write_bytes: its own and its reaped children's."""
+    dirtied_children: int = 0
 
 
 @dataclass(slots=True)
@@ -220,7 +222,9 @@ def fold(state: RunState, snap: Snapshot) -> RunState:
     for p in snap.processes:
         t = totals.get(p.pid)
         if t is None:
-            totals[p.pid] = Totals(p.bytes, p.writes, p.comm, p.uid, syncs=p.syncs, dirtied=p.dirtied)
+            totals[p.pid] = Totals(
+                p.bytes, p.writes, p.comm, p.uid, syncs=p.syncs, dirtied=p.dirtied, dirtied_children=p.dirtied_children
+            )
         else:
             totals[p.pid] = Totals(
                 t.bytes + p.bytes,
@@ -229,6 +233,7 @@ def fold(state: RunState, snap: Snapshot) -> RunState:
                 p.uid,
                 syncs=t.syncs + p.syncs,
                 dirtied=t.dirtied + p.dirtied,
+                dirtied_children=t.dirtied_children + p.dirtied_children,
             )
     for pid in snap.exited:
         t = totals.get(pid)
@@ -308,7 +313,7 @@ def fold_proc_history(state: RunState, snap: Snapshot) -> None:
     f = snap.focus
     p99 = percentile(f.latency, 0.99, f.latency_max_ns) if f is not None and f.latency.total else None
     for p in snap.processes:
-        if p.bytes or p.writes or p.dirtied or (f is not None and f.pid == p.pid):
+        if p.bytes or p.writes or p.dirtied_self or (f is not None and f.pid == p.pid):
             hist.setdefault(p.pid, []).append(
                 (
                     snap.time,
@@ -316,7 +321,7 @@ def fold_proc_history(state: RunState, snap: Snapshot) -> None:
                     p.writes,
                     snap.elapsed,
                     p99 if f is not None and f.pid == p.pid else None,
-                    p.dirtied,
+                    p.dirtied_self,
                 )
             )
             state.proc_points += 1

@@ -150,7 +150,8 @@ class Sampler:
         alive: Callable[[int], bool] = procfs.alive,
         disk_name: Callable[[int, int], str] = procfs.disk_name,
         sync_sla_ns: int | None = None,
-        dirtied: Callable[[set[int]], tuple[dict[int, int], dict[int, tuple[bytes, int]]]] | None = None,
+        dirtied: Callable[[set[int]], tuple[dict[int, int], dict[int, int], dict[int, tuple[bytes, int]]]]
+        | None = None,
         bdi_disk: Callable[[bytes], str] = procfs.bdi_disk,
     ) -> None:
         self.sla_ns = sla_ns
@@ -160,7 +161,8 @@ class Sampler:
         self._alive = alive
         self._disk_name = disk_name
         self._dirtied = dirtied
-        """(bytes dirtied by pid, (raw comm, uid) of exited ones) of the processes given: the
+        """(bytes dirtied by each process itself, bytes its children that ended passed on to it,
+        (raw comm, uid) of those the probes may not have named) of the processes given: the
         kernel's accounting (probes/dirtied.py); None: not counted."""
         self._bdi_disk = bdi_disk
         self._prev = first
@@ -262,15 +264,16 @@ class Sampler:
                 d[f.disk] = d.get(f.disk, 0) + f.bytes
         shares: dict[str, list[tuple[int, str, int]]] = {}
         for p in rows:
-            if not p.dirtied:
+            mine = p.dirtied - p.dirtied_children  # its children's are on their own rows
+            if not mine:
                 continue
             parts = by_pid.get(p.pid) or file_disks.get(p.pid)
             if not parts:
                 continue
             whole = sum(parts.values())
-            left = p.dirtied
+            left = mine
             for n, (dev, part) in enumerate(sorted(parts.items(), key=lambda kv: -kv[1])):
-                share = left if n == len(parts) - 1 else p.dirtied * part // whole
+                share = left if n == len(parts) - 1 else mine * part // whole
                 left -= share
                 if share:
                     shares.setdefault(dev, []).append((p.pid, p.comm, share))
@@ -351,13 +354,13 @@ class Sampler:
             if n != prev_dirty(key, 0):
                 dirty_d[key] = n - prev_dirty(key, 0)
         dirty_pids = {k[0] for k in dirty_d}
-        dirtied, dirty_names = self._dirtied(set(per_pid) | dirty_pids) if self._dirtied else ({}, {})
+        dirtied, children, dirty_names = self._dirtied(set(per_pid) | dirty_pids) if self._dirtied else ({}, {}, {})
         self._alive_idle.difference_update(per_pid)
         self._alive_idle.difference_update(dirty_pids)
         names_get = self._names(r.names).get
         unknown = ("?", -1, 0)
         rows = []
-        dirtied_get = dirtied.get
+        dirtied_get, children_get = dirtied.get, children.get
         for pid, d in per_pid.items():
             comm, uid, cgroup = names_get(pid, unknown)
             rows.append(
@@ -371,15 +374,21 @@ class Sampler:
                     d[3:SYNCS_AT],
                     cgroup,
                     d[SYNCS_AT] if len(d) > SYNCS_AT else 0,
-                    dirtied_get(pid, 0),
+                    dirtied_get(pid, 0) + children_get(pid, 0),
+                    children_get(pid, 0),
                 )
             )
-        for pid, n in dirtied.items():  # made dirty with no write call of its own: mmap, or the call ended before
-            if n and pid not in per_pid:
+        # made dirty with no write call of its own (mmap, or the call ended before), or a
+        # parent whose children ended
+        for pid in (dirtied.keys() | children.keys()) - per_pid.keys():
+            own, kids = dirtied_get(pid, 0), children_get(pid, 0)
+            if own or kids:
                 comm, uid, cgroup = names_get(pid, unknown)
                 if comm == "?" and pid in dirty_names:
                     comm, uid = self._safe_comm(dirty_names[pid][0]), dirty_names[pid][1]
-                rows.append(ProcessWrites(pid, comm, uid, 0, 0, cgroup=cgroup, dirtied=n))
+                rows.append(
+                    ProcessWrites(pid, comm, uid, 0, 0, cgroup=cgroup, dirtied=own + kids, dirtied_children=kids)
+                )
         if dirtied:
             disks = self._dirtied_disks(disks, rows, dirty_d, files)
         threads = tuple(

@@ -105,8 +105,15 @@ class ProcessWrites:
     """Durability calls (fsync, fdatasync, sync_file_range, msync, syncfs, sync)."""
     dirtied: int = 0
     """Bytes it made dirty in the page cache (buffered writes, stores into shared mappings)
-    plus direct I/O it submitted: the kernel's write_bytes of /proc/PID/io, what iotop shows
-    as DISK WRITE (probes/dirtied.py)."""
+    plus direct I/O it submitted: the kernel's write_bytes of /proc/PID/io (probes/dirtied.py),
+    which, as the kernel counts it, includes the figures of the children it reaped."""
+    dirtied_children: int = 0
+    """The part of dirtied that its children that ended passed on to it (they have rows of their
+    own): dirtied - dirtied_children is what it dirtied itself, iotop's DISK WRITE."""
+
+    @property
+    def dirtied_self(self) -> int:
+        return self.dirtied - self.dirtied_children
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ NLMSG = struct.Struct("<IHHII")
 GENL = struct.Struct("<BBH")
 NLA = struct.Struct("<HH")
 # offsets in struct taskstats (include/uapi/linux/taskstats.h)
-VERSION_AT, FLAG_AT, UID_AT, PID_AT, COMM_AT, WRITE_BYTES_AT, TGID_AT = 0, 8, 120, 128, 80, 256, 368
+VERSION_AT, FLAG_AT, UID_AT, PID_AT, PPID_AT, COMM_AT, WRITE_BYTES_AT, TGID_AT = 0, 8, 120, 128, 132, 80, 256, 368
 COMM_LEN = 32
 RCVBUF = 32 << 20
 """Room for about 70,000 exit records between two drains (one is about 450 bytes)."""
@@ -65,9 +65,9 @@ def _attrs(buf: bytes, start: int, end: int):
         start += (length + 3) & ~3
 
 
-def parse(buf: bytes, family: int) -> list[tuple[int, int, int, bytes, int, bool]]:
+def parse(buf: bytes, family: int) -> list[tuple[int, int, int, bytes, int, int, bool]]:
     """The exit records in one read of the socket: (tid, tgid or 0 when the kernel does not
-    say, write_bytes, comm, uid, last thread of its process)."""
+    say, write_bytes, comm, uid, parent's pid, last thread of its process)."""
     out = []
     at = 0
     while at + NLMSG.size <= len(buf):
@@ -101,6 +101,7 @@ def parse(buf: bytes, family: int) -> list[tuple[int, int, int, bytes, int, bool
                                 int.from_bytes(stats[WRITE_BYTES_AT : WRITE_BYTES_AT + 8], "little"),
                                 stats[COMM_AT : COMM_AT + COMM_LEN].split(b"\0", 1)[0][:16],
                                 int.from_bytes(stats[UID_AT : UID_AT + 4], "little"),
+                                int.from_bytes(stats[PPID_AT : PPID_AT + 4], "little"),
                                 version >= 12 and bool(stats[FLAG_AT] & AGROUP),
                             )
                         )
@@ -160,7 +161,7 @@ class Taskstats:
     def fileno(self) -> int:
         return self._sock.fileno()
 
-    def drain(self) -> list[tuple[int, int, int, bytes, int, bool]]:
+    def drain(self) -> list[tuple[int, int, int, bytes, int, int, bool]]:
         """Every record queued since the last drain; never blocks."""
         out = []
         while True:

@@ -35,7 +35,8 @@ class Row:
     syncs_s: float = 0.0
     """fsync and its kin a second (the durability calls)."""
     dirtied_s: float = 0.0
-    """Bytes a second made dirty in the page cache, or sent as direct I/O (iotop's DISK WRITE)."""
+    """Bytes a second it made dirty in the page cache itself, or sent as direct I/O (iotop's DISK
+    WRITE; not its children's, which have rows of their own)."""
 
 
 def kinds_by_pid(snap: Snapshot) -> dict[int, dict[str, int]]:
@@ -90,7 +91,7 @@ def _process_row(p: ProcessWrites, total: int, elapsed: float, kinds: dict) -> R
         kind=share_text(kinds.get(p.pid, {}), SHORT_KIND),
         call=share_text(calls_of(p)),
         syncs_s=rate(p.syncs, elapsed),
-        dirtied_s=rate(p.dirtied, elapsed),
+        dirtied_s=rate(p.dirtied_self, elapsed),
     )
 
 
@@ -108,7 +109,7 @@ def _by_name(state: RunState, snap: Snapshot, kinds: dict, accumulated: bool = F
         g[2].add(t.pid)
     if snap.threads:  # a process that only dirtied pages (mmap) wrote under no thread's name
         for p in snap.processes:
-            if p.dirtied and not p.writes:
+            if p.dirtied_self and not p.writes:
                 sums.setdefault(p.comm, [0, 0, set()])[2].add(p.pid)
     if accumulated:  # every name since start: those quiet now at 0 B/s, with their totals
         for comm in state.comm_totals:
@@ -119,7 +120,7 @@ def _by_name(state: RunState, snap: Snapshot, kinds: dict, accumulated: bool = F
         uids = {procs[pid].uid for pid in pids if pid in procs}
         kind_sum: dict[str, int] = {}
         call_sum: dict[str, int] = {}
-        dirtied = sum(procs[pid].dirtied for pid in pids if pid in procs)
+        dirtied = sum(procs[pid].dirtied_self for pid in pids if pid in procs)
         for pid in pids:
             for k, v in kinds.get(pid, {}).items():
                 kind_sum[k] = kind_sum.get(k, 0) + v

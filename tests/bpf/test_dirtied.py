@@ -84,12 +84,14 @@ def test_short_lived_programs_dirty_exactly_their_write_bytes(disk_dir):
         ["dd", "if=/dev/zero", f"of={disk_dir}/dd.bin", "bs=1M", "count=20", "status=none"],
         ["dd", "if=/dev/zero", f"of={disk_dir}/direct.bin", "bs=4096", "count=256", "oflag=direct", "status=none"],
         [sys.executable, "-c", MMAP_WRITER, f"{disk_dir}/mapped.bin"],
+        # a shell that waits for its children: its write_bytes holds theirs, as ours does
+        ["sh", "-c", f"dd if=/dev/zero of={disk_dir}/a bs=64k count=30 status=none; cp {disk_dir}/a {disk_dir}/b"],
     ]
     if shutil.which("fio"):
         runs.append(
             ["fio", "--name=mm", f"--filename={disk_dir}/fio.bin", "--ioengine=mmap", "--rw=write", "--bs=64k"]
-            + ["--size=8m", "--thread", "--output=/dev/null"]
-        )
+            + ["--size=8m", "--output=/dev/null"]
+        )  # the job is a child process, reaped by fio, which lays the file out itself first
     with LiveSource(ProbeOptions()) as src:
         src.sample()
         snaps, io = [], {}
@@ -104,6 +106,11 @@ def test_short_lived_programs_dirty_exactly_their_write_bytes(disk_dir):
         snaps.append(src.sample())
     assert all(v > 0 for v in io.values()), io  # a real disk: something was dirtied
     assert {pid: dirtied(snaps, pid) for pid in io} == io
+    sh = next(pid for pid, argv in zip(io, runs, strict=True) if argv[0] == "sh")
+    mine = [p for s in snaps for p in s.processes if p.pid == sh]
+    assert sum(p.dirtied_children for p in mine) == io[sh]  # all of it its children's
+    # the machine's total counts each byte once: each process's own
+    assert sum(s.dirtied for s in snaps) == sum(p.dirtied_self for s in snaps for p in s.processes)
     assert sum(s.skipped.exits_lost for s in snaps) == 0
     # the disks view: the device holding the directory got their bytes, by name
     st = os.stat(disk_dir)
@@ -177,3 +184,21 @@ def test_without_the_dirtying_tracepoint_write_calls_still_count_and_a_note_says
         s = src.sample()
     assert expect >= 4 << 20 and dirtied([s], p.pid) == expect  # its write calls made it a candidate
     assert any(n.startswith("dirtied: only of processes that make write calls") for n in s.notes)
+
+
+def test_the_filters_apply_to_what_exiting_processes_dirtied(disk_dir):
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        with LiveSource(ProbeOptions(pid=other.pid)) as src:
+            src.sample()
+            p = subprocess.Popen(["dd", "if=/dev/zero", f"of={disk_dir}/f.bin", "bs=1M", "count=2", "status=none"])
+            try:
+                assert zombie(p)["write_bytes"] >= 2 << 20
+            finally:
+                p.wait()
+            settle()
+            s = src.sample()
+    finally:
+        other.kill()
+        other.wait()
+    assert dirtied([s], p.pid) == 0 and s.dirtied == 0  # -p: only that process, dd's exit record too

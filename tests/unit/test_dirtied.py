@@ -31,7 +31,7 @@ class Machine:
         v = self.threads[tgid][tid] if keep else self.threads[tgid].pop(tid)
         if last and not keep:
             del self.threads[tgid]
-        return (tid, tgid, v & ~1023, b"w", 0, last)
+        return (tid, tgid, v & ~1023, b"w", 0, 1, last)
 
 
 def test_what_a_process_did_before_wtop_is_not_counted_and_what_it_does_after_is():
@@ -40,9 +40,9 @@ def test_what_a_process_did_before_wtop_is_not_counted_and_what_it_does_after_is
     t = m.tracker()
     m.threads[100][100] += 8192
     m.threads[200][201] += 4096
-    out, gone = t.step([], [100, 200])
+    out, _, gone = t.step([], [100, 200])
     assert out == {100: 8192, 200: 4096} and gone == set()
-    out, _ = t.step([], [100, 200])  # nothing new
+    out, _, _ = t.step([], [100, 200])  # nothing new
     assert out == {}
 
 
@@ -51,7 +51,7 @@ def test_a_process_born_and_gone_within_an_interval_counts_whole_from_its_exit_r
     t = m.tracker()
     m.threads[300] = {300: 20 << 20, 301: 12288}
     records = [m.exit(300, 301), m.exit(300, 300, last=True)]
-    out, gone = t.step(records, [300])
+    out, _, gone = t.step(records, [300])
     assert out == {300: (20 << 20) + 12288} and gone == {300}
 
 
@@ -62,7 +62,7 @@ def test_a_thread_read_then_exited_counts_only_what_it_did_since():
     m.threads[400][401] = 8192
     assert t.step([], [400])[0] == {400: 8192}
     m.threads[400][401] = 8192 + 4096
-    out, _ = t.step([m.exit(400, 401)], [400])
+    out, _, _ = t.step([m.exit(400, 401)], [400])
     assert out == {400: 4096}
     assert 401 not in t.base
 
@@ -73,14 +73,14 @@ def test_a_zombie_leader_still_listed_is_not_counted_twice_and_gives_back_the_ro
     t = m.tracker()
     m.threads[500][500] = 3 * 512  # direct I/O of odd sizes: the record says 1 KiB
     rec = m.exit(500, 500, last=True, keep=True)
-    out, _ = t.step([rec], [500])  # the record, then its zombie read exactly
+    out, _, _ = t.step([rec], [500])  # the record, then its zombie read exactly
     assert out == {500: 1536}
     assert t.step([], [500])[0] == {}
 
 
 def test_a_record_naming_no_process_is_counted_as_unknown():
     t = Machine().tracker()
-    out, _ = t.step([(77, 0, 4096, b"x", 0, False)], [])
+    out, _, _ = t.step([(77, 0, 4096, b"x", 0, 1, False)], [])
     assert out == {} and t.unknown == 1
 
 
@@ -94,6 +94,7 @@ def test_exit_records_are_parsed_from_the_kernels_wire_format():
     struct.pack_into("<H", stats, 0, 13)
     stats[8] = taskstats.AGROUP
     struct.pack_into("<I", stats, 120, 1000)  # ac_uid
+    struct.pack_into("<I", stats, 132, 4000)  # ac_ppid
     stats[80:84] = b"dd\0\0"
     struct.pack_into("<Q", stats, 256, 20 << 20)  # write_bytes
     struct.pack_into("<I", stats, 368, 4242)  # ac_tgid
@@ -102,7 +103,7 @@ def test_exit_records_are_parsed_from_the_kernels_wire_format():
     )
     body = struct.pack("<BBH", taskstats.TASKSTATS_CMD_NEW, 1, 0) + _attr(taskstats.TASKSTATS_TYPE_AGGR_PID, nested)
     msg = struct.pack("<IHHII", 16 + len(body), 27, 0, 0, 0) + body
-    assert taskstats.parse(msg + msg, 27) == [(4243, 4242, 20 << 20, b"dd", 1000, True)] * 2
+    assert taskstats.parse(msg + msg, 27) == [(4243, 4242, 20 << 20, b"dd", 1000, 4000, True)] * 2
     assert taskstats.parse(msg, 28) == []  # another family's message
     assert taskstats.parse(msg[:40], 27) == []  # cut short: nothing made up
 
@@ -116,7 +117,7 @@ def test_the_sampler_shares_each_processs_bytes_between_its_devices_by_folios():
         [],
         alive=lambda pid: True,
         disk_name=lambda ma, mi: f"d{ma}-{mi}",
-        dirtied=lambda pids: ({p: dirtied[p] for p in pids if p in dirtied}, {2: (b"mmapper", 0)}),
+        dirtied=lambda pids: ({p: dirtied[p] for p in pids if p in dirtied}, {}, {2: (b"mmapper", 0)}),
         bdi_disk=lambda bdi: bdi.rstrip(b"\0").decode(),
     )
     r = Reading(
@@ -134,3 +135,18 @@ def test_the_sampler_shares_each_processs_bytes_between_its_devices_by_folios():
     assert disks["8:16"].dirtied == 10240 + 8192
     assert disks["8:16"].dirtied_by == ((1, "dd", 10240), (2, "mmapper", 8192))
     assert snap.dirtied == 40960 + 8192
+
+
+def test_a_process_that_ends_passes_what_it_dirtied_to_its_parent_as_the_kernel_does():
+    m = Machine()
+    m.threads = {10: {10: 0}}  # a shell
+    t = m.tracker()
+    m.threads[20] = {20: 8192}  # its child, and the child's own child
+    m.threads[30] = {30: 4096}
+    grandchild = (30, 30, 4096, b"g", 0, 20, True)
+    del m.threads[30]
+    own, children, gone = t.step([grandchild], [20])
+    assert own == {30: 4096, 20: 8192} and children == {20: 4096} and gone == {30}
+    del m.threads[20]
+    own, children, _ = t.step([(20, 20, 8192, b"c", 0, 10, True)], [])
+    assert own == {} and children == {10: 8192 + 4096}  # the child's own and its child's

@@ -234,10 +234,13 @@ class ProcessScreen(Screen):
             line3.append(f"  errors {p.errors}", style="yellow")
         line3.append("   run ", style="bold")
         line3.append(units.human_bytes(t.bytes if t else 0))
-        dirtied = p.dirtied if p else 0
-        if dirtied or (t and t.dirtied):  # iotop's DISK WRITE: what it left for the disk
+        dirtied = p.dirtied_self if p else 0
+        run_dirtied = t.dirtied - t.dirtied_children if t else 0
+        if dirtied or run_dirtied:  # iotop's DISK WRITE: what it left for the disk
             line3.append("   dirtied ", style="bold")
-            line3.append(f"{units.human_rate(units.rate(dirtied, el))}, run {units.human_bytes(t.dirtied if t else 0)}")
+            line3.append(f"{units.human_rate(units.rate(dirtied, el))}, run {units.human_bytes(run_dirtied)}")
+        if t and t.dirtied_children:  # as /proc/PID/io counts it: the children it reaped
+            line3.append(f" (+{units.human_bytes(t.dirtied_children)} its children's)", style="dim")
         if p and p.syncs or (t and t.syncs):
             line3.append("   syncs ", style="bold")
             line3.append(f"{writes_rate(units.rate(p.syncs if p else 0, el))}/s, run {t.syncs if t else 0:,}")
