@@ -34,6 +34,11 @@ DEAD_KEEP = 3
 """Intervals an exited thread's figure is kept (see the module's docstring)."""
 PRUNE_EVERY = 120
 """Intervals between sweeps for threads whose exit record never came."""
+READ_MAX = 256
+"""Processes read per interval, the likeliest first (those that dirtied the most folios, then
+the biggest writers): a burst of 10,000 writers to /dev/null took 250 ms to read. The rest wait
+their turn in later intervals; their bytes are not lost, only counted later (or at their exit,
+whose record holds everything since their last read)."""
 
 
 def read_write_bytes(path: str) -> int | None:
@@ -71,6 +76,7 @@ class DirtyTracker:
         value: Callable[[int, int], int | None] = lambda tgid, tid: read_write_bytes(f"/proc/{tgid}/task/{tid}/io"),
         exists: Callable[[int], bool] = lambda tid: os.path.exists(f"/proc/{tid}"),
         all_processes: Callable[[], Iterable[int]] | None = None,
+        filtered: bool = False,
     ) -> None:
         self._threads = threads
         self._value = value
@@ -82,6 +88,13 @@ class DirtyTracker:
         self.total: dict[int, int] = {}
         """What each living process dirtied while watched, its own and its reaped children's:
         passed on to its parent when it exits."""
+        self.filtered = filtered
+        """The probes are filtered (-p, -c, -u, --cgroup): exit records count only for processes
+        the probes saw (candidates, now or before); else every exit record counts."""
+        self.known: set[int] = set()
+        """Processes that were candidates, while they live (filtered only)."""
+        self.pending: dict[int, None] = {}
+        """Candidates beyond READ_MAX, in the order they came: read in later intervals."""
         self.unknown = 0
         """Exit records with bytes that named no process wtop knew (old kernels)."""
         self._step = 0
@@ -136,24 +149,42 @@ class DirtyTracker:
                     total[parent] = total.get(parent, 0) + passed
         return gone
 
-    def step(
-        self, records: Iterable[tuple], candidates: Iterable[int]
-    ) -> tuple[dict[int, int], dict[int, int], set[int]]:
-        """One interval: the exit records drained first, then the candidates' living threads.
+    def step(self, records: Iterable[tuple], candidates: list[int]) -> tuple[dict[int, int], dict[int, int], set[int]]:
+        """One interval: the exit records drained first, then the living threads of the
+        candidates (the likeliest first, at most READ_MAX with those left from before).
         Returns (bytes each process dirtied itself, bytes its children that ended passed on to
         it, processes wholly gone)."""
         self._step += 1
         out: dict[int, int] = {}
         children: dict[int, int] = {}
+        if self.filtered:
+            self.known.update(candidates)
         gone = self.exited(records, out, children)
-        for tgid in candidates:
+        now = candidates[:READ_MAX]
+        pending = self.pending
+        for tgid in candidates[READ_MAX:]:
+            pending[tgid] = None
+        for tgid in now:
+            pending.pop(tgid, None)
+        while len(now) < READ_MAX and pending:
+            tgid = next(iter(pending))
+            del pending[tgid]
+            now.append(tgid)
+        for tgid in now:
             self.read(tgid, out)  # a zombie's leader too: its exact figure, not the record's KiBs
+        if self.filtered:
+            out = {p: n for p, n in out.items() if p in self.known}
+            children = {p: n for p, n in children.items() if p in self.known}
+            self.known.difference_update(gone)
+        for tgid in gone:
+            pending.pop(tgid, None)
         if self.dead:
             old = self._step - DEAD_KEEP
             self.dead = {t: d for t, d in self.dead.items() if d[2] > old}
         if self._step % PRUNE_EVERY == 0:
             self.base = {t: b for t, b in self.base.items() if self._exists(t)}
             self.total = {p: n for p, n in self.total.items() if self._exists(p)}
+            self.known = {p for p in self.known if self._exists(p)}
         return out, children, gone
 
 

@@ -41,10 +41,8 @@ class LiveSource:
             self._exits = Taskstats(self.kernel.ncpu)
         except TaskstatsError as exc:
             self.notes.append(f"dirtied: a process that exits between two reads is missed ({exc.strerror})")
-        self.dirty = DirtyTracker()
         o = self.opts
-        self._filtered = any(v is not None for v in (o.pid, o.comm, o.uid, o.cgroup))
-        self._watched: set[int] = set()
+        self.dirty = DirtyTracker(filtered=any(v is not None for v in (o.pid, o.comm, o.uid, o.cgroup)))
         # the baselines: the first interval starts now, for the totals and for every process
         self.sampler = Sampler(
             self._read(),
@@ -130,21 +128,12 @@ class LiveSource:
             wall=time.time(),
         )
 
-    def _dirtied(self, candidates: set[int]) -> tuple[dict[int, int], dict[int, int], dict[int, tuple[bytes, int]]]:
+    def _dirtied(self, candidates: list[int]) -> tuple[dict[int, int], dict[int, int], dict[int, tuple[bytes, int]]]:
         """Bytes dirtied since the last interval by these processes and by any that exited
         (their own), what children that ended passed on to their parents, and the names of
         processes the probes may not have named (one gone, or a parent that only waited)."""
         records = self._exits.drain() if self._exits is not None else []
         own, children, _gone = self.dirty.step(records, candidates)
-        # Only the candidates: the probes saw each dirty something or write, with the filters
-        # applied (-p, -c, -u, --cgroup), and whatever a process dirtied since it was last
-        # counted made it a candidate in the interval its exit record arrives in.
-        own = {pid: n for pid, n in own.items() if pid in candidates}
-        if self._filtered:  # a parent counts its children's only where it is watched itself
-            self._watched.update(candidates)
-            if len(self._watched) > 65536:
-                self._watched = set(candidates)
-            children = {pid: n for pid, n in children.items() if pid in self._watched}
         names = {r[1]: (r[3], r[4]) for r in records if r[1] == r[0] and r[1] in own}
         for pid in children.keys() - own.keys() - names.keys():
             names[pid] = (procfs.comm(pid), -1)

@@ -150,7 +150,7 @@ class Sampler:
         alive: Callable[[int], bool] = procfs.alive,
         disk_name: Callable[[int, int], str] = procfs.disk_name,
         sync_sla_ns: int | None = None,
-        dirtied: Callable[[set[int]], tuple[dict[int, int], dict[int, int], dict[int, tuple[bytes, int]]]]
+        dirtied: Callable[[list[int]], tuple[dict[int, int], dict[int, int], dict[int, tuple[bytes, int]]]]
         | None = None,
         bdi_disk: Callable[[bytes], str] = procfs.bdi_disk,
     ) -> None:
@@ -343,9 +343,10 @@ class Sampler:
                 add_entry((key, vals))  # a new entry: all of it is this interval's
             elif vals != old:
                 add_entry((key, tuple(map(sub, vals, old))))
-        per_pid = _sum_by(entries, lambda k: k[0])
-        per_fd = _sum_by(entries, lambda k: (k[0], k[1]))
-        per_thread = _sum_by(entries, lambda k: (k[0], k[2], k[4]))
+        # keys taken by itemgetter, in C: with a lambda each, these were a third of a burst's drain
+        per_pid = _sum_by(entries, operator.itemgetter(0))
+        per_fd = _sum_by(entries, operator.itemgetter(0, 1))
+        per_thread = _sum_by(entries, operator.itemgetter(0, 2, 4))
         files = self._files(list(per_fd.items()))
         disks, disk_no_issue = self._disks(r.disks, prev.disks, files)
         prev_dirty = prev.dirty.get
@@ -354,7 +355,17 @@ class Sampler:
             if n != prev_dirty(key, 0):
                 dirty_d[key] = n - prev_dirty(key, 0)
         dirty_pids = {k[0] for k in dirty_d}
-        dirtied, children, dirty_names = self._dirtied(set(per_pid) | dirty_pids) if self._dirtied else ({}, {}, {})
+        if self._dirtied is not None:
+            # the likeliest first: those that dirtied the most folios, then the biggest writers
+            # (direct I/O dirties no folio)
+            folios: dict[int, int] = {}
+            for (pid, _bdi), n in dirty_d.items():
+                folios[pid] = folios.get(pid, 0) + n
+            order = sorted(folios, key=lambda pid: -folios[pid])
+            order += heapq.nlargest(len(per_pid), (p for p in per_pid if p not in folios), key=lambda p: per_pid[p][0])
+            dirtied, children, dirty_names = self._dirtied(order)
+        else:
+            dirtied, children, dirty_names = {}, {}, {}
         self._alive_idle.difference_update(per_pid)
         self._alive_idle.difference_update(dirty_pids)
         names_get = self._names(r.names).get

@@ -150,3 +150,38 @@ def test_a_process_that_ends_passes_what_it_dirtied_to_its_parent_as_the_kernel_
     del m.threads[20]
     own, children, _ = t.step([(20, 20, 8192, b"c", 0, 10, True)], [])
     assert own == {} and children == {10: 8192 + 4096}  # the child's own and its child's
+
+
+def test_beyond_the_reads_of_an_interval_the_rest_are_read_later_and_nothing_is_lost(monkeypatch):
+    from probes import dirtied
+
+    monkeypatch.setattr(dirtied, "READ_MAX", 2)
+    m = Machine()
+    m.threads = {p: {p: 0} for p in (1, 2, 3, 4)}
+    t = m.tracker()
+    for p in (1, 2, 3, 4):
+        m.threads[p][p] = 4096 * p
+    own, _, _ = t.step([], [4, 3, 2, 1])  # the likeliest first
+    assert own == {4: 16384, 3: 12288}
+    own, _, _ = t.step([], [])
+    assert own == {2: 8192, 1: 4096}  # their turn came
+    m.threads[1][1] += 4096
+    rec = m.exit(1, 1, last=True)
+    own, _, _ = t.step([rec], [])
+    assert own == {1: 4096}
+
+
+def test_filtered_exit_records_count_only_for_processes_the_probes_saw():
+    m = Machine()
+    t = DirtyTracker(
+        threads=lambda tgid: list(m.threads.get(tgid, {})),
+        value=lambda tgid, tid: m.threads.get(tgid, {}).get(tid),
+        exists=lambda tid: True,
+        all_processes=lambda: [],
+        filtered=True,
+    )
+    m.threads = {5: {5: 8192}, 6: {6: 4096}}
+    own, _, _ = t.step([], [5])
+    assert own == {5: 8192}
+    own, children, _ = t.step([m.exit(6, 6, last=True), m.exit(5, 5, last=True)], [])
+    assert own == {} and children == {}  # 6 was never seen; 5 dirtied nothing since its read
