@@ -322,16 +322,21 @@ class Pty:
 WTOP = [PY, "-m", "tui.cli"]
 
 
-def load(bins, tmp: Path, processes: int, fast: int) -> list[subprocess.Popen]:
-    """processes writers writing once a second, plus fast ones writing as fast as they can."""
+def load(bins, tmp: Path, processes: int, fast: int, files: Path | None = None) -> list[subprocess.Popen]:
+    """processes writers writing once a second, plus fast ones writing as fast as they can; to
+    /dev/null, or with files (a directory on a disk), 4 KiB a second each to a file of its own:
+    a page dirtied a second, which iotop-c shows as DISK WRITE (a /dev/null writer it does not
+    show at all, and then it redraws nothing)."""
     writer = tmp / "writer"
     subprocess.run(
         [shutil.which("cc"), "-O2", "-pthread", "-o", str(writer), str(ROOT / "tests/helpers/writer.c")], check=True
     )
     procs = []
     for i in range(processes):
+        target = str(files / f"load{i}.log") if files else "/dev/null"
+        size = "1024" if files else "512"
         procs.append(
-            subprocess.Popen([str(writer), f"load{i % 50}", "512", "4", "/dev/null", "1000"], stdin=subprocess.DEVNULL)
+            subprocess.Popen([str(writer), f"load{i % 50}", size, "4", target, "1000"], stdin=subprocess.DEVNULL)
         )
     for i in range(fast):
         procs.append(
@@ -348,13 +353,17 @@ def stop(procs):
 
 
 @contextlib.contextmanager
-def loaded(bins, tmp: Path, processes: int, fast: int):
-    """Run the block while `load` runs; the writers are gone afterwards, whatever happens."""
-    procs = load(bins, tmp, processes, fast)
+def loaded(bins, tmp: Path, processes: int, fast: int, to_files: bool = False):
+    """Run the block while `load` runs; the writers (and their files) are gone afterwards,
+    whatever happens."""
+    files = Path(tempfile.mkdtemp(prefix="wtop-bench-", dir="/var/tmp")) if to_files else None
+    procs = load(bins, tmp, processes, fast, files)
     try:
         yield
     finally:
         stop(procs)
+        if files:
+            shutil.rmtree(files, ignore_errors=True)
 
 
 def bench_dashboard(seconds: float, label: str) -> tuple[float, float]:
@@ -720,8 +729,8 @@ def main() -> int:
             secs = 10 if q else 30
             print(f"\n4. terminal traffic over {secs}s, each measured alone, the same load for all")
             bench_terminal(secs, "idle system")
-            with loaded(bins, tmp, 100, 0):
-                bench_terminal(secs, "100 writers each writing once a second")
+            with loaded(bins, tmp, 100, 0, to_files=True):
+                bench_terminal(secs, "100 writers each appending 4 KiB a second to a file")
         if "scale" in args.parts:
             print("\n5. scale")
             bench_scale(bins, 10_000)

@@ -21,8 +21,8 @@ process's figure is its own plus its children's, each kept apart.
 Where it can be off (README says so): a thread's exit record is rounded down to a KiB (direct
 I/O of odd sizes only), records lost when more threads exit in one interval than the socket
 holds (counted), and a thread whose exit record names no process (kernels before 5.19, for
-a thread born after the start and never read), and a parent that ignores SIGCHLD (its
-children are reaped by no one: the kernel gives their figures to no parent, wtop does).
+a thread born after the start and never read), and a parent that stops ignoring SIGCHLD
+between its child's exit and its reaping, or the reverse (wtop asks at the child's exit).
 """
 
 from __future__ import annotations
@@ -60,6 +60,23 @@ def read_write_bytes(path: str) -> int | None:
     return int(raw[at + 14 : end if end > 0 else None])
 
 
+def ignores_sigchld(pid: int, proc: str = "/proc") -> bool:
+    """Whether a process ignores SIGCHLD: its children are then reaped by no one (kthreadd's
+    kernel threads, daemons that set SIG_IGN), and the kernel adds their figures to no parent.
+    pid 0 counts as ignoring; a parent already gone as not (it waited for the child first, as
+    shells and fio do, and then ended itself within the interval)."""
+    if pid <= 0:
+        return True
+    try:
+        with open(f"{proc}/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"SigIgn:"):
+                    return bool(int(line.split()[1], 16) & (1 << 16))  # SIGCHLD is 17
+    except (OSError, ValueError):
+        return False
+    return False
+
+
 def list_threads(tgid: int, proc: str = "/proc") -> list[int]:
     try:
         return [int(t) for t in os.listdir(f"{proc}/{tgid}/task")]
@@ -75,12 +92,14 @@ class DirtyTracker:
         threads: Callable[[int], list[int]] = list_threads,
         value: Callable[[int, int], int | None] = lambda tgid, tid: read_write_bytes(f"/proc/{tgid}/task/{tid}/io"),
         exists: Callable[[int], bool] = lambda tid: os.path.exists(f"/proc/{tid}"),
+        ignores_children: Callable[[int], bool] = lambda pid: ignores_sigchld(pid),
         all_processes: Callable[[], Iterable[int]] | None = None,
         filtered: bool = False,
     ) -> None:
         self._threads = threads
         self._value = value
         self._exists = exists
+        self._ignores_children = ignores_children
         self.base: dict[int, tuple[int, int]] = {}
         """(tgid, write_bytes counted so far) of each living thread by tid."""
         self.dead: dict[int, tuple[int, int, int]] = {}
@@ -144,7 +163,7 @@ class DirtyTracker:
             if last:
                 gone.add(tgid)
                 passed = total.pop(tgid, 0)
-                if passed and parent:
+                if passed and parent and not self._ignores_children(parent):
                     children[parent] = children.get(parent, 0) + passed
                     total[parent] = total.get(parent, 0) + passed
         return gone

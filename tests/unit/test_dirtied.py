@@ -16,6 +16,7 @@ class Machine:
 
     def __init__(self) -> None:
         self.threads: dict[int, dict[int, int]] = {}
+        self.ignoring: set[int] = {2}  # kthreadd: its kernel threads are reaped by no one
 
     def tracker(self) -> DirtyTracker:
         return DirtyTracker(
@@ -23,6 +24,7 @@ class Machine:
             value=lambda tgid, tid: self.threads.get(tgid, {}).get(tid),
             exists=lambda tid: any(tid in t for t in self.threads.values()),
             all_processes=lambda: list(self.threads),
+            ignores_children=lambda pid: pid in self.ignoring,
         )
 
     def exit(self, tgid: int, tid: int, last: bool = False, keep: bool = False) -> tuple:
@@ -150,6 +152,9 @@ def test_a_process_that_ends_passes_what_it_dirtied_to_its_parent_as_the_kernel_
     del m.threads[20]
     own, children, _ = t.step([(20, 20, 8192, b"c", 0, 10, True)], [])
     assert own == {} and children == {10: 8192 + 4096}  # the child's own and its child's
+    m.threads[40] = {40: 4096}  # a kernel thread: kthreadd ignores SIGCHLD, the kernel adds nothing
+    own, children, _ = t.step([(40, 40, 4096, b"kworker", 0, 2, True)], [40])
+    assert own == {40: 4096} and children == {}
 
 
 def test_beyond_the_reads_of_an_interval_the_rest_are_read_later_and_nothing_is_lost(monkeypatch):
@@ -178,6 +183,7 @@ def test_filtered_exit_records_count_only_for_processes_the_probes_saw():
         value=lambda tgid, tid: m.threads.get(tgid, {}).get(tid),
         exists=lambda tid: True,
         all_processes=lambda: [],
+        ignores_children=lambda pid: False,
         filtered=True,
     )
     m.threads = {5: {5: 8192}, 6: {6: 4096}}
