@@ -252,3 +252,20 @@ def test_per_process_history_is_bounded_and_keeps_the_biggest_writers():
     assert state.proc_points == sum(len(v) for v in state.proc_history.values())
     pts = runstate.process_points(state, 1)
     assert len(pts) == 59 and pts[0].bytes_s == 10**9 and all(p.bytes_s == 0 for p in pts[1:])
+
+
+def test_a_process_history_carries_what_it_dirtied_and_the_machines_skipped_events():
+    from dataclasses import replace
+
+    from probes import runstate
+
+    state = runstate.RunState()
+    s1 = snap(1, [(7, "db", 0, 4096, 1)])
+    s1 = replace(s1, processes=(replace(s1.processes[0], dirtied=8192),), skipped=Skipped(no_entry=3))
+    runstate.fold(state, s1)
+    runstate.fold(state, snap(2, [(8, "other", 0, 10, 1)]))
+    pts = runstate.process_points(state, 7)
+    assert [(p.dirtied_s, p.skipped) for p in pts] == [(8192.0, 3), (0.0, 0)]
+    from tui.views.history import PROCESS_BYTES
+
+    assert [PROCESS_BYTES.marked(p) for p in pts] == [True, False]  # x where events were skipped
