@@ -190,8 +190,6 @@ class DisksView(HistogramView):
                 t.append(", " if n else "")
                 t.append_text(name_text(comm))
                 t.append(f"[{pid}] {units.human_bytes(b)}")
-        if wide:
-            t.append("  (written back later, by the kernel's flushers)", style="dim")
         t.append("\n")
 
     def facts(self, state: runstate.RunState, wide: bool = True, filtered: bool = False) -> Text:
