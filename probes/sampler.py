@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from . import procfs
+from .dirtied import READ_MAX
 from .names import safe_name
 from .snapshot import (
     CALLS,
@@ -362,7 +363,14 @@ class Sampler:
             for (pid, _bdi), n in dirty_d.items():
                 folios[pid] = folios.get(pid, 0) + n
             order = sorted(folios, key=lambda pid: -folios[pid])
-            order += heapq.nlargest(len(per_pid), (p for p in per_pid if p not in folios), key=lambda p: per_pid[p][0])
+            writers = [p for p in per_pid if p not in folios]
+            if len(writers) > READ_MAX:  # only the head is read now: only the head is sorted
+                head = heapq.nlargest(READ_MAX, writers, key=lambda p: per_pid[p][0])
+                chosen = set(head)
+                writers = head + [p for p in writers if p not in chosen]
+            else:
+                writers.sort(key=lambda p: -per_pid[p][0])
+            order += writers
             dirtied, children, dirty_names = self._dirtied(order)
         else:
             dirtied, children, dirty_names = {}, {}, {}
