@@ -95,7 +95,13 @@ class DirtyTracker:
         ignores_children: Callable[[int], bool] = lambda pid: ignores_sigchld(pid),
         all_processes: Callable[[], Iterable[int]] | None = None,
         filtered: bool = False,
+        whole: Callable[[int], int | None] = lambda tgid: read_write_bytes(f"/proc/{tgid}/io"),
     ) -> None:
+        self._whole = whole
+        self.wholes: dict[int, int] = {}
+        """Each read process's /proc/PID/io write_bytes at its last read: while it has not
+        moved, none of its threads has (one read instead of a walk of its threads; with 1,000
+        writers to /dev/null an interval, the walks were most of the dashboard's CPU)."""
         self._threads = threads
         self._value = value
         self._exists = exists
@@ -124,6 +130,10 @@ class DirtyTracker:
 
     def read(self, tgid: int, out: dict[int, int]) -> None:
         """Read the living threads of tgid; what they dirtied since counted goes into out."""
+        whole = self._whole(tgid)
+        if whole is None or whole == self.wholes.get(tgid):
+            return  # gone (its exit records will say), or nothing moved
+        self.wholes[tgid] = whole
         for tid in self._threads(tgid):
             v = self._value(tgid, tid)
             if v is None:
@@ -162,6 +172,7 @@ class DirtyTracker:
                 self.dead[tid] = (tgid, max(value, before), self._step)
             if last:
                 gone.add(tgid)
+                self.wholes.pop(tgid, None)
                 passed = total.pop(tgid, 0)
                 if passed and parent and not self._ignores_children(parent):
                     children[parent] = children.get(parent, 0) + passed
@@ -204,6 +215,7 @@ class DirtyTracker:
             self.base = {t: b for t, b in self.base.items() if self._exists(t)}
             self.total = {p: n for p, n in self.total.items() if self._exists(p)}
             self.known = {p for p in self.known if self._exists(p)}
+            self.wholes = {p: n for p, n in self.wholes.items() if self._exists(p)}
         return out, children, gone
 
 

@@ -363,7 +363,12 @@ class Sampler:
             for (pid, _bdi), n in dirty_d.items():
                 folios[pid] = folios.get(pid, 0) + n
             order = sorted(folios, key=lambda pid: -folios[pid])
-            writers = [p for p in per_pid if p not in folios]
+            # a writer that dirtied no folio can only have done direct I/O, to a file or to a
+            # disk: not one whose every descriptor is known to lead elsewhere (/dev/null, a
+            # pipe, a socket, a terminal); unresolved or unlisted ones may have
+            maybe = {f.pid for f in files if f.kind in ("file", "?") or f.disk}
+            elsewhere = {f.pid for f in files} - maybe
+            writers = [p for p in per_pid if p not in folios and p not in elsewhere]
             if len(writers) > READ_MAX:  # only the head is read now: only the head is sorted
                 head = heapq.nlargest(READ_MAX, writers, key=lambda p: per_pid[p][0])
                 chosen = set(head)

@@ -25,7 +25,13 @@ class Machine:
             exists=lambda tid: any(tid in t for t in self.threads.values()),
             all_processes=lambda: list(self.threads),
             ignores_children=lambda pid: pid in self.ignoring,
+            whole=self.whole,
         )
+
+    def whole(self, tgid: int) -> int | None:
+        """/proc/PID/io of a process (here only its living threads': a change is all the
+        tracker looks for)."""
+        return sum(self.threads[tgid].values()) if tgid in self.threads else None
 
     def exit(self, tgid: int, tid: int, last: bool = False, keep: bool = False) -> tuple:
         """The thread's exit record (its figure rounded down to a KiB, as the kernel sends it);
@@ -185,9 +191,22 @@ def test_filtered_exit_records_count_only_for_processes_the_probes_saw():
         all_processes=lambda: [],
         ignores_children=lambda pid: False,
         filtered=True,
+        whole=lambda tgid: sum(m.threads[tgid].values()) if tgid in m.threads else None,
     )
     m.threads = {5: {5: 8192}, 6: {6: 4096}}
     own, _, _ = t.step([], [5])
     assert own == {5: 8192}
     own, children, _ = t.step([m.exit(6, 6, last=True), m.exit(5, 5, last=True)], [])
     assert own == {} and children == {}  # 6 was never seen; 5 dirtied nothing since its read
+
+
+def test_a_process_whose_io_did_not_move_is_not_walked():
+    m = Machine()
+    m.threads = {9: {9: 0, 10: 0}}
+    walks = []
+    t = m.tracker()
+    t._threads = lambda tgid: walks.append(tgid) or list(m.threads.get(tgid, {}))
+    t.step([], [9])
+    assert walks == []  # nothing moved since the start
+    m.threads[9][10] = 4096
+    assert t.step([], [9])[0] == {9: 4096} and walks == [9]
