@@ -50,6 +50,16 @@ class TaskstatsError(OSError):
     pass
 
 
+def _possible(ncpu: int, path: str = "/sys/devices/system/cpu/possible") -> str:
+    """The kernel's list of possible CPUs ("0-3,8-11"): what a listener registers for (a range
+    over a hole would be refused)."""
+    try:
+        with open(path) as f:
+            return f.read().strip() or f"0-{ncpu - 1}"
+    except OSError:
+        return f"0-{ncpu - 1}"
+
+
 def _attr(kind: int, payload: bytes) -> bytes:
     raw = NLA.pack(NLA.size + len(payload), kind) + payload
     return raw + b"\0" * (-len(raw) % 4)
@@ -123,7 +133,7 @@ class Taskstats:
             except OSError:
                 self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
             self.family = self._family_id()
-            mask = f"0-{ncpu - 1}".encode() + b"\0"
+            mask = _possible(ncpu).encode() + b"\0"
             self._request(self.family, TASKSTATS_CMD_GET, _attr(TASKSTATS_CMD_ATTR_REGISTER_CPUMASK, mask))
             self._sock.setblocking(False)
         except OSError as exc:
