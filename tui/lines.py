@@ -172,9 +172,14 @@ class _ColumnView(Widget):
             self._shown = [None] * height
         for y in range(height):
             new = self.table.cell_strip(self.index, y, width)
-            if new != self._shown[y]:
+            old = self._shown[y]
+            if new != old:
                 self._shown[y] = new
-                self.refresh(Region(0, y, width, 1))
+                # only the characters that changed: "  24.0 KiB" -> "  28.0 KiB" sends one
+                # (every visible TOTAL changes every second: most of the bytes under load)
+                span = changed_span(old, new, width)
+                if span is not None:
+                    self.refresh(Region(span[0], y, span[1] - span[0], 1))
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
