@@ -446,8 +446,7 @@ def bpftool_progs() -> dict[int, dict]:
 
 def bpftool_run_ns(ids: set[int]) -> int:
     """run_time_ns of these programs (bpftrace's: those that appeared with it)."""
-    progs = bpftool_progs()
-    return sum(progs.get(i, {}).get("run_time_ns", 0) for i in ids)
+    return bpftool_runs(ids)[0]
 
 
 def bench_disk(n: int, reps: int) -> None:

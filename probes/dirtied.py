@@ -146,10 +146,15 @@ class DirtyTracker:
                 continue
             seen = self.base.get(tid)
             before = seen[1] if seen is not None and seen[0] == tgid else 0
-            if v > before:
-                out[tgid] = out.get(tgid, 0) + v - before
-                self.total[tgid] = self.total.get(tgid, 0) + v - before
+            self._count(out, tgid, v - before)
             self.base[tid] = (tgid, max(v, before))
+
+    def _count(self, out: dict[int, int], tgid: int, n: int) -> None:
+        """What a thread dirtied since it was last counted, into its process's interval and into
+        what the process will pass on to its parent."""
+        if n > 0:
+            out[tgid] = out.get(tgid, 0) + n
+            self.total[tgid] = self.total.get(tgid, 0) + n
 
     def exited(self, records: Iterable[tuple], out: dict[int, int], children: dict[int, int]) -> set[int]:
         """Fold exit records (tid, tgid, write_bytes, comm, uid, parent, last of its process)
@@ -165,9 +170,7 @@ class DirtyTracker:
                     continue
                 tgid = seen[0]
             before = seen[1] if seen is not None and seen[0] == tgid else 0
-            if value > before:
-                out[tgid] = out.get(tgid, 0) + value - before
-                total[tgid] = total.get(tgid, 0) + value - before
+            self._count(out, tgid, value - before)
             if value or before:  # a thread that dirtied nothing needs no memory of it (storms)
                 self.dead[tid] = (tgid, max(value, before), self._step)
             if last:

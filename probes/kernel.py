@@ -329,12 +329,6 @@ class Kernel:
             out[(tgid, bdi)] = sum(words[i * ncpu : (i + 1) * ncpu])
         return out
 
-    def delete_dirty(self, keys: list[tuple[int, bytes]]) -> None:
-        for tgid, bdi in keys:
-            bpfsys.delete(
-                self._maps["wtop_dirty"], ct.create_string_buffer(DIRTY_KEY.pack(tgid, 0, bdi), DIRTY_KEY.size)
-            )
-
     def read_names(self) -> dict[int, tuple[bytes, int, int]]:
         """(raw comm, uid, cgroup id) by process, as the kernel saw them."""
         n = bpfsys.lookup_all(
@@ -375,9 +369,10 @@ class Kernel:
         """Drop the entries of processes that are gone (their last values were read): keys of
         wtop_procs (five fields) and of wtop_dirty (two)."""
         for key in keys:
-            if len(key) == 2:
-                self.delete_dirty([key])
+            if len(key) == 2:  # (tgid, the backing device's name)
+                name, raw = "wtop_dirty", DIRTY_KEY.pack(key[0], 0, key[1])
             else:
-                bpfsys.delete(self._maps["wtop_procs"], ct.create_string_buffer(FD_KEY.pack(*key), FD_KEY.size))
+                name, raw = "wtop_procs", FD_KEY.pack(*key)
+            bpfsys.delete(self._maps[name], ct.create_string_buffer(raw, len(raw)))
         for pid in pids:
             bpfsys.delete(self._maps["wtop_info"], ct.c_uint32(pid))

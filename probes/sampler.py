@@ -280,16 +280,16 @@ class Sampler:
                     shares.setdefault(dev, []).append((p.pid, p.comm, share))
         if not shares:
             return disks
+        for mine in shares.values():
+            mine.sort(key=lambda t: (-t[2], t[0]))
         out = []
         for d in disks:
             mine = shares.pop(d.dev, None)
             if mine:
-                mine.sort(key=lambda t: (-t[2], t[0]))
                 d = replace(d, dirtied=sum(t[2] for t in mine), dirtied_by=tuple(mine[:DIRTIERS]))
             out.append(d)
         for dev, mine in sorted(shares.items()):
             major, minor = (int(x) for x in dev.split(":"))
-            mine.sort(key=lambda t: (-t[2], t[0]))
             out.append(
                 DiskWrites(
                     dev=dev,

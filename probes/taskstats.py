@@ -75,16 +75,22 @@ def _attrs(buf: bytes, start: int, end: int):
         start += (length + 3) & ~3
 
 
+def _messages(buf: bytes):
+    """(type, sequence number, start, end) of each netlink message in one read of the socket."""
+    at = 0
+    while at + NLMSG.size <= len(buf):
+        length, kind, _flags, seq, _pid = NLMSG.unpack_from(buf, at)
+        if length < NLMSG.size:
+            return
+        yield kind, seq, at, min(at + length, len(buf))
+        at += (length + 3) & ~3
+
+
 def parse(buf: bytes, family: int) -> list[tuple[int, int, int, bytes, int, int, bool]]:
     """The exit records in one read of the socket: (tid, tgid or 0 when the kernel does not
     say, write_bytes, comm, uid, parent's pid, last thread of its process)."""
     out = []
-    at = 0
-    while at + NLMSG.size <= len(buf):
-        length, kind, _flags, _seq, _pid = NLMSG.unpack_from(buf, at)
-        if length < NLMSG.size:
-            break
-        end = min(at + length, len(buf))
+    for kind, _seq, at, end in _messages(buf):
         if kind == family and end - at >= NLMSG.size + GENL.size:
             cmd = buf[at + NLMSG.size]
             if cmd == TASKSTATS_CMD_NEW:
@@ -115,7 +121,6 @@ def parse(buf: bytes, family: int) -> list[tuple[int, int, int, bytes, int, int,
                                 version >= 12 and bool(stats[FLAG_AT] & AGROUP),
                             )
                         )
-        at += (length + 3) & ~3
     return out
 
 
@@ -147,19 +152,14 @@ class Taskstats:
         self._sock.settimeout(2.0)
         while True:
             buf = self._sock.recv(65536)
-            at = 0
-            while at + NLMSG.size <= len(buf):
-                length, kind, _f, seq, _p = NLMSG.unpack_from(buf, at)
-                if length < NLMSG.size:
-                    break
+            for kind, seq, at, end in _messages(buf):
                 if kind == NLMSG_ERROR and seq == 1:
                     code = -struct.unpack_from("<i", buf, at + NLMSG.size)[0]
                     if code:
                         raise OSError(code, os.strerror(code))
                     return buf
                 if kind == family and seq == 1:
-                    return buf[at : at + length]
-                at += (length + 3) & ~3
+                    return buf[at:end]
 
     def _family_id(self) -> int:
         reply = self._request(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, _attr(CTRL_ATTR_FAMILY_NAME, b"TASKSTATS\0"))

@@ -256,9 +256,8 @@ class WtopApp(App):
         switcher = self.query_one(ContentSwitcher)
         if not switcher.query_children(f"#{name}"):
             await switcher.add_content(BY_NAME[name].make())
-            fit_to_terminal(self)
         switcher.current = name
-        self.redraw()
+        self.redraw()  # lays the new view out for the terminal's size (fit_to_terminal) first
         self._focus(self._view_widget())
 
     def _view_widget(self):
