@@ -131,40 +131,45 @@ class Kernel:
         more than once.
 
         The system calls' programs are on raw tracepoints: closing one detaches it at once. A
-        perf tracepoint's program (renames, the block layer) detaches when its BPF link is
-        closed, after a kernel grace period (about 30 ms here, one after another under a
-        kernel-wide mutex): a thread does that meanwhile the screen is torn down. Closing the
-        perf event itself waits again, for nothing wtop needs: close() leaves it to a child.
-        Without links (older kernels) the perf event holds the program and is closed in the
-        thread. The maps stay readable until close().
+        perf tracepoint's program (renames, the block layer, io_uring, dirtied folios) detaches
+        when its BPF link is closed, after a kernel grace period of about 30 ms: each link is
+        closed on a thread of its own, and the waits overlap (6 links: 200 ms one after another,
+        58 ms side by side here). Closing the perf event itself waits again, for nothing wtop
+        needs: close() leaves it to a child. Without links (older kernels) the perf event holds
+        the program and is closed on its thread. Emptying wtop_tails (20-30 ms, the kernel
+        patches the callers' jumps) overlaps too. The maps stay readable until close().
         """
         with self._close_lock:
             if self._closing is not None:
                 return
-            # Empty wtop_tails first: nothing calls the libaio programs once it is, so the
-            # order in which the kernel then drops the programs and maps does not matter.
-            for slot in range(len(TAILS)):
-                try:
-                    bpfsys.delete(self._maps["wtop_tails"], ct.c_uint32(slot))
-                except OSError:
-                    pass
             links, self._links = self._links, []
             slow = []
             for perf, link in links:
                 if link is not None and perf is None:
-                    _close_quietly(link)  # a raw tracepoint
+                    _close_quietly(link)  # a raw tracepoint: sys_exit calls no libaio walk now
                 elif link is not None:
                     slow.append(link)
                     self._perf_left.append(perf)
                 else:
                     slow.append(perf)
+            tails = self._maps.get("wtop_tails")
 
-            def detach() -> None:
-                for fd in slow:
-                    _close_quietly(fd)
+            def empty_tails() -> None:
+                # the kernel empties it too when the last fd closes; done here, no exit can
+                # leave it behind (a self-calling walk once did, Linux 6.18)
+                for slot in range(len(TAILS)):
+                    try:
+                        bpfsys.delete(tails, ct.c_uint32(slot))
+                    except OSError:
+                        pass
 
-            self._closing = [threading.Thread(target=detach, daemon=True, name="detach")]
-            self._closing[0].start()
+            self._closing = [
+                threading.Thread(target=_close_quietly, args=(fd,), daemon=True, name="detach") for fd in slow
+            ]
+            if tails is not None:
+                self._closing.append(threading.Thread(target=empty_tails, daemon=True, name="detach-tails"))
+            for t in self._closing:
+                t.start()
 
     def close(self) -> None:
         """Detach, drop the programs and maps, and leave the idle perf events to a child."""

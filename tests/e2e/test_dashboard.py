@@ -114,7 +114,10 @@ def test_every_way_out_detaches_and_restores(term, how):
         subprocess.run(["tmux", "-L", t.sock, "kill-server"], check=True)
     took = t.wait_exit(3.0)
     print(f"{how}: {took:.3f}s")
-    assert took < 0.5, f"{how}: exit took {took:.2f}s"
+    # bench part 3 measures the exit (0.15-0.26 s here: Textual's input thread polls every
+    # 0.1 s); this bound catches a hang or the probes' detaching back on the way out, far
+    # below the 2 s after which wtop leaves whatever happens
+    assert took < 1.0, f"{how}: exit took {took:.2f}s"
     assert no_maps_left()
     if how != "tmux-kill":
         screen = t.screen(history=True)
