@@ -7,14 +7,16 @@ import socket
 import time
 from collections.abc import Callable
 
+from rich.segment import Segment
 from rich.text import Text
-from textual.reactive import reactive
+from textual.geometry import Region
+from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
 from probes import runstate, tables, units, writers
 from probes.names import safe_name, scrub
 from probes.snapshot import Log2Histogram
-from tui.lines import DiffLines
+from tui.lines import DiffLines, changed_span
 
 
 class StatusBar(DiffLines):
@@ -88,19 +90,69 @@ def ascii_only() -> bool:
     return os.environ.get("TERM", "") == "linux" or bool(os.environ.get("WTOP_ASCII"))
 
 
-class HistPlot(PlotextPlot):
+class DiffPlot(PlotextPlot):
+    """A plotext plot that sends the terminal only what changed. Textual repaints a whole
+    widget on refresh(): a 10-line graph at 120 columns is about 3 KiB a frame. Here each new
+    frame is compared with the one on screen, line by line, and only the changed span of each
+    line is repainted. Call show_plot() where PlotextPlot would call refresh()."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self._frame: list[Strip] = []
+        self._frame_size = (0, 0)
+
+    def on_mount(self) -> None:
+        # a new theme changes every colour: the next paint builds the frame again
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._frame.clear())
+
+    def _build(self, width: int, height: int) -> list[Strip]:
+        text = PlotextPlot.render(self)  # plotext's frame for the current size, as Text
+        assert isinstance(text, Text)
+        style = self.rich_style
+        console = self.app.console
+        strips = [
+            Strip(Segment.apply_style(line.render(console), style)).adjust_cell_length(width, style).simplify()
+            for line in text.split("\n", allow_blank=True)[:height]
+        ]
+        strips += [Strip.blank(width, style)] * (height - len(strips))
+        return strips
+
+    def show_plot(self) -> None:
+        width, height = self.size
+        if not width or not height:
+            self.refresh()  # not laid out yet: painted whole when it is
+            return
+        new = self._build(width, height)
+        old, self._frame = self._frame, new
+        if self._frame_size != (width, height) or len(old) != height:
+            self._frame_size = (width, height)
+            self.refresh()
+            return
+        for y, (before, after) in enumerate(zip(old, new, strict=True)):
+            span = changed_span(before, after, width)
+            if span is not None:
+                self.refresh(Region(span[0], y, span[1] - span[0], 1))
+
+    def render_line(self, y: int) -> Strip:
+        width, height = self.size
+        if self._frame_size != (width, height) or len(self._frame) != height:
+            self._frame, self._frame_size = self._build(width, height), (width, height)
+        return self._frame[y] if y < len(self._frame) else Strip.blank(width, self.rich_style)
+
+
+class HistPlot(DiffPlot):
     """A horizontal bar chart of a log2 histogram, one row per bucket, labels like bpftrace's."""
 
     DEFAULT_CSS = """
     HistPlot { height: auto; min-height: 4; width: 1fr; }
     """
 
-    title = reactive("")
-
     def __init__(
         self, label: Callable[[int], str] = units.bucket_label, empty: str = "no writes in this period", **kw
     ) -> None:
         super().__init__(**kw)
+        self.title = ""
+        """Drawn by replot (not a reactive: its repaint would send the whole plot again)."""
         self.label = label
         self.empty = empty
         self.hist = Log2Histogram()
@@ -150,4 +202,4 @@ class HistPlot(PlotextPlot):
             plt.ylim(-1, 1)
             plt.xticks([])
             plt.yticks([])
-        self.refresh()
+        self.show_plot()
