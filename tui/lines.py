@@ -175,8 +175,8 @@ class _ColumnView(Widget):
             old = self._shown[y]
             if new != old:
                 self._shown[y] = new
-                # only the characters that changed: "  24.0 KiB" -> "  28.0 KiB" sends one
-                # (every visible TOTAL changes every second: most of the bytes under load)
+                # Textual sends a changed region from the start of its widget (here the cell)
+                # to its last changed character: "  24.0 KiB" -> "  28.0 KiB" sends "  2"
                 span = changed_span(old, new, width)
                 if span is not None:
                     self.refresh(Region(span[0], y, span[1] - span[0], 1))
@@ -278,8 +278,10 @@ class RowTable(Widget, can_focus=True):
         self.set_rows([r.key for r in rows], [self.cells(r) for r in rows])
 
     def set_columns(self, columns: Sequence[Column]) -> None:
-        """New titles (same keys and widths)."""
+        """New titles, or columns shown from another width (same keys and widths)."""
         self.columns = list(columns)
+        if self.size.width:
+            self._lay_out()
         self._publish()
 
     def set_rows(self, keys: Sequence[str], cells: Sequence[tuple[Text, ...]]) -> None:
@@ -338,6 +340,9 @@ class RowTable(Widget, can_focus=True):
 
     def on_resize(self) -> None:
         self.top = max(0, min(self.top, len(self.keys) - self.visible_rows))
+        self._lay_out()
+
+    def _lay_out(self) -> None:
         views = list(self.query(_ColumnView))
         for view, w in zip(views, self.widths(self.size.width), strict=False):
             view.display = w > 0

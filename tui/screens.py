@@ -52,7 +52,8 @@ Keys
        as direct I/O: the kernel's write_bytes, iotop's DISK WRITE
   a    top writers: accumulated, every process since start by
        TOTAL, idle ones at 0 B/s, gone ones struck through (as
-       iotop's a) / the last interval's writers
+       iotop's a) / the last interval's writers. TOTAL shows in
+       this mode, sorted by it, or from 130 columns
   H    top writers: each process's threads under it, by tid and
        name (as htop's H) / processes
   t    top writers, last column: where to (TO) / which call (VIA)

@@ -93,8 +93,9 @@ def ascii_only() -> bool:
 class DiffPlot(PlotextPlot):
     """A plotext plot that sends the terminal only what changed. Textual repaints a whole
     widget on refresh(): a 10-line graph at 120 columns is about 3 KiB a frame. Here each new
-    frame is compared with the one on screen, line by line, and only the changed span of each
-    line is repainted. Call show_plot() where PlotextPlot would call refresh()."""
+    frame is compared with the one on screen, line by line, and only the changed lines are
+    repainted, each up to its last changed cell (Textual sends a region from its widget's left
+    edge). Call show_plot() where PlotextPlot would call refresh()."""
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)

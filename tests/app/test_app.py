@@ -6,6 +6,7 @@ import threading
 import time
 from dataclasses import replace
 
+import pytest
 from textual.widgets import ContentSwitcher, Static
 
 from probes.snapshot import Family, Log2Histogram, Skipped
@@ -390,6 +391,35 @@ async def test_g_groups_by_the_writing_threads_name():
         rows = {r[1]: r for r in table_rows(app)}
         assert set(rows) == {"logwriter", "flusher", "oneshot"}  # not "dbserver": its threads wrote
         assert rows["logwriter"][3] == "2.0 KiB/s" and rows["flusher"][6] == "1.0 KiB"
+
+
+def screen_text(app) -> str:
+    return "\n".join("".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips())
+
+
+@pytest.mark.parametrize(
+    ("width", "keys", "shown"),
+    [
+        (120, (), False),
+        (129, (), False),
+        (130, (), True),
+        (120, ("a",), True),
+        (80, ("a",), True),
+        (80, ("a", "a"), False),
+    ],
+)
+async def test_total_shows_in_accumulated_mode_or_from_130_columns(width, keys, shown):
+    """A steady writer's TOTAL changes every second (about 1 KiB/s over SSH for a screenful):
+    rates by default, as iotop; totals on a, or where there is room to spare."""
+    app = make_app()
+    async with app.run_test(size=(width, 40)) as pilot:
+        await feed(pilot, workload())
+        for key in keys:
+            await pilot.press(key)
+        await pilot.pause()
+        head = next(ln for ln in screen_text(app).splitlines() if "COMMAND" in ln)
+        assert ("TOTAL" in head) == shown, head
+        assert "BYTES/S" in head
 
 
 async def test_a_shows_every_process_since_start_and_H_its_threads():

@@ -89,6 +89,8 @@ def test_live_dashboard_every_key_and_exact_summary(term, spawn, size):
     t.wait_for("PAUSED")
     t.keys("p")
     writers[0].wait(15)
+    t.keys("a")  # accumulated: every writer since start, with its TOTAL at any width
+    t.wait_for("TOTAL")
     t.wait_for_row("e2e-alpha", "3.1 MiB")  # the interval that took alpha's last writes is shown
     t.keys("q")
     t.wait_exit(2.0)
@@ -155,7 +157,7 @@ def test_the_dashboard_records_while_it_runs(term, spawn, tmp_path):
     t.wait_for("skipped")
     w.go()
     w.wait(15)
-    t.wait_for_row("e2e-rec", "195.3 KiB")  # all 200,000 bytes counted and shown, so recorded
+    t.wait_for("run 195.3 KiB")  # all 200,000 bytes counted and shown (the filter's run), so recorded
     t.keys("q")
     t.wait_exit()
     from outlets.recording import read

@@ -129,8 +129,8 @@ class HistoryPlot(DiffPlot):
 
         Redrawn only when the newest data would move by at least a column (every span / width
         seconds: 3 s for 5 minutes on 120 columns), and not at all while its span is all zero
-        (a still text). The axis stays still between those (see window), and only the cells
-        that changed are sent."""
+        (a still text). The axis stays still between those (see window), and only the lines
+        that changed are sent (see DiffPlot)."""
         newest = points[-1].time if points else 0.0
         step = span / max(self.size.width - 12, 20)
         quiet = self._quiet([p for p in points if p.time > newest - span])

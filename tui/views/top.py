@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,7 +26,7 @@ COLUMNS = (
     ("bytes_s", "BYTES/S", True, 11),
     ("writes_s", "WRITES/S", True, 9),
     ("avg_size", "AVG SIZE", True, 9),
-    ("total_bytes", "TOTAL", True, 9),
+    ("total_bytes", "TOTAL", True, 9, 0, 130),
     ("dirtied_s", "DIRTY/S", True, 11, 0, 112),
     ("syncs_s", "SYNCS/S", True, 8, 0, 100),
     ("to", "TO", False, 9, 0, 90),
@@ -34,7 +36,10 @@ COLUMNS = (
 for a 15-byte name with five escaped bytes (a longer one ends in an ellipsis here and is
 shown whole in the summary, --batch and --json). TO (or VIA, key t) shows from 90 columns,
 SYNCS/S (fsync and its kin) from 100, DIRTY/S (bytes made dirty in the page cache, iotop's DISK
-WRITE) from 112."""
+WRITE) from 112. TOTAL (since wtop started) at any width in accumulated mode (a) or sorted by
+it, else from 130: a writer's total changes every second, which cost about 1 KiB/s over SSH
+for a screenful of steady writers whose rates did not change (iotop shows rates too, and
+totals on its a)."""
 
 
 def writes_rate(v: float) -> str:
@@ -54,12 +59,16 @@ class TopTable(RowTable):
     def __init__(self, **kw) -> None:
         self.sort_key = "bytes_s"
         self.group = False
+        self.accumulated = False
         self.show_calls = False
         """The last column: where the bytes went (TO: file, sock...) or how (VIA: write, pwrite64...)."""
         super().__init__(self._columns(), **kw)
 
     def _columns(self) -> list[Column]:
-        return [Column(c[0], self._label(c[0]), c[3], c[2], *c[4:]) for c in COLUMNS]
+        cols = [Column(c[0], self._label(c[0]), c[3], c[2], *c[4:]) for c in COLUMNS]
+        if self.accumulated or self.sort_key == "total_bytes":
+            cols = [replace(c, show_from=0) if c.key == "total_bytes" else c for c in cols]
+        return cols
 
     def _label(self, key: str) -> str:
         title = next(c[1] for c in COLUMNS if c[0] == key)
@@ -71,9 +80,10 @@ class TopTable(RowTable):
 
     FILTER = ("comm",)
 
-    def set_mode(self, sort_key: str, group: bool, show_calls: bool = False) -> None:
+    def set_mode(self, sort_key: str, group: bool, show_calls: bool = False, accumulated: bool = False) -> None:
         self.sort_key, self.group = sort_key, group
         self.show_calls = show_calls
+        self.accumulated = accumulated
         self.set_columns(self._columns())
 
     def cells(self, r: writers.Row) -> tuple[Text, ...]:
@@ -142,7 +152,7 @@ class TopView(Vertical):
             plot.set_data(ctx.timeline or ctx.state.history, self.span, ctx.marker)
 
     def _mode(self, message: str | None) -> None:
-        self.query_one(TopTable).set_mode(self.sort_key, self.group, self.show_calls)
+        self.query_one(TopTable).set_mode(self.sort_key, self.group, self.show_calls, self.accumulated)
         if message:
             self.notify(message, timeout=1.5)
         if self._ctx is not None:
