@@ -16,10 +16,10 @@ from textual_plotext import PlotextPlot
 from probes import runstate, tables, units, writers
 from probes.names import safe_name, scrub
 from probes.snapshot import Log2Histogram
-from tui.lines import DiffLines, changed_span
+from tui.lines import SlicedLines, changed_span
 
 
-class StatusBar(DiffLines):
+class StatusBar(SlicedLines):
     """Two lines: where and when, then the skipped-events counter and totals."""
 
     DEFAULT_CSS = """

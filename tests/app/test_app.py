@@ -502,3 +502,18 @@ async def test_a_family_this_kernel_cannot_trace_says_why():
         assert "io_uring not traced, this kernel has no io_uring submit" in facts
         await pilot.press("question_mark")
         assert note in str(app.screen.query_one(Static).render()) or note in app.screen.notes
+
+
+async def test_the_status_bar_in_slices_shows_its_lines_whole_after_changes():
+    """The status bar is drawn in slices (a change is sent from its slice's edge): what is on
+    screen is its text, cell for cell, as figures grow and shrink."""
+    from tui.widgets import StatusBar
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        for seq, scale in ((1, 1), (2, 1000), (3, 1)):
+            s = workload(seq)
+            await feed(pilot, replace(s, processes=tuple(replace(p, bytes=p.bytes * scale) for p in s.processes)))
+            bar = app.query_one(StatusBar)
+            lines = screen_text(app).splitlines()[:2]
+            assert [ln.rstrip() for ln in lines] == [" " + t.rstrip() for t in bar.plain.splitlines()]
