@@ -184,7 +184,7 @@ class _Slice(Widget):
         self.refresh()
 
 
-class SlicedLines(Widget):
+class SlicedLines(DiffLines):
     """DiffLines for a wide line whose figures change every second (the status bar): drawn
     in SLICES side by side, so a change is sent from its slice's edge, not the line's."""
 
@@ -195,9 +195,7 @@ class SlicedLines(Widget):
     """
 
     def __init__(self, lines: int, **kw) -> None:
-        super().__init__(**kw)
-        self.n = lines
-        self.texts: list[Text] = [Text() for _ in range(lines)]
+        super().__init__(lines, **kw)
         self._full: list[Strip | None] = [None] * lines
         self._full_width = 0
 
@@ -205,12 +203,8 @@ class SlicedLines(Widget):
         for _ in range(self.SLICES):
             yield _Slice(self)
 
-    def get_content_height(self, container, viewport, width: int) -> int:
-        return self.n
-
-    def set_texts(self, texts: Sequence[Text]) -> None:
-        self.texts = list(texts)[: self.n] + [Text()] * (self.n - len(texts))
-        self._publish()
+    def render_line(self, y: int) -> Strip:
+        return Strip.blank(self.size.width, self.rich_style)  # under the slices
 
     def full(self, y: int) -> Strip:
         """Line y at the whole width, made once a publish."""
