@@ -135,6 +135,41 @@ def test_only_the_biggest_descriptors_are_resolved_and_kept():
     assert len(w.resolved) == RESOLVE_MAX
 
 
+def test_a_known_descriptor_is_read_again_in_turn_and_a_reused_one_is_seen():
+    """Steady writers: the biggest VERIFY_TOP descriptors are read again every interval, the
+    others every VERIFY_EVERY intervals; a number reused for another file (a log rotation)
+    shows its new path within that many intervals."""
+    from probes.sampler import VERIFY_EVERY, VERIFY_TOP
+
+    w = World()
+    paths = {}
+    w.resolve = lambda pid, fd, cached=None: (  # noqa: E731
+        w.resolved.append((pid, fd)) or (paths.get((pid, fd), f"/p{pid}"), "file", paths.get((pid, fd), f"/p{pid}"), "")
+    )
+    s = w.sampler(Reading(cpu(), {}, time=0.0))
+    n = 400
+    totals = {i: 0 for i in range(n)}
+
+    def step(t):
+        for i in totals:
+            totals[i] += 1000 - i  # steady rates, pid 2000 the biggest
+        return s.step(Reading(cpu(), {k(2000 + i, 3): fd(totals[i], t) for i in totals}, time=float(t)))[0]
+
+    step(1)
+    assert len(w.resolved) == n  # all new: all read
+    w.resolved.clear()
+    step(2)
+    assert len(w.resolved) < VERIFY_TOP + (n - VERIFY_TOP) // VERIFY_EVERY + VERIFY_EVERY
+    paths[(2000, 3)] = paths[(2300, 3)] = "/var/log/app.log"  # both descriptors now lead elsewhere
+    seen = {}
+    for t in range(3, 3 + VERIFY_EVERY):
+        snap = step(t)
+        for f in snap.files:
+            if f.path == "/var/log/app.log":
+                seen.setdefault(f.pid, t)
+    assert seen == {2000: 3, 2300: seen.get(2300)} and seen[2300] is not None  # the top one at once
+
+
 def test_the_focused_process_counts_from_its_baseline():
     w = World()
     s = w.sampler(Reading(cpu(), {}, time=0.0))
