@@ -339,12 +339,13 @@ class Kernel:
         n = bpfsys.lookup_all(
             self._maps["wtop_info"], self._info_keys, self._info_vals, 4, INFO.size, len(self._info_keys)
         )
-        raw = self._info_vals.raw
-        out = {}
-        for i in range(n):
-            uid, _pad, comm, cgroup = INFO.unpack_from(raw, i * INFO.size)
-            out[self._info_keys[i]] = (comm, uid, cgroup)
-        return out
+        if n == 0:
+            return {}
+        # whole buffers at once: indexing a ctypes array entry by entry cost 2.7 ms an
+        # interval for 2,000 processes
+        pids = memoryview(self._info_keys).cast("B")[: n * 4].cast("I").tolist()
+        rows = INFO.iter_unpack(self._info_vals.raw[: n * INFO.size])
+        return {pid: (comm, uid, cgroup) for pid, (uid, _pad, comm, cgroup) in zip(pids, rows, strict=True)}
 
     def has_entry(self, pid: int) -> tuple[bool, bool]:
         """(in the process map, in the name map): for tests of the map's upkeep."""
