@@ -342,7 +342,8 @@ def fold_proc_history(state: RunState, snap: Snapshot) -> None:
         else:
             del hist[pid]
     if state.proc_points > PROC_POINTS:  # then the smallest writers, gone ones first
-        order = sorted(hist, key=lambda pid: (pid in {p.pid for p in snap.processes}, sum(q[1] for q in hist[pid])))
+        present = {p.pid for p in snap.processes}  # once: in the key it was made once per process
+        order = sorted(hist, key=lambda pid: (pid in present, sum(q[1] for q in hist[pid])))
         for pid in order:
             if state.proc_points <= PROC_POINTS * 9 // 10:
                 break

@@ -269,3 +269,32 @@ def test_a_process_history_carries_what_it_dirtied_and_the_machines_skipped_even
     from tui.views.history import PROCESS_BYTES
 
     assert [PROCESS_BYTES.marked(p) for p in pts] == [True, False]  # x where events were skipped
+
+
+def test_top_writers_with_a_limit_are_the_head_of_the_whole_list():
+    """Only the rows the table shows are made: the same rows, in the same order, for every
+    sort key, ties (equal figures) included."""
+    import random
+
+    rnd = random.Random(7)
+    state = runstate.RunState()
+    for seq in range(1, 4):
+        runstate.fold(
+            state,
+            snap(
+                seq,
+                [
+                    (
+                        1000 + i,
+                        f"w{rnd.randrange(30)}",
+                        0,
+                        rnd.choice((0, 512, 4096, 4096 * rnd.randrange(9))),
+                        rnd.randrange(1, 5),
+                    )
+                    for i in range(300)
+                ],
+            ),
+        )
+    for key in writers.SORT_KEYS:
+        whole = writers.rows(state, sort=key)
+        assert writers.rows(state, sort=key, limit=100) == whole[:100], key

@@ -144,7 +144,8 @@ class TopView(Vertical):
     def draw(self, ctx) -> None:
         self._ctx = ctx
         table = self.query_one(TopTable)
-        rows = writers.rows(ctx.state, self.group, self.sort_key, self.accumulated, self.threads)
+        limit = None if ctx.needle else table.MAX_ROWS  # a / filter looks at every row
+        rows = writers.rows(ctx.state, self.group, self.sort_key, self.accumulated, self.threads, limit)
         table.show(ctx.keep(rows, table.FILTER))
         plot = self.query_one(HistoryPlot)
         plot.display = ctx.height >= MIN_HEIGHT
