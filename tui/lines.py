@@ -76,7 +76,66 @@ def _spans(text: Text):
         yield scrub(plain[a:b]), st
 
 
-class DiffLines(Widget):
+class _LineView(Widget):
+    """Lines kept as they are on screen. publish() makes each line again and repaints a
+    changed one from its first to its last changed cell (Textual sends a region from the left
+    edge of its widget, so narrow widgets send less). A subclass says how to make line y
+    (_line), how many lines there are (_count) and what else, besides the width, makes the
+    kept lines stale (_layout)."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self._shown: list[Strip | None] = []
+        self._key: tuple = ()
+
+    def _line(self, y: int, width: int) -> Strip:
+        raise NotImplementedError
+
+    def _count(self) -> int:
+        return self.size.height
+
+    def _layout(self) -> tuple:
+        return ()
+
+    def _blank_style(self) -> Style | None:
+        return None
+
+    def _fresh(self) -> None:
+        """Forget the kept lines if the width, the layout or the number of lines changed."""
+        key = (self.size.width, self._count(), *self._layout())
+        if key != self._key:
+            self._key = key
+            self._shown = [None] * key[1]
+
+    def publish(self) -> None:
+        width = self.size.width
+        if width == 0:
+            return
+        self._fresh()
+        for y in range(len(self._shown)):
+            new = self._line(y, width)
+            old = self._shown[y]
+            if new != old:
+                self._shown[y] = new
+                span = changed_span(old, new, width)
+                if span is not None:
+                    self.refresh(Region(span[0], y, span[1] - span[0], 1))
+
+    def render_line(self, y: int) -> Strip:
+        self._fresh()
+        if y >= len(self._shown):
+            return Strip.blank(self.size.width, self._blank_style())
+        strip = self._shown[y]
+        if strip is None:
+            strip = self._shown[y] = self._line(y, self.size.width)
+        return strip
+
+    def on_resize(self) -> None:
+        self._key = ()
+        self.refresh()
+
+
+class DiffLines(_LineView):
     """A fixed number of lines of Text; repaints only the cells that changed."""
 
     DEFAULT_CSS = """
@@ -87,50 +146,25 @@ class DiffLines(Widget):
         super().__init__(**kw)
         self.n = lines
         self.texts: list[Text] = [Text() for _ in range(lines)]
-        self._shown: list[Strip | None] = [None] * lines
-        self._width = 0
 
     def get_content_height(self, container, viewport, width: int) -> int:
         return self.n
 
     def set_texts(self, texts: Sequence[Text]) -> None:
         self.texts = list(texts)[: self.n] + [Text()] * (self.n - len(texts))
-        self._publish()
+        self.publish()
 
-    def _strip(self, y: int) -> Strip:
-        return text_strip(self.texts[y], self.size.width, self.rich_style)
+    def _count(self) -> int:
+        return self.n
 
-    def _publish(self) -> None:
-        width = self.size.width
-        if width == 0:
-            return
-        if width != self._width:
-            self._width = width
-            self._shown = [None] * self.n
-        for y in range(self.n):
-            new = self._strip(y)
-            span = changed_span(self._shown[y], new, width)
-            self._shown[y] = new
-            if span:
-                self.refresh(Region(span[0], y, span[1] - span[0], 1))
+    def _blank_style(self) -> Style:
+        return self.rich_style
 
-    def on_resize(self) -> None:
-        self._shown = [None] * self.n
-        self._width = 0
-        self.refresh()
-
-    def render_line(self, y: int) -> Strip:
-        if y >= self.n:
-            return Strip.blank(self.size.width, self.rich_style)
-        strip = self._shown[y] if self._width == self.size.width else None
-        if strip is None:
-            strip = self._strip(y)
-            if self._width == self.size.width:
-                self._shown[y] = strip
-        return strip
+    def _line(self, y: int, width: int) -> Strip:
+        return text_strip(self.texts[y], width, self.rich_style)
 
 
-class _Slice(Widget):
+class _Slice(_LineView):
     """A few columns of a SlicedLines. Textual sends a changed region from the left edge of its
     widget to its last changed cell: cut in slices, a status line whose clock and totals
     change each second sends those figures, not the line up to them (0.2 KiB/s a line)."""
@@ -142,47 +176,24 @@ class _Slice(Widget):
     def __init__(self, owner: SlicedLines) -> None:
         super().__init__()
         self.owner = owner
-        self._shown: list[Strip | None] = []
-        self._key = (-1, -1)
 
     @property
     def x0(self) -> int:
         """Where this slice starts in the line, as laid out."""
         return self.region.x - self.owner.content_region.x
 
-    def _piece(self, y: int) -> Strip:
-        width, x0 = self.size.width, self.x0
-        full = self.owner.full(y)
-        return full.crop(x0, x0 + width).adjust_cell_length(width, self.owner.style_now)
+    def _count(self) -> int:
+        return self.owner.n
 
-    def publish(self) -> None:
-        width = self.size.width
-        if width == 0:
-            return
-        if self._key != (width, self.x0) or len(self._shown) != self.owner.n:
-            self._key = (width, self.x0)
-            self._shown = [None] * self.owner.n
-        for y in range(self.owner.n):
-            new = self._piece(y)
-            span = changed_span(self._shown[y], new, width)
-            self._shown[y] = new
-            if span:
-                self.refresh(Region(span[0], y, span[1] - span[0], 1))
+    def _layout(self) -> tuple:
+        return (self.x0,)
 
-    def render_line(self, y: int) -> Strip:
-        if y >= self.owner.n:
-            return Strip.blank(self.size.width, self.owner.rich_style)
-        if self._key != (self.size.width, self.x0) or len(self._shown) != self.owner.n:
-            self._key = (self.size.width, self.x0)
-            self._shown = [None] * self.owner.n
-        strip = self._shown[y]
-        if strip is None:
-            strip = self._shown[y] = self._piece(y)
-        return strip
+    def _blank_style(self) -> Style:
+        return self.owner.rich_style
 
-    def on_resize(self) -> None:
-        self._key = (-1, -1)
-        self.refresh()
+    def _line(self, y: int, width: int) -> Strip:
+        x0 = self.x0
+        return self.owner.full(y).crop(x0, x0 + width).adjust_cell_length(width, self.owner.style_now)
 
 
 class SlicedLines(DiffLines):
@@ -227,7 +238,7 @@ class SlicedLines(DiffLines):
             return self.rich_style
         return self._style_now
 
-    def _publish(self) -> None:
+    def publish(self) -> None:
         if self.size.width == 0:
             return
         self._full = [None] * self.n
@@ -263,9 +274,10 @@ class Column:
     """Cut a long value at its start ('…/dir/file.log'): the end of a path says the most."""
 
 
-class _ColumnView(Widget):
+class _ColumnView(_LineView):
     """One column of a RowTable. Each column is its own widget because Textual repaints
-    whole widget-lines: narrow widgets make a changed figure cost its own cells only."""
+    whole widget-lines: narrow widgets make a changed figure cost its own cells only
+    ("  24.0 KiB" -> "  28.0 KiB" sends "  2")."""
 
     DEFAULT_CSS = """
     _ColumnView { height: 1fr; }
@@ -279,42 +291,9 @@ class _ColumnView(Widget):
             self.styles.width = width
         else:
             self.styles.width = "1fr"
-        self._shown: list[Strip | None] = []
-        self._width = -1
 
-    def publish(self) -> None:
-        width, height = self.size.width, self.size.height
-        if width == 0:
-            return
-        if width != self._width or len(self._shown) != height:
-            self._width = width
-            self._shown = [None] * height
-        for y in range(height):
-            new = self.table.cell_strip(self.index, y, width)
-            old = self._shown[y]
-            if new != old:
-                self._shown[y] = new
-                # Textual sends a changed region from the start of its widget (here the cell)
-                # to its last changed character: "  24.0 KiB" -> "  28.0 KiB" sends "  2"
-                span = changed_span(old, new, width)
-                if span is not None:
-                    self.refresh(Region(span[0], y, span[1] - span[0], 1))
-
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        if width != self._width or len(self._shown) != self.size.height:
-            self._width = width
-            self._shown = [None] * self.size.height
-        if y >= len(self._shown):
-            return Strip.blank(width)
-        strip = self._shown[y]
-        if strip is None:
-            strip = self._shown[y] = self.table.cell_strip(self.index, y, width)
-        return strip
-
-    def on_resize(self) -> None:
-        self._width = -1
-        self.refresh()
+    def _line(self, y: int, width: int) -> Strip:
+        return self.table.cell_strip(self.index, y, width)
 
 
 class RowTable(Widget, can_focus=True):
