@@ -229,25 +229,18 @@ def bench_write_runtime(bins, n: int, reps: int) -> None:
     kernel's own run time of each peer's programs per write (kernel.bpf_stats_enabled), the
     programs being those that appeared with the peer. bpf_stats adds two clock reads to each
     run, so these runs are apart from the wall-clock ones."""
-    stats = Path("/proc/sys/kernel/bpf_stats_enabled")
-    was = stats.read_text().strip()
     names = [k for k in PEERS if k != "none" and (k != "bpftrace (same figures)" or shutil.which("bpftrace"))]
     got: dict[str, list[float]] = {k: [] for k in names}
-    stats.write_text("1")
-    try:
+    with bpf_stats():
         for _ in range(reps):
             for name in names:
-                before = set(bpftool_progs())
-                peer = PEERS[name]()
+                peer, ids = with_new_programs(PEERS[name])
                 try:
-                    ids = set(bpftool_progs()) - before
                     t0 = bpftool_run_ns(ids)
                     ns_per_write(bins["writebench"], n, 1, peer)
                     got[name].append((bpftool_run_ns(ids) - t0) / n)
                 finally:
                     peer.close()
-    finally:
-        stats.write_text(was)
     med = {k: statistics.median(v) for k, v in got.items()}
     floor = med["floor (empty programs, same tracepoints)"]
     bt = med.get("bpftrace (same figures)")
@@ -496,6 +489,26 @@ def bpftool_run_ns(ids: set[int]) -> int:
     return bpftool_runs(ids)[0]
 
 
+@contextlib.contextmanager
+def bpf_stats():
+    """kernel.bpf_stats_enabled on for the block (each program's run time and count), back to
+    what it was afterwards, whatever happens."""
+    stats = Path("/proc/sys/kernel/bpf_stats_enabled")
+    was = stats.read_text().strip()
+    stats.write_text("1")
+    try:
+        yield
+    finally:
+        stats.write_text(was)
+
+
+def with_new_programs(make):
+    """(the peer make() started, the ids of the BPF programs that appeared with it)."""
+    before = set(bpftool_progs())
+    peer = make()
+    return peer, set(bpftool_progs()) - before
+
+
 def bench_disk(n: int, reps: int) -> None:
     """What the block probes cost per write request, measured by the kernel itself
     (kernel.bpf_stats_enabled: each program's run time and run count). The request's own
@@ -506,9 +519,6 @@ def bench_disk(n: int, reps: int) -> None:
         f.truncate(n * 4096)
     dev = subprocess.run(["losetup", "-f", "--show", str(backing)], capture_output=True, text=True, check=True)
     loop = dev.stdout.strip()
-    stats = Path("/proc/sys/kernel/bpf_stats_enabled")
-    was = stats.read_text().strip()
-    stats.write_text("1")
     dd = ["dd", "if=/dev/zero", f"of={loop}", "bs=4k", f"count={n}", "oflag=direct", "status=none"]
     results: dict[str, list[tuple[float, float]]] = {"wtop (block programs)": []}
     if shutil.which("bpftrace"):
@@ -522,25 +532,25 @@ def bench_disk(n: int, reps: int) -> None:
         return (run_ns() - t0) / n, wall
 
     try:
-        for _ in range(reps):
-            w = Wtop()
-            try:
-                fds = [fd for fd, tp in zip(w.src.prog_fds(), w.src.opts.tracepoints, strict=True) if tp[0] == "block"]
-                results["wtop (block programs)"].append(measure(functools.partial(prog_run_ns, fds)))
-            finally:
-                w.close()
-            if "bpftrace (issue->complete hist, bytes)" in results:
-                before = set(bpftool_progs())
-                bt = Bpftrace(BPFTRACE_DISK)
-                ids = set(bpftool_progs()) - before
+        with bpf_stats():
+            for _ in range(reps):
+                w = Wtop()
                 try:
-                    results["bpftrace (issue->complete hist, bytes)"].append(
-                        measure(functools.partial(bpftool_run_ns, ids))
-                    )
+                    fds = [
+                        fd for fd, tp in zip(w.src.prog_fds(), w.src.opts.tracepoints, strict=True) if tp[0] == "block"
+                    ]
+                    results["wtop (block programs)"].append(measure(functools.partial(prog_run_ns, fds)))
                 finally:
-                    bt.close()
+                    w.close()
+                if "bpftrace (issue->complete hist, bytes)" in results:
+                    bt, ids = with_new_programs(functools.partial(Bpftrace, BPFTRACE_DISK))
+                    try:
+                        results["bpftrace (issue->complete hist, bytes)"].append(
+                            measure(functools.partial(bpftool_run_ns, ids))
+                        )
+                    finally:
+                        bt.close()
     finally:
-        stats.write_text(was)
         subprocess.run(["losetup", "-d", loop], check=False)
         backing.unlink()
     print(f"  {'peer':<42} {'probe ns/request':>17} {'request ns (wall)':>18}")
@@ -573,9 +583,6 @@ def bpftrace_family(call: str, nbytes: bool = True) -> str:
 def bench_families(bins, n: int, reps: int) -> None:
     """What each new family costs per call, measured by the kernel itself (bpf_stats): wtop's
     sys_enter and sys_exit programs against bpftrace on the call's own tracepoints."""
-    stats = Path("/proc/sys/kernel/bpf_stats_enabled")
-    was = stats.read_text().strip()
-    stats.write_text("1")
 
     def run(kind: str, run_ns) -> float:
         t0 = run_ns()
@@ -583,7 +590,7 @@ def bench_families(bins, n: int, reps: int) -> None:
         return (run_ns() - t0) / n
 
     rows = []
-    try:
+    with bpf_stats():
         for kind, call in FAMILY_CALLS.items():
             got: dict[str, list[float]] = {"wtop": [], "bpftrace": []}
             for _ in range(reps):
@@ -594,16 +601,12 @@ def bench_families(bins, n: int, reps: int) -> None:
                 finally:
                     w.close()
                 if shutil.which("bpftrace"):
-                    before = set(bpftool_progs())
-                    bt = Bpftrace(bpftrace_family(call, kind != "sync"))
-                    ids = set(bpftool_progs()) - before
+                    bt, ids = with_new_programs(functools.partial(Bpftrace, bpftrace_family(call, kind != "sync")))
                     try:
                         got["bpftrace"].append(run(kind, functools.partial(bpftool_run_ns, ids)))
                     finally:
                         bt.close()
             rows.append((kind, call, got))
-    finally:
-        stats.write_text(was)
     print(f"  {'family':<8} {'call':<16} {'wtop ns/call':>13} {'bpftrace ns/call':>17} {'wtop / bpftrace':>16}")
     for kind, call, got in rows:
         w = statistics.median(got["wtop"])
@@ -644,9 +647,6 @@ def bench_dirty(n: int, reps: int) -> None:
     count), against bpftrace counting the same, with dd writing n 4 KiB blocks to a new file on
     the disk (each run a fresh file: every block dirties a page, or a large folio once)."""
     path = Path(tempfile.mkdtemp(prefix="wtop-bench-", dir="/var/tmp")) / "dirty.bin"
-    stats = Path("/proc/sys/kernel/bpf_stats_enabled")
-    was = stats.read_text().strip()
-    stats.write_text("1")
     dd = ["dd", "if=/dev/zero", f"of={path}", "bs=4k", f"count={n}", "status=none"]
 
     def run(runs) -> float:
@@ -658,25 +658,25 @@ def bench_dirty(n: int, reps: int) -> None:
 
     got: dict[str, list[float]] = {"wtop (dirty folio program)": [], "bpftrace (@[pid, bdi] = count())": []}
     try:
-        for _ in range(reps):
-            w = Wtop()
-            try:
-                fds = [
-                    fd for fd, tp in zip(w.src.prog_fds(), w.src.opts.tracepoints, strict=True) if tp[0] == "writeback"
-                ]
-                got["wtop (dirty folio program)"].append(run(functools.partial(prog_runs, fds)))
-            finally:
-                w.close()
-            if shutil.which("bpftrace"):
-                before = set(bpftool_progs())
-                bt = Bpftrace(BPFTRACE_DIRTY)
-                ids = set(bpftool_progs()) - before
+        with bpf_stats():
+            for _ in range(reps):
+                w = Wtop()
                 try:
-                    got["bpftrace (@[pid, bdi] = count())"].append(run(functools.partial(bpftool_runs, ids)))
+                    fds = [
+                        fd
+                        for fd, tp in zip(w.src.prog_fds(), w.src.opts.tracepoints, strict=True)
+                        if tp[0] == "writeback"
+                    ]
+                    got["wtop (dirty folio program)"].append(run(functools.partial(prog_runs, fds)))
                 finally:
-                    bt.close()
+                    w.close()
+                if shutil.which("bpftrace"):
+                    bt, ids = with_new_programs(functools.partial(Bpftrace, BPFTRACE_DIRTY))
+                    try:
+                        got["bpftrace (@[pid, bdi] = count())"].append(run(functools.partial(bpftool_runs, ids)))
+                    finally:
+                        bt.close()
     finally:
-        stats.write_text(was)
         shutil.rmtree(path.parent, ignore_errors=True)
     print(f"  {'peer':<36} {'ns per dirtied folio':>21}")
     for name, v in got.items():
