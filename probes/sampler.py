@@ -201,8 +201,9 @@ class Sampler:
         return {pid: (self._safe_comm(comm), uid, cgroup) for pid, (comm, uid, cgroup) in raw.items()}
 
     def _files(self, active: list) -> list[FileWrites]:
-        """The interval's FILES_MAX biggest (process, descriptor) pairs; the RESOLVE_MAX biggest
-        of them resolved to a path and kind."""
+        """The interval's FILES_MAX biggest (process, descriptor) pairs, each with a path and
+        kind: new ones resolved, the biggest RESOLVE_MAX first; known ones read again in turn
+        (see VERIFY_TOP); the open page's process's every one."""
         focus = self._focus
         if len(active) > FILES_MAX:
             mine = [kd for kd in active if kd[0][0] == focus]  # the open page shows all of its own
