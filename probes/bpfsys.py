@@ -282,11 +282,12 @@ class _RawOpen(ct.Structure):
     _fields_ = [("name", ct.c_uint64), ("prog_fd", ct.c_uint32), ("pad", ct.c_uint32), ("cookie", ct.c_uint64)]
 
 
-def attach_raw_tracepoint(prog_fd: int, name: str) -> int:
-    """Attach a loaded raw tracepoint program; closing the returned fd detaches it at once."""
-    buf = ct.create_string_buffer(name.encode())
+def attach_raw_tracepoint(prog_fd: int, name: str | None) -> int:
+    """Attach a loaded raw tracepoint program; closing the returned fd detaches it at once.
+    name None: a BTF raw tracepoint program (tp_btf), which names its tracepoint itself."""
+    buf = ct.create_string_buffer(name.encode()) if name is not None else None
     try:
-        fd = _bpf(BPF_RAW_TRACEPOINT_OPEN, _RawOpen(name=ct.addressof(buf), prog_fd=prog_fd))
+        fd = _bpf(BPF_RAW_TRACEPOINT_OPEN, _RawOpen(name=ct.addressof(buf) if buf else 0, prog_fd=prog_fd))
     except BpfError as exc:
         raise BpfError(exc.errno, f"raw tracepoint {name}: {exc.strerror}") from None
     os.set_inheritable(fd, False)

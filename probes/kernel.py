@@ -20,6 +20,8 @@ from dataclasses import replace
 from . import bpfsys
 from .loader import ProbeError, load
 from .program import (
+    BTF_HOOKS,
+    BTF_VMLINUX,
     CALLS,
     FAMILIES,
     RAW,
@@ -30,6 +32,7 @@ from .program import (
     ProbeOptions,
     available_tracepoints,
     missing_notes,
+    prog_name,
     rename_has_pid,
     usable,
 )
@@ -75,10 +78,11 @@ class Kernel:
             self_tgid=opts.self_tgid or self_tgid,
             tracepoints=wanted,
             rename_has_pid=rename_has_pid(bpfsys.tracefs()),
+            btf=opts.btf and os.path.exists(BTF_VMLINUX),
         )
-        self.opts = opts
         self.notes: list[str] = missing_notes(wanted)
-        self._progs, self._maps, self.loaded_from = load(opts)
+        self._progs, self._maps, self.loaded_from, opts = load(opts)
+        self.opts = opts
         self._links: list[tuple[int | None, int | None]] = []
         """(perf event fd or None, BPF link or raw tracepoint fd or None) per attached program."""
         self._perf_left: list[int] = []
@@ -90,7 +94,9 @@ class Kernel:
             for slot, fd in enumerate(tails):  # before any program that calls them is attached
                 bpfsys.update(self._maps["wtop_tails"], ct.c_uint32(slot), ct.c_uint32(fd))
             for fd, (category, event) in zip(self._progs[: len(opts.tracepoints)], opts.tracepoints, strict=True):
-                if (category, event) in RAW:
+                if opts.btf and prog_name((category, event)) in BTF_HOOKS:  # by the type it was loaded for
+                    self._links.append((None, bpfsys.attach_raw_tracepoint(fd, None)))
+                elif (category, event) in RAW:
                     self._links.append((None, bpfsys.attach_raw_tracepoint(fd, event)))
                 else:
                     self._links.append(bpfsys.attach_tracepoint(fd, category, event))

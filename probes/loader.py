@@ -34,14 +34,20 @@ def prog_names(opts: ProbeOptions) -> list[str]:
     return [prog_name(tp) for tp in opts.tracepoints] + list(TAILS)
 
 
-def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str, int], str]:
-    """(program fds, map fds by name, "cache" or "compiled"): from the cache of what BCC
-    compiled before (probes/progcache.py), else compiled and loaded in a child, which also
-    writes the cache."""
+def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str, int], str, ProbeOptions]:
+    """(program fds, map fds by name, "cache" or "compiled", the options they were made
+    with): from the cache of what BCC compiled before (probes/progcache.py), else compiled and
+    loaded in a child, which also writes the cache. BTF programs (opts.btf) come only through
+    the cache (BCC cannot load them); if this kernel refuses them, the plain raw tracepoints
+    are loaded instead, and the options returned say so."""
     names = prog_names(opts)
+    if opts.btf and progcache.refused(opts):
+        return load(replace(opts, btf=False), timeout)
     cached = progcache.load(opts, names, opts.self_tgid)
     if cached is not None:
-        return (*cached, "cache")
+        return (*cached, "cache", opts)
+    if opts.btf and progcache.refused(opts):  # just now
+        return load(replace(opts, btf=False), timeout)
     # compile for the cache (wtop's own id as a placeholder), then load from it; if that
     # fails, compile again and take what BCC loaded
     try:
@@ -50,10 +56,12 @@ def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str
         pass
     cached = progcache.load(opts, names, opts.self_tgid)
     if cached is not None:
-        return (*cached, "compiled")
+        return (*cached, "compiled", opts)
+    if opts.btf:
+        return load(replace(opts, btf=False), timeout)
     fds = _run_child(opts, "fds", len(names) + len(MAPS), timeout)
     progs = fds[: len(names)]
-    return progs, dict(zip(MAPS, fds[len(names) :], strict=True)), "compiled"
+    return progs, dict(zip(MAPS, fds[len(names) :], strict=True)), "compiled", opts
 
 
 def _run_child(opts: ProbeOptions, mode: str, nfds: int, timeout: float) -> list[int]:

@@ -7,6 +7,12 @@ by the map's place, and for each map its definition (type, key and value sizes, 
 flags, name). A later start creates the maps, patches the instructions and loads them with
 bpf(2): the kernel's verifier checks them exactly as it checked BCC's.
 
+Programs for BTF raw tracepoints (ProbeOptions.btf) are loaded as BPF_PROG_TYPE_TRACING with the
+BTF id of the tracepoint's type in vmlinux (btf_trace_sys_exit), which the child looks up once
+with libbpf and records in the entry: the key holds the kernel's build, and so the id. An entry
+whose BTF programs the kernel refused is kept as a refusal, so that the next starts go to the
+plain raw tracepoints without compiling again.
+
 The key is a hash of everything that shapes the bytecode: writes.c, the -D flags (options and
 the tracepoints this kernel has), the kernel (release and build), and the BCC installed. A
 miss, a damaged file or a program the kernel refuses falls back to compiling (and rewrites
@@ -18,6 +24,8 @@ from __future__ import annotations
 
 import base64
 import ctypes as ct
+import ctypes.util as ctypes_util
+import errno
 import hashlib
 import importlib.util
 import json
@@ -27,10 +35,10 @@ import threading
 from dataclasses import replace
 
 from . import bpfsys
-from .program import REQUIRED, SOURCE, ProbeOptions, cflags, prog_name
+from .program import BTF_HOOKS, BTF_VMLINUX, REQUIRED, SOURCE, ProbeOptions, cflags, prog_name
 
 DIR = os.environ.get("WTOP_CACHE_DIR", "/var/cache/wtop")
-VERSION = 3
+VERSION = 4
 SELF = 0x7EADBEEF
 """Compiled in place of wtop's own process id (which changes every start); every immediate
 equal to it is patched with the real one at load. The load refuses an entry with none."""
@@ -39,6 +47,8 @@ BPF_PROG_LOAD = 5
 BPF_OBJ_GET_INFO_BY_FD = 15
 BPF_PROG_TYPE_TRACEPOINT = 5
 BPF_PROG_TYPE_RAW_TRACEPOINT = 17
+BPF_PROG_TYPE_TRACING = 26
+BPF_TRACE_RAW_TP = 23
 LD_IMM64 = 0x18
 PSEUDO_MAP_FD = 1
 INSN = struct.Struct("<BBhi")  # code, dst:4|src:4, off, imm
@@ -69,6 +79,17 @@ class _ProgLoad(ct.Structure):
         ("kern_version", ct.c_uint32),
         ("prog_flags", ct.c_uint32),
         ("prog_name", ct.c_char * 16),
+        ("prog_ifindex", ct.c_uint32),
+        ("expected_attach_type", ct.c_uint32),
+        ("prog_btf_fd", ct.c_uint32),
+        ("func_info_rec_size", ct.c_uint32),
+        ("func_info", ct.c_uint64),
+        ("func_info_cnt", ct.c_uint32),
+        ("line_info_rec_size", ct.c_uint32),
+        ("line_info", ct.c_uint64),
+        ("line_info_cnt", ct.c_uint32),
+        ("attach_btf_id", ct.c_uint32),
+        ("attach_btf_obj_fd", ct.c_uint32),
     ]
 
 
@@ -120,6 +141,20 @@ def map_info(fd: int) -> dict:
     }
 
 
+def btf_ids(hooks: set[str]) -> dict[str, int]:
+    """The vmlinux BTF id of each raw tracepoint's type (btf_trace_<name>), by libbpf (which
+    BCC brings); those it cannot find are left out."""
+    try:
+        lib = ct.CDLL(ctypes_util.find_library("bpf") or "libbpf.so.1")
+        find = lib.libbpf_find_vmlinux_btf_id
+    except (OSError, AttributeError):
+        return {}
+    find.argtypes = [ct.c_char_p, ct.c_int]
+    find.restype = ct.c_int
+    ids = {hook: find(hook.encode(), BPF_TRACE_RAW_TP) for hook in sorted(hooks)}
+    return {hook: i for hook, i in ids.items() if i > 0}
+
+
 def store(opts: ProbeOptions, progs: list[tuple[str, bytes]], maps: dict[str, int]) -> None:
     """Record what the child compiled: (name, instructions) of each program in order, and the
     handed-over maps by name. Failing to store is never an error (the next start compiles)."""
@@ -142,11 +177,14 @@ def store(opts: ProbeOptions, progs: list[tuple[str, bytes]], maps: dict[str, in
                 if code == LD_IMM64 and regs >> 4 == PSEUDO_MAP_FD:
                     relocs.append([i, place(imm)])
             out.append({"name": name, "insns": base64.b64encode(insns).decode(), "relocs": relocs})
+        entry: dict = {"maps": defs, "handed": handed, "progs": out}
+        if opts.btf:
+            entry["btf"] = btf_ids({BTF_HOOKS[name] for name, _insns in progs if name in BTF_HOOKS})
         os.makedirs(DIR, mode=0o700, exist_ok=True)
         tmp = _path(opts) + f".{os.getpid()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump({"maps": defs, "handed": handed, "progs": out}, f)
+            json.dump(entry, f)
         os.replace(tmp, _path(opts))
     except (OSError, ValueError, struct.error):
         pass
@@ -199,9 +237,43 @@ def _load_all(attrs: list, created: list[int]) -> list[int]:
     return fds
 
 
+class _Refused(Exception):
+    """The kernel's verifier refused the BTF programs (not a damaged or stale entry)."""
+
+
+REFUSALS = (errno.EINVAL, errno.EACCES, errno.EOPNOTSUPP, 524)  # 524: ENOTSUPP, the kernel's own
+"""Errors of BPF_PROG_LOAD that say the kernel will not take these programs (other errors, such
+as ENOMEM or EPERM, may pass, and are not remembered)."""
+
+
+def refused(opts: ProbeOptions) -> bool:
+    """Whether this kernel refused these BTF programs before (see load)."""
+    path = _path(opts)
+    if not _trusted(path):
+        return False
+    try:
+        with open(path) as f:
+            return bool(json.load(f).get("refused"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _refuse(path: str, why: str) -> None:
+    """Keep the refusal in place of the entry (root's own file, as store writes them)."""
+    try:
+        tmp = path + f".{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"refused": why}, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 def load(opts: ProbeOptions, names: list[str], self_tgid: int) -> tuple[list[int], dict[str, int]] | None:
     """(program fds, map fds by name) from the cache, None on a miss or any failure (an entry
-    that fails is removed, so the compile that follows rewrites it)."""
+    that fails is removed, so the compile that follows rewrites it; an entry whose BTF
+    programs the kernel refused becomes a refusal, see refused())."""
     path = _path(opts)
     if not _trusted(path):
         return None
@@ -209,6 +281,8 @@ def load(opts: ProbeOptions, names: list[str], self_tgid: int) -> tuple[list[int
     try:
         with open(path) as f:
             entry = json.load(f)
+        if entry.get("refused"):
+            return None
         map_fds = []
         for m in entry["maps"]:
             attr = _MapCreate(
@@ -246,18 +320,33 @@ def load(opts: ProbeOptions, names: list[str], self_tgid: int) -> tuple[list[int
                 license=ct.addressof(license),
                 prog_name=p["name"].encode()[:15],
             )
+            if opts.btf and p["name"] in BTF_HOOKS:
+                btf_id = entry["btf"].get(BTF_HOOKS[p["name"]])
+                if not btf_id:
+                    raise _Refused(f"no BTF type for {BTF_HOOKS[p['name']]} in {BTF_VMLINUX}")
+                attr.prog_type = BPF_PROG_TYPE_TRACING
+                attr.expected_attach_type = BPF_TRACE_RAW_TP
+                attr.attach_btf_id = btf_id
             attrs.append((attr, buf))
-        prog_fds = _load_all([a for a, _buf in attrs], created)
+        try:
+            prog_fds = _load_all([a for a, _buf in attrs], created)
+        except OSError as exc:
+            if opts.btf and exc.errno in REFUSALS:
+                raise _Refused(f"BPF_PROG_LOAD: {exc.strerror}") from exc
+            raise
         maps = {name: map_fds[i] for name, i in entry["handed"].items()}
         for fd in set(map_fds) - set(maps.values()):  # referenced by programs only: they hold them
             os.close(fd)
         return prog_fds, maps
-    except (OSError, ValueError, KeyError, TypeError, struct.error):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, struct.error, _Refused) as exc:
         for fd in created:
             try:
                 os.close(fd)
             except OSError:
                 pass
+        if isinstance(exc, _Refused):
+            _refuse(path, str(exc))
+            return None
         try:
             os.unlink(path)
         except OSError:

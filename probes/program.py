@@ -147,6 +147,13 @@ def prog_name(tp: tuple[str, str]) -> str:
     return f"raw_tracepoint__{tp[1]}" if tp in RAW else f"tracepoint__{tp[0]}__{tp[1]}"
 
 
+BTF_HOOKS = {prog_name(ENTER): "sys_enter", prog_name(EXIT): "sys_exit", TAILS[0]: "sys_exit", TAILS[1]: "sys_exit"}
+"""With ProbeOptions.btf: the programs loaded as BTF raw tracepoints, by the tracepoint each is
+for (the tail-called ones carry sys_exit's: the kernel lets a program tail-call only programs
+of its own hook)."""
+BTF_VMLINUX = "/sys/kernel/btf/vmlinux"
+
+
 def available_tracepoints(tracefs: str) -> tuple[tuple[str, str], ...]:
     """The tracepoints of TRACEPOINTS that this kernel has (tracefs/events/CAT/EVENT/format),
     and can use: io_uring's completion must name its request (Linux 6.0 and later)."""
@@ -199,6 +206,10 @@ class ProbeOptions:
     """Which tracepoints to use (LiveSource keeps those the kernel has)."""
     rename_has_pid: bool = True
     """task:task_rename carries the renamed task's pid (some kernels dropped the field)."""
+    btf: bool = True
+    """Load the system calls' programs as BTF raw tracepoints (tp_btf), which read registers
+    without a helper call, when the kernel has BTF; the loader falls back to plain raw
+    tracepoints if they do not load."""
 
     def __post_init__(self) -> None:
         if self.slots <= 0 or self.slots & (self.slots - 1):
@@ -238,6 +249,8 @@ def cflags(opts: ProbeOptions) -> list[str]:
     if regs:  # the span the enter reads in one go: the arguments and the mode
         span = [regs[k] for k in ("ARG0", "ARG1", "ARG2", "ARG3", "MODE")]
         flags += [f"-DREG_LO={min(span)}", f"-DREG_WORDS={(max(span) - min(span)) // 8 + 1}"]
+    if opts.btf:
+        flags.append("-DWTOP_BTF")
     if ENTER in opts.tracepoints:
         flags.append("-DHAVE_ENTER")
     if EXEC in opts.tracepoints:

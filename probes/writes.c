@@ -14,6 +14,8 @@
 //   NR_<CALL>        this architecture's number of each traced system call (absent: not traced)
 //   REG_*            where this architecture keeps a system call's arguments in pt_regs
 //   HAVE_ENTER       raw_syscalls sys_enter is used: latency and the descriptor of each call
+//   WTOP_BTF         the system calls' programs are loaded as BTF raw tracepoints (tp_btf):
+//                    their pt_regs is a typed pointer, its registers are read by plain loads
 //   HAVE_EXEC        sched_process_exec: follow renames on exec
 //   HAVE_RENAME      task:task_rename: follow prctl(PR_SET_NAME) and /proc/PID/comm
 //   HAVE_BLOCK       block:block_rq_issue and block_rq_complete exist: the disks view
@@ -242,13 +244,39 @@ static __always_inline u32 wtop_family(u32 type)
     return F_SYNC;
 }
 
+// One saved register of a system call (its pt_regs, `off` bytes in). As a BTF raw tracepoint
+// (tp_btf, Linux 5.5) the program's pt_regs is a pointer the verifier knows the type of, and a
+// register is one load, which the JIT guards against faults: no helper call (bpf_probe_read
+// costs ~50 ns a call here, and the exit of every system call on the machine made one). The
+// load is written in assembly so that BCC leaves it as it is (it rewrites C dereferences into
+// bpf_probe_read). Without BTF the program is a plain raw tracepoint and reads through the
+// helper. `off` is a constant.
+#define WTOP_STR2(x) #x
+#define WTOP_STR(x) WTOP_STR2(x)
+#ifdef WTOP_BTF
+#define WTOP_LOAD(t, base, off)                                                                \
+    ({                                                                                         \
+        t _v;                                                                                  \
+        asm volatile("%[v] = *(" #t " *)(%[p] + " WTOP_STR(off) ")" : [v] "=r"(_v) : [p] "r"(base)); \
+        _v;                                                                                    \
+    })
+#else
+#define WTOP_LOAD(t, base, off)                                            \
+    ({                                                                     \
+        t _v = 0;                                                          \
+        bpf_probe_read_kernel(&_v, sizeof(_v), (char *)(base) + (off));    \
+        _v;                                                                \
+    })
+#endif
+#define WTOP_REG(base, off) WTOP_LOAD(u64, base, off)
+// the call's number: an int on arm64 (syscallno), the low half of orig_ax on x86_64
+#define WTOP_NR(base) ((s32)WTOP_LOAD(u32, base, REG_NR))
+
 // A 64-bit process (32-bit ones number their calls differently: the kernel's own
 // per-call tracepoints leave them out too).
 static __always_inline int wtop_native(void *regs)
 {
-    u64 mode = 0;
-    bpf_probe_read_kernel(&mode, sizeof(mode), (char *)regs + REG_MODE);
-    return (mode & REG_MODE_MASK) == REG_MODE_NATIVE;
+    return (WTOP_REG(regs, REG_MODE) & REG_MODE_MASK) == REG_MODE_NATIVE;
 }
 
 static __always_inline int wtop_wanted(u64 pid_tgid)
@@ -744,11 +772,18 @@ RAW_TRACEPOINT_PROBE(sys_enter)
     u64 pid_tgid = bpf_get_current_pid_tgid();
     if (!wtop_wanted(pid_tgid))
         return 0;
+    void *regs = (void *)ctx->args[0];
+#ifdef WTOP_BTF
+    if (!regs)
+        return 0;
+#define REG(off) WTOP_REG(regs, off)
+#else
     // The registers wtop needs, in one read (one helper call): the arguments and what tells
     // a 64-bit process (REG_LO and REG_WORDS span them, see program.py).
     u64 r[REG_WORDS] = {};
-    bpf_probe_read_kernel(r, sizeof(r), (char *)ctx->args[0] + REG_LO);
+    bpf_probe_read_kernel(r, sizeof(r), (char *)regs + REG_LO);
 #define REG(off) r[((off) - REG_LO) / 8]
+#endif
     if ((REG(REG_MODE) & REG_MODE_MASK) != REG_MODE_NATIVE)
         return 0;
     // The descriptor written to: copy_file_range and splice write to their third argument,
@@ -784,6 +819,10 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     u64 pid_tgid = bpf_get_current_pid_tgid();
     long ret = (long)ctx->args[1];
     void *regs = (void *)ctx->args[0];
+#ifdef WTOP_BTF
+    if (!regs)
+        return 0;
+#endif
     // What the call was, from its slot or from its registers; then one way to count it (one
     // copy of the counting code for the verifier to check, not one per way in).
     int type;
@@ -816,9 +855,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     } else
 #endif
     {
-        s32 nr = -1;
-        bpf_probe_read_kernel(&nr, sizeof(nr), (char *)regs + REG_NR);
-        type = wtop_type(nr);
+        type = wtop_type(WTOP_NR(regs));
         // (An idle slot is not claimed here for this thread: another thread's enter may be
         // filling it at this moment on another CPU, and its call would then look like this
         // thread's. Only a traced call's enter writes a slot.)
@@ -828,7 +865,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
             return 0;
         // sendmmsg's array is its second argument, still in its register (x86_64, arm64)
         if (type == SENDMMSG)
-            bpf_probe_read_kernel(&aux, sizeof(aux), (char *)regs + REG_ARG1);
+            aux = WTOP_REG(regs, REG_ARG1);
     }
     if (type == SENDMMSG)
         ret = wtop_mmsg_bytes(aux, ret);

@@ -3,7 +3,9 @@ start, and counts exactly the same; a damaged or untrusted entry is never loaded
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +62,48 @@ def test_an_entry_others_could_write_is_never_loaded(spawn, cache_dir):
     (entry,) = cache_dir.iterdir()
     entry.chmod(0o666)
     assert counted(spawn, b"cache-test")[0] == "compiled"
+
+
+def prog_types(src: LiveSource) -> dict[str, int]:
+    """The kernel's type of each loaded program, by fd (its fdinfo)."""
+    out = {}
+    for fd in src.prog_fds():
+        lines = Path(f"/proc/self/fdinfo/{fd}").read_text().splitlines()
+        info = dict(line.split(":\t", 1) for line in lines if ":\t" in line)
+        out[fd] = int(info["prog_type"])
+    return out
+
+
+TRACING, RAW_TRACEPOINT = 26, 17
+
+
+def test_the_system_calls_programs_are_btf_raw_tracepoints_where_the_kernel_has_btf(spawn, cache_dir):
+    """tp_btf: registers are read by plain loads, not a helper call (bench: ~85 ns a write)."""
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        pytest.skip("this kernel has no BTF")
+    with LiveSource(ProbeOptions(comm="cache-test")) as src:
+        assert src.opts.btf
+        fds = src.prog_fds()
+        enter_exit = [fd for fd, tp in zip(fds, src.opts.tracepoints, strict=False) if tp[0] == "raw_syscalls"]
+        assert len(enter_exit) == 2 and all(prog_types(src)[fd] == TRACING for fd in enter_exit)
+    # and they count exactly (the cache's own test counts with them as well)
+    assert counted(spawn, b"cache-test")[1:] == (200_000, 200, False)
+
+
+def test_btf_programs_the_kernel_refuses_give_way_to_raw_tracepoints_for_good(spawn, cache_dir):
+    """A kernel that will not take the BTF programs (here: an entry naming the wrong BTF type)
+    gets the plain raw tracepoints, which count the same, and the refusal is remembered: the
+    next start loads the raw ones from the cache without compiling anything."""
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        pytest.skip("this kernel has no BTF")
+    counted(spawn, b"cache-test")
+    (entry,) = cache_dir.iterdir()
+    data = json.loads(entry.read_text())
+    data["btf"] = {hook: 1 for hook in data["btf"]}  # type 1 is no tracepoint's
+    entry.write_text(json.dumps(data))
+    assert counted(spawn, b"cache-test") == ("compiled", 200_000, 200, False)
+    assert json.loads(entry.read_text()).get("refused")
+    with LiveSource(ProbeOptions(comm="cache-test")) as src:
+        assert src.kernel.loaded_from == "cache" and not src.opts.btf
+        assert set(prog_types(src).values()) >= {RAW_TRACEPOINT} and TRACING not in prog_types(src).values()
+    assert counted(spawn, b"cache-test") == ("cache", 200_000, 200, False)
