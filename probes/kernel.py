@@ -78,7 +78,7 @@ class Kernel:
             self_tgid=opts.self_tgid or self_tgid,
             tracepoints=wanted,
             rename_has_pid=rename_has_pid(bpfsys.tracefs()),
-            btf=opts.btf and os.path.exists(BTF_VMLINUX),
+            modern=opts.modern and os.path.exists(BTF_VMLINUX),
         )
         self.notes: list[str] = missing_notes(wanted)
         self._progs, self._maps, self.loaded_from, opts = load(opts)
@@ -94,7 +94,7 @@ class Kernel:
             for slot, fd in enumerate(tails):  # before any program that calls them is attached
                 bpfsys.update(self._maps["wtop_tails"], ct.c_uint32(slot), ct.c_uint32(fd))
             for fd, (category, event) in zip(self._progs[: len(opts.tracepoints)], opts.tracepoints, strict=True):
-                if opts.btf and prog_name((category, event)) in BTF_HOOKS:  # by the type it was loaded for
+                if opts.modern and prog_name((category, event)) in BTF_HOOKS:  # by the type it was loaded for
                     self._links.append((None, bpfsys.attach_raw_tracepoint(fd, None)))
                 elif (category, event) in RAW:
                     self._links.append((None, bpfsys.attach_raw_tracepoint(fd, event)))

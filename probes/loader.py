@@ -18,7 +18,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from . import progcache
-from .program import MAPS, RAW, SOURCE, TAILS, ProbeOptions, cflags, prog_name
+from .program import CALLBACKS, MAPS, RAW, SOURCE, TAILS, ProbeOptions, cflags, prog_name
 
 
 class ProbeError(RuntimeError):
@@ -37,17 +37,17 @@ def prog_names(opts: ProbeOptions) -> list[str]:
 def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str, int], str, ProbeOptions]:
     """(program fds, map fds by name, "cache" or "compiled", the options they were made
     with): from the cache of what BCC compiled before (probes/progcache.py), else compiled and
-    loaded in a child, which also writes the cache. BTF programs (opts.btf) come only through
+    loaded in a child, which also writes the cache. BTF programs (opts.modern) come only through
     the cache (BCC cannot load them); if this kernel refuses them, the plain raw tracepoints
     are loaded instead, and the options returned say so."""
     names = prog_names(opts)
-    if opts.btf and progcache.refused(opts):
-        return load(replace(opts, btf=False), timeout)
+    if opts.modern and progcache.refused(opts):
+        return load(replace(opts, modern=False), timeout)
     cached = progcache.load(opts, names, opts.self_tgid)
     if cached is not None:
         return (*cached, "cache", opts)
-    if opts.btf and progcache.refused(opts):  # just now
-        return load(replace(opts, btf=False), timeout)
+    if opts.modern and progcache.refused(opts):  # just now
+        return load(replace(opts, modern=False), timeout)
     # compile for the cache (wtop's own id as a placeholder), then load from it; if that
     # fails, compile again and take what BCC loaded
     try:
@@ -57,8 +57,8 @@ def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str
     cached = progcache.load(opts, names, opts.self_tgid)
     if cached is not None:
         return (*cached, "compiled", opts)
-    if opts.btf:
-        return load(replace(opts, btf=False), timeout)
+    if opts.modern:
+        return load(replace(opts, modern=False), timeout)
     fds = _run_child(opts, "fds", len(names) + len(MAPS), timeout)
     progs = fds[: len(names)]
     return progs, dict(zip(MAPS, fds[len(names) :], strict=True)), "compiled", opts
@@ -115,7 +115,8 @@ def child(sock_fd: int, opts_json: str, mode: str = "fds") -> int:
         b = unattached_bpf(BPF)(src_file=str(SOURCE).encode(), cflags=cflags(opts))
         maps = {name: b[name.encode()].map_fd for name in MAPS}
         if mode == "cache":  # the bytecode only: the parent loads it from the cache
-            progcache.store(opts, [(name, b.dump_func(name.encode())) for name in names], maps)
+            funcs = [(name, b.dump_func(name.encode())) for name in CALLBACKS] if opts.modern else []
+            progcache.store(opts, [(name, b.dump_func(name.encode())) for name in names], maps, funcs)
             sock.sendall(json.dumps({"cached": True}).encode())
             return 0
         kinds = [BPF.RAW_TRACEPOINT if tp in RAW else BPF.TRACEPOINT for tp in opts.tracepoints]

@@ -7,11 +7,14 @@ by the map's place, and for each map its definition (type, key and value sizes, 
 flags, name). A later start creates the maps, patches the instructions and loads them with
 bpf(2): the kernel's verifier checks them exactly as it checked BCC's.
 
-Programs for BTF raw tracepoints (ProbeOptions.btf) are loaded as BPF_PROG_TYPE_TRACING with the
-BTF id of the tracepoint's type in vmlinux (btf_trace_sys_exit), which the child looks up once
-with libbpf and records in the entry: the key holds the kernel's build, and so the id. An entry
-whose BTF programs the kernel refused is kept as a refusal, so that the next starts go to the
-plain raw tracepoints without compiling again.
+With ProbeOptions.modern, two more things happen here, where BCC cannot help:
+- the programs for BTF raw tracepoints are loaded as BPF_PROG_TYPE_TRACING with the BTF id of
+  the tracepoint's type in vmlinux (btf_trace_sys_exit), which the child looks up once with
+  libbpf and records in the entry (the key holds the kernel's build, and so the id);
+- bpf_loop's callbacks, compiled by BCC as functions of their own, are linked after each
+  program that names them, with the least BTF the kernel asks of a program with a callback.
+An entry whose programs the kernel refused is kept as a refusal, so that the next starts go to
+the plain programs without compiling again.
 
 The key is a hash of everything that shapes the bytecode: writes.c, the -D flags (options and
 the tracepoints this kernel has), the kernel (release and build), and the BCC installed. A
@@ -35,7 +38,17 @@ import threading
 from dataclasses import replace
 
 from . import bpfsys
-from .program import BTF_HOOKS, BTF_VMLINUX, REQUIRED, SOURCE, ProbeOptions, cflags, prog_name
+from .program import (
+    BTF_HOOKS,
+    BTF_VMLINUX,
+    CALLBACK_MARK,
+    CALLBACKS,
+    REQUIRED,
+    SOURCE,
+    ProbeOptions,
+    cflags,
+    prog_name,
+)
 
 DIR = os.environ.get("WTOP_CACHE_DIR", "/var/cache/wtop")
 VERSION = 4
@@ -44,6 +57,7 @@ SELF = 0x7EADBEEF
 equal to it is patched with the real one at load. The load refuses an entry with none."""
 BPF_MAP_CREATE = 0
 BPF_PROG_LOAD = 5
+BPF_BTF_LOAD = 18
 BPF_OBJ_GET_INFO_BY_FD = 15
 BPF_PROG_TYPE_TRACEPOINT = 5
 BPF_PROG_TYPE_RAW_TRACEPOINT = 17
@@ -51,6 +65,7 @@ BPF_PROG_TYPE_TRACING = 26
 BPF_TRACE_RAW_TP = 23
 LD_IMM64 = 0x18
 PSEUDO_MAP_FD = 1
+PSEUDO_FUNC = 4
 INSN = struct.Struct("<BBhi")  # code, dst:4|src:4, off, imm
 
 
@@ -155,9 +170,15 @@ def btf_ids(hooks: set[str]) -> dict[str, int]:
     return {hook: i for hook, i in ids.items() if i > 0}
 
 
-def store(opts: ProbeOptions, progs: list[tuple[str, bytes]], maps: dict[str, int]) -> None:
-    """Record what the child compiled: (name, instructions) of each program in order, and the
-    handed-over maps by name. Failing to store is never an error (the next start compiles)."""
+def store(
+    opts: ProbeOptions,
+    progs: list[tuple[str, bytes]],
+    maps: dict[str, int],
+    funcs: list[tuple[str, bytes]] = (),
+) -> None:
+    """Record what the child compiled: (name, instructions) of each program in order, the
+    handed-over maps by name, and bpf_loop's callbacks in the order of CALLBACKS. Failing to
+    store is never an error (the next start compiles)."""
     try:
         fd_place: dict[int, int] = {}
         defs: list[dict] = []
@@ -169,16 +190,22 @@ def store(opts: ProbeOptions, progs: list[tuple[str, bytes]], maps: dict[str, in
             return fd_place[fd]
 
         handed = {name: place(fd) for name, fd in maps.items()}
-        out = []
-        for name, insns in progs:
+
+        def code(name: str, insns: bytes) -> dict:
             relocs = []
             for i in range(len(insns) // 8):
-                code, regs, _off, imm = INSN.unpack_from(insns, i * 8)
-                if code == LD_IMM64 and regs >> 4 == PSEUDO_MAP_FD:
+                op, regs, _off, imm = INSN.unpack_from(insns, i * 8)
+                if op == LD_IMM64 and regs >> 4 == PSEUDO_MAP_FD:
                     relocs.append([i, place(imm)])
-            out.append({"name": name, "insns": base64.b64encode(insns).decode(), "relocs": relocs})
-        entry: dict = {"maps": defs, "handed": handed, "progs": out}
-        if opts.btf:
+            return {"name": name, "insns": base64.b64encode(insns).decode(), "relocs": relocs}
+
+        entry: dict = {
+            "maps": defs,
+            "handed": handed,
+            "progs": [code(name, insns) for name, insns in progs],
+            "funcs": [code(name, insns) for name, insns in funcs],
+        }
+        if opts.modern:
             entry["btf"] = btf_ids({BTF_HOOKS[name] for name, _insns in progs if name in BTF_HOOKS})
         os.makedirs(DIR, mode=0o700, exist_ok=True)
         tmp = _path(opts) + f".{os.getpid()}"
@@ -235,6 +262,82 @@ def _load_all(attrs: list, created: list[int]) -> list[int]:
     if errors:
         raise errors[0]
     return fds
+
+
+def _patched(code: dict, map_fds: list[int], self_tgid: int) -> tuple[bytearray, int]:
+    """A stored program's (or callback's) instructions with the maps' fds and wtop's own
+    process id in place, and how many of the latter there were."""
+    insns = bytearray(base64.b64decode(code["insns"]))
+    for i, m in code["relocs"]:
+        op, regs, off, _imm = INSN.unpack_from(insns, i * 8)
+        INSN.pack_into(insns, i * 8, op, regs, off, map_fds[m])
+    selves = 0
+    for i in range(len(insns) // 8):
+        op, regs, off, imm = INSN.unpack_from(insns, i * 8)
+        if imm == SELF:
+            INSN.pack_into(insns, i * 8, op, regs, off, self_tgid)
+            selves += 1
+    return insns, selves
+
+
+def _linked(insns: bytearray, funcs: list[bytearray]) -> tuple[bytearray, list[int]]:
+    """The program with each bpf_loop callback it names placed after its code, once, and the
+    name (an ld_imm64 of CALLBACK_MARK << 32 | n) made a reference to it (BPF_PSEUDO_FUNC,
+    whose immediate is the callback's place counted from the next instruction). Also where
+    each callback placed starts."""
+    out = bytearray(insns)
+    starts: dict[int, int] = {}
+    for i in range(len(insns) // 8 - 1):
+        op, regs, off, lo = INSN.unpack_from(insns, i * 8)
+        if op != LD_IMM64 or regs >> 4 or INSN.unpack_from(insns, (i + 1) * 8)[3] != CALLBACK_MARK:
+            continue
+        if not 0 <= lo < len(funcs):
+            raise ValueError(f"a callback that was not stored: {lo}")
+        if lo not in starts:
+            starts[lo] = len(out) // 8
+            out += funcs[lo]
+        INSN.pack_into(out, i * 8, op, (regs & 0x0F) | PSEUDO_FUNC << 4, off, starts[lo] - i - 1)
+        INSN.pack_into(out, (i + 1) * 8, 0, 0, 0, 0)
+    return out, sorted(starts.values())
+
+
+class _BtfLoad(ct.Structure):
+    _fields_ = [
+        ("btf", ct.c_uint64),
+        ("btf_log_buf", ct.c_uint64),
+        ("btf_size", ct.c_uint32),
+        ("btf_log_size", ct.c_uint32),
+        ("btf_log_level", ct.c_uint32),
+    ]
+
+
+def _callback_btf() -> int:
+    """The BTF the kernel asks of a program with a bpf_loop callback (it checks the callback's
+    call against the callback's type): BCC gives none, so it is made here, the least that
+    describes `int main(void *ctx)` (type 4) and `int callback(int i, void *ctx)` (type 6).
+    An fd of BPF_BTF_LOAD."""
+    names = b"\0int\0ctx\0i\0wtop_main\0wtop_callback\0"
+
+    def at(name: bytes) -> int:
+        return names.index(b"\0" + name + b"\0") + 1
+
+    def kind(k: int, vlen: int = 0) -> int:
+        return k << 24 | vlen
+
+    INT, PTR, FUNC, FUNC_PROTO = 1, 2, 12, 13
+    types = b"".join(
+        [
+            struct.pack("<IIII", at(b"int"), kind(INT), 4, 1 << 24 | 32),  # 1: int (signed, 32 bits)
+            struct.pack("<III", 0, kind(PTR), 0),  # 2: void *
+            struct.pack("<IIIII", 0, kind(FUNC_PROTO, 1), 1, at(b"ctx"), 2),  # 3: int (void *ctx)
+            struct.pack("<III", at(b"wtop_main"), kind(FUNC, 1), 3),  # 4: global
+            struct.pack("<IIIIIII", 0, kind(FUNC_PROTO, 2), 1, at(b"i"), 1, at(b"ctx"), 2),  # 5
+            struct.pack("<III", at(b"wtop_callback"), kind(FUNC, 0), 5),  # 6: static
+        ]
+    )
+    blob = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(names)) + types + names
+    buf = ct.create_string_buffer(blob, len(blob))
+    return bpfsys._bpf(BPF_BTF_LOAD, _BtfLoad(btf=ct.addressof(buf), btf_size=len(blob)))
 
 
 class _Refused(Exception):
@@ -299,19 +402,15 @@ def load(opts: ProbeOptions, names: list[str], self_tgid: int) -> tuple[list[int
             raise ValueError("programs differ")
         license = ct.create_string_buffer(b"GPL")
         attrs = []
-        selves = 0
+        btf_fd = None
+        funcs = [_patched(f, map_fds, self_tgid)[0] for f in entry.get("funcs", [])]
+        if opts.modern and [f["name"] for f in entry.get("funcs", [])] != list(CALLBACKS):
+            raise ValueError("callbacks differ")
         for p in entry["progs"]:
-            insns = bytearray(base64.b64decode(p["insns"]))
-            for i, m in p["relocs"]:
-                code, regs, off, _imm = INSN.unpack_from(insns, i * 8)
-                INSN.pack_into(insns, i * 8, code, regs, off, map_fds[m])
-            for i in range(len(insns) // 8):
-                code, regs, off, imm = INSN.unpack_from(insns, i * 8)
-                if imm == SELF:
-                    INSN.pack_into(insns, i * 8, code, regs, off, self_tgid)
-                    selves += 1
+            insns, selves = _patched(p, map_fds, self_tgid)
             if p["name"] == prog_name(REQUIRED) and not selves:
                 raise ValueError("wtop's own process id was not found in the bytecode")
+            insns, callbacks = _linked(insns, funcs)
             buf = (ct.c_char * len(insns)).from_buffer(insns)
             attr = _ProgLoad(
                 prog_type=BPF_PROG_TYPE_RAW_TRACEPOINT if p["name"].startswith("raw_") else BPF_PROG_TYPE_TRACEPOINT,
@@ -320,20 +419,32 @@ def load(opts: ProbeOptions, names: list[str], self_tgid: int) -> tuple[list[int
                 license=ct.addressof(license),
                 prog_name=p["name"].encode()[:15],
             )
-            if opts.btf and p["name"] in BTF_HOOKS:
+            if opts.modern and p["name"] in BTF_HOOKS:
                 btf_id = entry["btf"].get(BTF_HOOKS[p["name"]])
                 if not btf_id:
                     raise _Refused(f"no BTF type for {BTF_HOOKS[p['name']]} in {BTF_VMLINUX}")
                 attr.prog_type = BPF_PROG_TYPE_TRACING
                 attr.expected_attach_type = BPF_TRACE_RAW_TP
                 attr.attach_btf_id = btf_id
-            attrs.append((attr, buf))
+            info = None
+            if callbacks:  # the functions' types: the program (type 4), then its callbacks (6)
+                if btf_fd is None:
+                    btf_fd = _callback_btf()
+                    created.append(btf_fd)
+                info = (ct.c_uint32 * (2 + 2 * len(callbacks)))(0, 4, *(x for s in callbacks for x in (s, 6)))
+                attr.prog_btf_fd = btf_fd
+                attr.func_info_rec_size = 8
+                attr.func_info = ct.addressof(info)
+                attr.func_info_cnt = 1 + len(callbacks)
+            attrs.append((attr, buf, info))
         try:
-            prog_fds = _load_all([a for a, _buf in attrs], created)
+            prog_fds = _load_all([a for a, _buf, _info in attrs], created)
         except OSError as exc:
-            if opts.btf and exc.errno in REFUSALS:
+            if opts.modern and exc.errno in REFUSALS:
                 raise _Refused(f"BPF_PROG_LOAD: {exc.strerror}") from exc
             raise
+        if btf_fd is not None:  # the programs hold it
+            os.close(btf_fd)
         maps = {name: map_fds[i] for name, i in entry["handed"].items()}
         for fd in set(map_fds) - set(maps.values()):  # referenced by programs only: they hold them
             os.close(fd)

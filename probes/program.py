@@ -148,10 +148,15 @@ def prog_name(tp: tuple[str, str]) -> str:
 
 
 BTF_HOOKS = {prog_name(ENTER): "sys_enter", prog_name(EXIT): "sys_exit", TAILS[0]: "sys_exit", TAILS[1]: "sys_exit"}
-"""With ProbeOptions.btf: the programs loaded as BTF raw tracepoints, by the tracepoint each is
+"""With ProbeOptions.modern: the programs loaded as BTF raw tracepoints, by the tracepoint each is
 for (the tail-called ones carry sys_exit's: the kernel lets a program tail-call only programs
 of its own hook)."""
 BTF_VMLINUX = "/sys/kernel/btf/vmlinux"
+CALLBACKS = ("wtop_cb_aio_submit", "wtop_cb_aio_reap")
+"""With ProbeOptions.modern: bpf_loop's callbacks, by the number the programs name them with
+(WTOP_CALLBACK in writes.c); the loader links each after the program that uses it."""
+CALLBACK_MARK = 0x7EADCA11
+"""The high half of a callback's marker (an ld_imm64 of 0x7EADCA11000000nn)."""
 
 
 def available_tracepoints(tracefs: str) -> tuple[tuple[str, str], ...]:
@@ -206,10 +211,11 @@ class ProbeOptions:
     """Which tracepoints to use (LiveSource keeps those the kernel has)."""
     rename_has_pid: bool = True
     """task:task_rename carries the renamed task's pid (some kernels dropped the field)."""
-    btf: bool = True
-    """Load the system calls' programs as BTF raw tracepoints (tp_btf), which read registers
-    without a helper call, when the kernel has BTF; the loader falls back to plain raw
-    tracepoints if they do not load."""
+    modern: bool = True
+    """Programs for kernels with BTF and bpf_loop (Linux 5.17): the system calls' programs are
+    BTF raw tracepoints (tp_btf), which read registers without a helper call, and the libaio
+    walks are bpf_loop callbacks, which the verifier checks once instead of once per turn. Used
+    when the kernel has BTF; the loader falls back to the plain programs if they do not load."""
 
     def __post_init__(self) -> None:
         if self.slots <= 0 or self.slots & (self.slots - 1):
@@ -249,8 +255,8 @@ def cflags(opts: ProbeOptions) -> list[str]:
     if regs:  # the span the enter reads in one go: the arguments and the mode
         span = [regs[k] for k in ("ARG0", "ARG1", "ARG2", "ARG3", "MODE")]
         flags += [f"-DREG_LO={min(span)}", f"-DREG_WORDS={(max(span) - min(span)) // 8 + 1}"]
-    if opts.btf:
-        flags.append("-DWTOP_BTF")
+    if opts.modern:
+        flags += ["-DWTOP_BTF", "-DWTOP_LOOP"]
     if ENTER in opts.tracepoints:
         flags.append("-DHAVE_ENTER")
     if EXEC in opts.tracepoints:

@@ -16,6 +16,7 @@
 //   HAVE_ENTER       raw_syscalls sys_enter is used: latency and the descriptor of each call
 //   WTOP_BTF         the system calls' programs are loaded as BTF raw tracepoints (tp_btf):
 //                    their pt_regs is a typed pointer, its registers are read by plain loads
+//   WTOP_LOOP        the libaio walks are bpf_loop callbacks (Linux 5.17), linked by the loader
 //   HAVE_EXEC        sched_process_exec: follow renames on exec
 //   HAVE_RENAME      task:task_rename: follow prctl(PR_SET_NAME) and /proc/PID/comm
 //   HAVE_BLOCK       block:block_rq_issue and block_rq_complete exist: the disks view
@@ -48,9 +49,15 @@
 #define IO_GETEVENTS 22
 #define IO_PGETEVENTS 23
 #define WTOP_INFLIGHT 16384 // io_uring and libaio writes in flight at once (more: skipped)
-#define AIO_MAX 32 // iocbs per io_submit or io_getevents call; any beyond are counted as skipped
-                   // (128 is more than the verifier accepts in one program, and checking the
-                   // loop at load takes 170 ms at 32, 490 ms at 64: most of a start)
+// iocbs per io_submit or io_getevents call; any beyond are counted as skipped. With bpf_loop
+// (WTOP_LOOP) the verifier checks a loop's body once; without it, once per turn (128 is more
+// than it accepts in one program, and checking the loop at load took 170 ms at 32, 490 ms at
+// 64: most of a start).
+#ifdef WTOP_LOOP
+#define AIO_MAX 4096
+#else
+#define AIO_MAX 32
+#endif
 #define VLEN_MAX 1024 // UIO_MAXIOV: sendmmsg sends at most this many messages a call
 
 // One family of calls (the write family, copies, sends, syncs): its histograms and counts.
@@ -627,6 +634,9 @@ struct aio_cursor {
     u64 now;
     u64 pid_tgid;
     s64 n;     // how many the call returned
+    u64 noted; // io_submit: the process is known to wtop_info
+    u64 e;     // io_getevents: the epoch of the latency maxima
+    char comm[16]; // io_submit: the submitting thread's name
 };
 BPF_PERCPU_ARRAY(wtop_aio_cur, struct aio_cursor, 1);
 BPF_PROG_ARRAY(wtop_tails, 2); // 0: raw_tail_aio_submit, 1: raw_tail_aio_reap (user space fills it in)
@@ -663,40 +673,67 @@ static __always_inline void wtop_aio_beyond(struct aio_cursor *c)
         cs->skip_no_entry += c->n - AIO_MAX;
 }
 
+// One iocb of an io_submit: a write is remembered until its completion is reaped. 1: stop.
+static __always_inline long wtop_aio_submit_one(u32 i, struct aio_cursor *c)
+{
+    if (i >= c->n)
+        return 1;
+    u64 iocb = 0;
+    bpf_probe_read_user(&iocb, sizeof(iocb), (void *)(c->array + (u64)i * 8));
+    u32 op_fd[2] = {};
+    if (!iocb || bpf_probe_read_user(op_fd, sizeof(op_fd), (void *)(iocb + 16)))
+        return 0;
+    u16 op = op_fd[0] & 0xffff;
+    if (op != 1 && op != 8)
+        return 0;
+    struct aio_key k = {.iocb = iocb, .tgid = c->pid_tgid >> 32};
+    struct aio_start st = {.ts = c->now, .tid = (u32)c->pid_tgid, .fd = (s32)op_fd[1]};
+    __builtin_memcpy(st.comm, c->comm, sizeof(st.comm));
+    if (wtop_aio.update(&k, &st)) {
+        u32 zero = 0;
+        struct cpu_stats *cs = wtop_stats.lookup(&zero);
+        if (cs)
+            cs->skip_map_full++;
+    }
+    if (!c->noted) {
+        wtop_note_process(k.tgid);
+        c->noted = 1;
+    }
+    return 0;
+}
+
+#ifdef WTOP_LOOP
+// bpf_loop's callbacks. BCC compiles each function on its own and knows nothing of callbacks:
+// a program names its callback by a marker (WTOP_CALLBACK), and the loader places the
+// callback's code after the program's and points the marker at it (probes/progcache.py,
+// CALLBACKS, in this order). bpf_loop passes a callback a context as well: none is used, and
+// BCC would rewrite a second parameter as a kprobe's register, so it is left out.
+#define WTOP_CALLBACK(n) ((void *)(0x7EADCA1100000000ULL | (n)))
+int wtop_cb_aio_submit(u32 i)
+{
+    u32 zero = 0;
+    struct aio_cursor *c = wtop_aio_cur.lookup(&zero);
+    return c ? wtop_aio_submit_one(i, c) : 1;
+}
+#endif
+
 int raw_tail_aio_submit(struct bpf_raw_tracepoint_args *ctx)
 {
     u32 zero = 0;
     struct aio_cursor *c = wtop_aio_cur.lookup(&zero);
     if (!c)
         return 0;
-    struct aio_key k = {.tgid = c->pid_tgid >> 32};
-    struct aio_start st = {.ts = c->now, .tid = (u32)c->pid_tgid};
-    bpf_get_current_comm(&st.comm, sizeof(st.comm));
-    int noted = 0;
+    bpf_get_current_comm(c->comm, sizeof(c->comm));
+    c->noted = 0;
+#ifdef WTOP_LOOP
+    bpf_loop(AIO_MAX, WTOP_CALLBACK(0), 0, 0);
+#else
 #pragma clang loop unroll(disable)
     for (int i = 0; i < AIO_MAX; i++) {
-        if (i >= c->n)
+        if (wtop_aio_submit_one(i, c))
             break;
-        u64 iocb = 0;
-        bpf_probe_read_user(&iocb, sizeof(iocb), (void *)(c->array + (u64)i * 8));
-        u32 op_fd[2] = {};
-        if (!iocb || bpf_probe_read_user(op_fd, sizeof(op_fd), (void *)(iocb + 16)))
-            continue;
-        u16 op = op_fd[0] & 0xffff;
-        if (op != 1 && op != 8)
-            continue;
-        k.iocb = iocb;
-        st.fd = (s32)op_fd[1];
-        if (wtop_aio.update(&k, &st)) {
-            struct cpu_stats *cs = wtop_stats.lookup(&zero);
-            if (cs)
-                cs->skip_map_full++;
-        }
-        if (!noted) {
-            wtop_note_process(k.tgid);
-            noted = 1;
-        }
     }
+#endif
     wtop_aio_beyond(c);
     return 0;
 }
@@ -728,6 +765,36 @@ static __always_inline void wtop_aio_count(struct cpu_stats *cs, struct fd_key *
         wtop_add(ps, ret, LIBAIO);
 }
 
+// One completion of an io_getevents: counted if it is a write wtop saw submitted. 1: stop.
+static __always_inline long wtop_aio_reap_one(u32 i, struct aio_cursor *c, struct cpu_stats *cs)
+{
+    if (i >= c->n)
+        return 1;
+    u64 ev[3] = {}; // data, obj, res
+    if (bpf_probe_read_user(ev, sizeof(ev), (void *)(c->array + (u64)i * 32)))
+        return 0;
+    struct aio_key k = {.iocb = ev[1], .tgid = c->pid_tgid >> 32};
+    struct aio_start *st = wtop_aio.lookup(&k);
+    if (!st)
+        return 0; // a read, or submitted before wtop started
+    struct fd_key key = {.tgid = k.tgid, .fd = st->fd, .tid = st->tid};
+    __builtin_memcpy(key.comm, st->comm, sizeof(key.comm));
+    u64 delta = c->now > st->ts ? c->now - st->ts : 0;
+    wtop_aio.delete(&k);
+    wtop_aio_count(cs, &key, (long)ev[2], delta, c->e);
+    return 0;
+}
+
+#ifdef WTOP_LOOP
+int wtop_cb_aio_reap(u32 i)
+{
+    u32 zero = 0;
+    struct aio_cursor *c = wtop_aio_cur.lookup(&zero);
+    struct cpu_stats *cs = wtop_stats.lookup(&zero);
+    return c && cs ? wtop_aio_reap_one(i, c, cs) : 1;
+}
+#endif
+
 int raw_tail_aio_reap(struct bpf_raw_tracepoint_args *ctx)
 {
     u32 zero = 0;
@@ -738,26 +805,16 @@ int raw_tail_aio_reap(struct bpf_raw_tracepoint_args *ctx)
     if (!cs)
         return 0;
     struct wtop_ctl *ctl = wtop_epoch.lookup(&zero);
-    u64 e = ctl ? ctl->epoch : 0;
-    struct aio_key k = {.tgid = c->pid_tgid >> 32};
-    u64 now = c->now;
+    c->e = ctl ? ctl->epoch : 0;
+#ifdef WTOP_LOOP
+    bpf_loop(AIO_MAX, WTOP_CALLBACK(1), 0, 0);
+#else
 #pragma clang loop unroll(disable)
     for (int i = 0; i < AIO_MAX; i++) {
-        if (i >= c->n)
+        if (wtop_aio_reap_one(i, c, cs))
             break;
-        u64 ev[3] = {}; // data, obj, res
-        if (bpf_probe_read_user(ev, sizeof(ev), (void *)(c->array + (u64)i * 32)))
-            continue;
-        k.iocb = ev[1];
-        struct aio_start *st = wtop_aio.lookup(&k);
-        if (!st)
-            continue; // a read, or submitted before wtop started
-        struct fd_key key = {.tgid = k.tgid, .fd = st->fd, .tid = st->tid};
-        __builtin_memcpy(key.comm, st->comm, sizeof(key.comm));
-        u64 delta = now > st->ts ? now - st->ts : 0;
-        wtop_aio.delete(&k);
-        wtop_aio_count(cs, &key, (long)ev[2], delta, e);
     }
+#endif
     wtop_aio_beyond(c);
     return 0;
 }

@@ -207,3 +207,31 @@ def test_fio_async_engines_are_counted_at_completion_exactly(tmp_path, engine, c
     assert (fam.calls, fam.bytes, fam.latency.total) == (1024, written, 1024)
     assert fam.sizes.counts[Log2Histogram.bucket_of(4096)] == 1024
     assert s.skipped.total == 0
+
+
+@pytest.mark.parametrize("modern", [True, False], ids=["bpf_loop", "unrolled"])
+def test_libaio_calls_of_hundreds_of_requests_are_counted_whole_or_shown_as_skipped(tmp_path, modern):
+    """fio submitting and reaping 256 requests a call. With bpf_loop (Linux 5.17) each call's
+    requests are walked to the end: every one counted, nothing skipped. Without it, the walk
+    stops at 32 a call, and the rest is shown as skipped, never silently lost."""
+    if shutil.which("fio") is None:
+        pytest.fail("fio is needed (run-tests.sh installs it)")
+    if modern and not os.path.exists("/sys/kernel/btf/vmlinux"):
+        pytest.skip("this kernel has no BTF")
+    cmd = ["fio", "--name=batches", "--ioengine=libaio", "--rw=write", "--bs=4k", "--size=8M", "--iodepth=256"]
+    cmd += ["--iodepth_batch_submit=256", "--iodepth_batch_complete_min=256", f"--filename={tmp_path / 'fio.dat'}"]
+    with LiveSource(ProbeOptions(comm="fio", modern=modern)) as src:
+        assert src.opts.modern == modern
+        src.sample()
+        out = subprocess.run([*cmd, "--output-format=json"], capture_output=True, text=True, check=True, timeout=120)
+        settle()
+        s = src.sample()
+    written = json.loads(out.stdout[out.stdout.index("{") :])["jobs"][0]["write"]["io_bytes"]
+    assert written == 8 * 1024 * 1024
+    writes, nbytes = s.call_writes[CALLS.index("libaio")], s.call_bytes[CALLS.index("libaio")]
+    if modern:
+        assert (writes, nbytes, s.skipped.total) == (written // 4096, written, 0)
+    else:
+        assert 0 < writes < written // 4096 and nbytes == writes * 4096
+        # every write not counted was beyond 32 at its submit or at its reap, and counted there
+        assert s.skipped.no_entry >= written // 4096 - writes
