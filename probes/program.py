@@ -113,7 +113,7 @@ MAPS = (
     "wtop_dirty",
 )
 """The maps of writes.c, in the order the loader hands them over."""
-TAILS = ("raw_tail_aio_submit", "raw_tail_aio_reap")
+TAILS = ("raw_tail_aio_submit", "raw_tail_aio_reap", "raw_tail_exit")
 """Programs reached by tail calls (from sys_exit), in the order of their slots in wtop_tails:
 loaded with the others, attached nowhere."""
 
@@ -147,12 +147,12 @@ def prog_name(tp: tuple[str, str]) -> str:
     return f"raw_tracepoint__{tp[1]}" if tp in RAW else f"tracepoint__{tp[0]}__{tp[1]}"
 
 
-BTF_HOOKS = {prog_name(ENTER): "sys_enter", prog_name(EXIT): "sys_exit", TAILS[0]: "sys_exit", TAILS[1]: "sys_exit"}
+BTF_HOOKS = {prog_name(ENTER): "sys_enter", prog_name(EXIT): "sys_exit", **dict.fromkeys(TAILS, "sys_exit")}
 """With ProbeOptions.modern: the programs loaded as BTF raw tracepoints, by the tracepoint each is
 for (the tail-called ones carry sys_exit's: the kernel lets a program tail-call only programs
 of its own hook)."""
 BTF_VMLINUX = "/sys/kernel/btf/vmlinux"
-CALLBACKS = ("wtop_cb_aio_submit", "wtop_cb_aio_reap")
+CALLBACKS = ("wtop_cb_aio_submit", "wtop_cb_aio_reap", "wtop_cb_mmsg")
 """With ProbeOptions.modern: bpf_loop's callbacks, by the number the programs name them with
 (WTOP_CALLBACK in writes.c); the loader links each after the program that uses it."""
 CALLBACK_MARK = 0x7EADCA11

@@ -365,12 +365,31 @@ static __always_inline struct fd_stats *wtop_fd(struct fd_key *key, struct cpu_s
     return ps;
 }
 
+// The log2 bucket of a value, as BCC's bpf_log2l counts it (floor(log2(v)) + 1; 0 and 1 in
+// bucket 1), without a branch. BCC's compares and jumps at each of its five steps, and the
+// verifier follows every way through them, for each histogram of each call: that was 9 in 10
+// of the paths it walked in sys_exit (83 ms of 96 at load, and 219 of 246 for raw_tail_exit).
+// Each step here is arithmetic: x != 0 is (x | -x) >> 63 for x < 2^63, and the step shifts by
+// 32, 16, ... when the value is that wide. Written in assembly: clang turns (x | -x) >> 63 back
+// into a compare and a jump. Values of 2^63 and more (no count of bytes or nanoseconds is)
+// would wrap to bucket 0; the mask is what tells the verifier the bucket is in range.
+static __always_inline u32 wtop_log2(u64 v)
+{
+    u64 r = 0, s, x;
+#define WTOP_LOG2_STEP(k, lg)                                                                  \
+    "%[x] = %[v]\n\t%[x] >>= " #k "\n\t%[s] = %[x]\n\t%[s] = -%[s]\n\t%[s] |= %[x]\n\t"       \
+    "%[s] >>= 63\n\t%[s] <<= " #lg "\n\t%[v] >>= %[s]\n\t%[r] |= %[s]\n\t"
+    asm volatile(WTOP_LOG2_STEP(32, 5) WTOP_LOG2_STEP(16, 4) WTOP_LOG2_STEP(8, 3) WTOP_LOG2_STEP(4, 2)
+                 WTOP_LOG2_STEP(2, 1) "%[v] >>= 1\n\t%[r] |= %[v]"
+                 : [v] "+r"(v), [r] "+r"(r), [s] "=&r"(s), [x] "=&r"(x));
+#undef WTOP_LOG2_STEP
+    return (u32)(r + 1) & 63;
+}
+
 // One call's latency into its family's histogram, sum, maximum and SLA count.
 static __always_inline void wtop_time(struct fam_stats *fs, u64 delta, u64 e, u64 sla)
 {
-    u32 b = bpf_log2l(delta);
-    if (b >= LAT_BUCKETS)
-        b = LAT_BUCKETS - 1;
+    u32 b = wtop_log2(delta); // < 64: LAT_BUCKETS
     fs->lat[b]++;
     fs->lat_sum += delta;
     if (fs->lat_epoch != e) {
@@ -401,9 +420,7 @@ static __always_inline void wtop_count(struct cpu_stats *cs, long ret, u32 type,
     if (f != F_SYNC)
         cs->writes++;
     if (ret > 0 && f != F_SYNC) {
-        u32 b = bpf_log2l((u64)ret);
-        if (b >= SIZE_BUCKETS)
-            b = SIZE_BUCKETS - 1;
+        u32 b = wtop_log2((u64)ret); // < 64: SIZE_BUCKETS
         fs->sizes[b]++;
         fs->bytes += ret;
         cs->bytes += ret;
@@ -413,34 +430,6 @@ static __always_inline void wtop_count(struct cpu_stats *cs, long ret, u32 type,
         if (f != F_SYNC)
             cs->errors++;
     }
-}
-
-// sendmmsg returns how many messages it sent; the bytes are in each message's msg_len,
-// which the kernel has just written into the caller's array (struct mmsghdr: a 56-byte
-// struct msghdr, then unsigned int msg_len, 64 bytes in all).
-// The sum is kept in a per-CPU map value, not in a register: each way out of the loop then
-// leaves the same state for the verifier, which checks the rest of sys_exit once instead of
-// once per possible count (loading took 296 ms, most of wtop's start, with a register).
-BPF_PERCPU_ARRAY(wtop_scratch, u64, 1);
-
-static __always_inline long wtop_mmsg_bytes(u64 vec, long sent)
-{
-    if (sent <= 0 || !vec)
-        return sent;
-    u32 zero = 0;
-    u64 *total = wtop_scratch.lookup(&zero);
-    if (!total)
-        return 0;
-    *total = 0;
-#pragma clang loop unroll(disable)
-    for (int i = 0; i < VLEN_MAX; i++) {
-        if (i >= sent)
-            break;
-        u32 len = 0;
-        bpf_probe_read_user(&len, sizeof(len), (void *)(vec + (u64)i * 64 + 56));
-        *total += len;
-    }
-    return *total;
 }
 
 // A returned call: count it. fd is -1 when unknown; timed as for wtop_count (-1: this
@@ -623,32 +612,54 @@ struct aio_start {
 };
 BPF_HASH(wtop_aio, struct aio_key, struct aio_start, WTOP_INFLIGHT);
 
-// Where a libaio call's iocbs are handled: by a program of their own, reached by a tail call
-// from sys_exit (a loop over them inside sys_exit is more than the verifier accepts). The
+// -- what sys_exit leaves to programs of their own ------------------------------------------
+//
+// The calls whose counting walks an array (libaio's iocbs and events, sendmmsg's messages),
+// and the calls whose enter wtop did not see, are counted by programs reached by a tail call
+// from sys_exit: the verifier checks each program on its own, side by side with the others
+// (sys_exit with all of it inside took 220-280 ms to check, most of wtop's start). Those
 // programs call no further: a program in wtop_tails that tail-called through wtop_tails would
 // make a cycle of references the kernel breaks only when the last fd closes, and on Linux
-// 6.18 a wtop killed with SIGKILL left the map behind, empty, for good. The cursor lives in
-// a per-CPU slot: the programs run with migration disabled, one at a time per CPU.
-struct aio_cursor {
-    u64 array; // io_submit: the iocb pointers; io_getevents: the io_event array
+// 6.18 a wtop killed with SIGKILL left the map behind, empty, for good. sys_exit hands the
+// call over in a per-CPU cursor: the programs run with migration disabled, one at a time per
+// CPU.
+struct cursor {
+    u64 array;  // io_submit: the iocb pointers; io_getevents: the io_event array; sendmmsg: its messages
     u64 now;
     u64 pid_tgid;
-    s64 n;     // how many the call returned
-    u64 noted; // io_submit: the process is known to wtop_info
-    u64 e;     // io_getevents: the epoch of the latency maxima
+    s64 n;      // what the call returned (io_submit, io_getevents, sendmmsg: how many)
+    u64 noted;  // io_submit: the process is known to wtop_info
+    u64 e;      // io_getevents: the epoch of the latency maxima
+    u64 sum;    // sendmmsg: the bytes of its messages so far
+    u64 delta;  // a counted call: its latency
+    s32 fd;     // a counted call: its descriptor (-1: unknown)
+    u32 type;   // a counted call: its type
+    s32 timed;  // a counted call: as for wtop_count
+    u32 pad;
     char comm[16]; // io_submit: the submitting thread's name
 };
-BPF_PERCPU_ARRAY(wtop_aio_cur, struct aio_cursor, 1);
-BPF_PROG_ARRAY(wtop_tails, 2); // 0: raw_tail_aio_submit, 1: raw_tail_aio_reap (user space fills it in)
+BPF_PERCPU_ARRAY(wtop_cursor, struct cursor, 1);
+// 0: raw_tail_aio_submit, 1: raw_tail_aio_reap, 2: raw_tail_exit (user space fills it in)
+BPF_PROG_ARRAY(wtop_tails, 3);
 #define TAIL_SUBMIT 0
 #define TAIL_REAP 1
+#define TAIL_EXIT 2
+
+#ifdef WTOP_LOOP
+// bpf_loop's callbacks. BCC compiles each function on its own and knows nothing of callbacks:
+// a program names its callback by a marker (WTOP_CALLBACK), and the loader places the
+// callback's code after the program's and points the marker at it (probes/progcache.py,
+// CALLBACKS, in this order). bpf_loop passes a callback a context as well: none is used, and
+// BCC would rewrite a second parameter as a kprobe's register, so it is left out.
+#define WTOP_CALLBACK(n) ((void *)(0x7EADCA1100000000ULL | (n)))
+#endif
 
 static __always_inline int wtop_aio_start(void *ctx, u32 tail, u64 pid_tgid, u64 array, long n, u64 now)
 {
     if (n <= 0 || !array)
         return 0;
     u32 zero = 0;
-    struct aio_cursor *c = wtop_aio_cur.lookup(&zero);
+    struct cursor *c = wtop_cursor.lookup(&zero);
     if (!c)
         return 0;
     c->array = array;
@@ -663,7 +674,7 @@ static __always_inline int wtop_aio_start(void *ctx, u32 tail, u64 pid_tgid, u64
 }
 
 // What is beyond AIO_MAX is counted as skipped: seen, not attributed.
-static __always_inline void wtop_aio_beyond(struct aio_cursor *c)
+static __always_inline void wtop_aio_beyond(struct cursor *c)
 {
     if (c->n <= AIO_MAX)
         return;
@@ -674,7 +685,7 @@ static __always_inline void wtop_aio_beyond(struct aio_cursor *c)
 }
 
 // One iocb of an io_submit: a write is remembered until its completion is reaped. 1: stop.
-static __always_inline long wtop_aio_submit_one(u32 i, struct aio_cursor *c)
+static __always_inline long wtop_aio_submit_one(u32 i, struct cursor *c)
 {
     if (i >= c->n)
         return 1;
@@ -703,16 +714,10 @@ static __always_inline long wtop_aio_submit_one(u32 i, struct aio_cursor *c)
 }
 
 #ifdef WTOP_LOOP
-// bpf_loop's callbacks. BCC compiles each function on its own and knows nothing of callbacks:
-// a program names its callback by a marker (WTOP_CALLBACK), and the loader places the
-// callback's code after the program's and points the marker at it (probes/progcache.py,
-// CALLBACKS, in this order). bpf_loop passes a callback a context as well: none is used, and
-// BCC would rewrite a second parameter as a kprobe's register, so it is left out.
-#define WTOP_CALLBACK(n) ((void *)(0x7EADCA1100000000ULL | (n)))
 int wtop_cb_aio_submit(u32 i)
 {
     u32 zero = 0;
-    struct aio_cursor *c = wtop_aio_cur.lookup(&zero);
+    struct cursor *c = wtop_cursor.lookup(&zero);
     return c ? wtop_aio_submit_one(i, c) : 1;
 }
 #endif
@@ -720,7 +725,7 @@ int wtop_cb_aio_submit(u32 i)
 int raw_tail_aio_submit(struct bpf_raw_tracepoint_args *ctx)
 {
     u32 zero = 0;
-    struct aio_cursor *c = wtop_aio_cur.lookup(&zero);
+    struct cursor *c = wtop_cursor.lookup(&zero);
     if (!c)
         return 0;
     bpf_get_current_comm(c->comm, sizeof(c->comm));
@@ -750,8 +755,8 @@ static __always_inline void wtop_aio_count(struct cpu_stats *cs, struct fd_key *
     cs->writes++;
     cs->call_writes[LIBAIO]++;
     if (ret > 0) {
-        u32 b = bpf_log2l((u64)ret);
-        fs->sizes[b < SIZE_BUCKETS ? b : SIZE_BUCKETS - 1]++;
+        u32 b = wtop_log2((u64)ret);
+        fs->sizes[b]++;
         fs->bytes += ret;
         cs->bytes += ret;
         cs->call_bytes[LIBAIO] += ret;
@@ -766,7 +771,7 @@ static __always_inline void wtop_aio_count(struct cpu_stats *cs, struct fd_key *
 }
 
 // One completion of an io_getevents: counted if it is a write wtop saw submitted. 1: stop.
-static __always_inline long wtop_aio_reap_one(u32 i, struct aio_cursor *c, struct cpu_stats *cs)
+static __always_inline long wtop_aio_reap_one(u32 i, struct cursor *c, struct cpu_stats *cs)
 {
     if (i >= c->n)
         return 1;
@@ -789,7 +794,7 @@ static __always_inline long wtop_aio_reap_one(u32 i, struct aio_cursor *c, struc
 int wtop_cb_aio_reap(u32 i)
 {
     u32 zero = 0;
-    struct aio_cursor *c = wtop_aio_cur.lookup(&zero);
+    struct cursor *c = wtop_cursor.lookup(&zero);
     struct cpu_stats *cs = wtop_stats.lookup(&zero);
     return c && cs ? wtop_aio_reap_one(i, c, cs) : 1;
 }
@@ -798,7 +803,7 @@ int wtop_cb_aio_reap(u32 i)
 int raw_tail_aio_reap(struct bpf_raw_tracepoint_args *ctx)
 {
     u32 zero = 0;
-    struct aio_cursor *c = wtop_aio_cur.lookup(&zero);
+    struct cursor *c = wtop_cursor.lookup(&zero);
     if (!c)
         return 0;
     struct cpu_stats *cs = wtop_stats.lookup(&zero);
@@ -816,6 +821,86 @@ int raw_tail_aio_reap(struct bpf_raw_tracepoint_args *ctx)
     }
 #endif
     wtop_aio_beyond(c);
+    return 0;
+}
+
+// -- sendmmsg, and the calls whose enter was not seen -------------------------------------
+//
+// sendmmsg returns how many messages it sent; the bytes are in each message's msg_len, which
+// the kernel has just written into the caller's array (struct mmsghdr: a 56-byte struct
+// msghdr, then unsigned int msg_len, 64 bytes in all). The sum is kept in the cursor, not in a
+// register: each way out of the loop then leaves the same state for the verifier.
+static __always_inline long wtop_mmsg_one(u32 i, struct cursor *c)
+{
+    if (i >= c->n)
+        return 1;
+    u32 len = 0;
+    bpf_probe_read_user(&len, sizeof(len), (void *)(c->array + (u64)i * 64 + 56));
+    c->sum += len;
+    return 0;
+}
+
+#ifdef WTOP_LOOP
+int wtop_cb_mmsg(u32 i)
+{
+    u32 zero = 0;
+    struct cursor *c = wtop_cursor.lookup(&zero);
+    return c ? wtop_mmsg_one(i, c) : 1;
+}
+#endif
+
+// A returned call that sys_exit handed over: a sendmmsg, or a call whose enter was not seen
+// (its type then found in its registers). Its type is read from the cursor, a number the
+// verifier knows only the range of: coming straight from the switch on the call's number, it
+// was another constant on each way, and the counting was checked once for each.
+int raw_tail_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+    u32 zero = 0;
+    struct cursor *c = wtop_cursor.lookup(&zero);
+    if (!c)
+        return 0;
+    u32 type = c->type;
+    if (type >= IO_SUBMIT)
+        return 0;
+    long ret = c->n;
+    if (type == SENDMMSG && ret > 0 && c->array) {
+        c->sum = 0;
+#ifdef WTOP_LOOP
+        bpf_loop(VLEN_MAX, WTOP_CALLBACK(2), 0, 0);
+#else
+#pragma clang loop unroll(disable)
+        for (int i = 0; i < VLEN_MAX; i++) {
+            if (wtop_mmsg_one(i, c))
+                break;
+        }
+#endif
+        ret = c->sum;
+    }
+    u32 tid = (u32)c->pid_tgid;
+    struct start_slot *s = wtop_slot(tid); // the thread's own slot keeps its name, if it has one
+    if (s && s->tid != tid)
+        s = 0;
+    return wtop_exit(c->pid_tgid, ret, type, c->fd, c->timed, c->delta, s);
+}
+
+// Hand a returned call to raw_tail_exit.
+static __always_inline int wtop_exit_apart(void *ctx, u64 pid_tgid, long ret, u32 type, s32 fd, int timed, u64 delta, u64 aux)
+{
+    u32 zero = 0;
+    struct cursor *c = wtop_cursor.lookup(&zero);
+    if (!c)
+        return 0;
+    c->pid_tgid = pid_tgid;
+    c->n = ret;
+    c->type = type;
+    c->fd = fd;
+    c->timed = timed;
+    c->delta = delta;
+    c->array = aux;
+    wtop_tails.call(ctx, TAIL_EXIT);
+    struct cpu_stats *cs = wtop_stats.lookup(&zero); // the tail call failed: not counted
+    if (cs)
+        cs->skip_no_entry++;
     return 0;
 }
 
@@ -907,6 +992,8 @@ RAW_TRACEPOINT_PROBE(sys_exit)
             return wtop_aio_start(ctx, TAIL_SUBMIT, pid_tgid, aux, ret, now);
         if (type >= IO_GETEVENTS)
             return wtop_aio_start(ctx, TAIL_REAP, pid_tgid, aux, ret, now);
+        if (type == SENDMMSG)
+            return wtop_exit_apart(ctx, pid_tgid, ret, type, fd, 1, delta, aux);
         timed = 1;
         mine = s;
     } else
@@ -923,9 +1010,8 @@ RAW_TRACEPOINT_PROBE(sys_exit)
         // sendmmsg's array is its second argument, still in its register (x86_64, arm64)
         if (type == SENDMMSG)
             aux = WTOP_REG(regs, REG_ARG1);
+        return wtop_exit_apart(ctx, pid_tgid, ret, type, -1, timed, 0, aux);
     }
-    if (type == SENDMMSG)
-        ret = wtop_mmsg_bytes(aux, ret);
     return wtop_exit(pid_tgid, ret, type, fd, timed, delta, mine);
 }
 
@@ -1079,9 +1165,7 @@ TRACEPOINT_PROBE(block, block_rq_complete)
     u64 now = bpf_ktime_get_ns();
     u64 delta = now > s->ts ? now - s->ts : 0;
     s->ts = 0;
-    u32 b = bpf_log2l(delta);
-    if (b >= LAT_BUCKETS)
-        b = LAT_BUCKETS - 1;
+    u32 b = wtop_log2(delta); // < 64: LAT_BUCKETS
     ds->lat[b]++;
     ds->lat_sum += delta;
     u32 zero = 0;
