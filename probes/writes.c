@@ -654,6 +654,19 @@ BPF_PROG_ARRAY(wtop_tails, 3);
 #define WTOP_CALLBACK(n) ((void *)(0x7EADCA1100000000ULL | (n)))
 #endif
 
+// The turns of `call` (on i) from i = 0 until it returns 1, at most max: a bpf_loop over the
+// callback numbered cb (which makes the same call), or else a loop the verifier walks turn by
+// turn.
+#ifdef WTOP_LOOP
+#define WTOP_WALK(max, cb, call) bpf_loop(max, WTOP_CALLBACK(cb), 0, 0)
+#else
+#define WTOP_WALK(max, cb, call)                                                                \
+    _Pragma("clang loop unroll(disable)") for (int i = 0; i < (max); i++) {                    \
+        if (call)                                                                               \
+            break;                                                                              \
+    }
+#endif
+
 static __always_inline int wtop_aio_start(void *ctx, u32 tail, u64 pid_tgid, u64 array, long n, u64 now)
 {
     if (n <= 0 || !array)
@@ -730,15 +743,7 @@ int raw_tail_aio_submit(struct bpf_raw_tracepoint_args *ctx)
         return 0;
     bpf_get_current_comm(c->comm, sizeof(c->comm));
     c->noted = 0;
-#ifdef WTOP_LOOP
-    bpf_loop(AIO_MAX, WTOP_CALLBACK(0), 0, 0);
-#else
-#pragma clang loop unroll(disable)
-    for (int i = 0; i < AIO_MAX; i++) {
-        if (wtop_aio_submit_one(i, c))
-            break;
-    }
-#endif
+    WTOP_WALK(AIO_MAX, 0, wtop_aio_submit_one(i, c));
     wtop_aio_beyond(c);
     return 0;
 }
@@ -811,15 +816,7 @@ int raw_tail_aio_reap(struct bpf_raw_tracepoint_args *ctx)
         return 0;
     struct wtop_ctl *ctl = wtop_epoch.lookup(&zero);
     c->e = ctl ? ctl->epoch : 0;
-#ifdef WTOP_LOOP
-    bpf_loop(AIO_MAX, WTOP_CALLBACK(1), 0, 0);
-#else
-#pragma clang loop unroll(disable)
-    for (int i = 0; i < AIO_MAX; i++) {
-        if (wtop_aio_reap_one(i, c, cs))
-            break;
-    }
-#endif
+    WTOP_WALK(AIO_MAX, 1, wtop_aio_reap_one(i, c, cs));
     wtop_aio_beyond(c);
     return 0;
 }
@@ -865,15 +862,7 @@ int raw_tail_exit(struct bpf_raw_tracepoint_args *ctx)
     long ret = c->n;
     if (type == SENDMMSG && ret > 0 && c->array) {
         c->sum = 0;
-#ifdef WTOP_LOOP
-        bpf_loop(VLEN_MAX, WTOP_CALLBACK(2), 0, 0);
-#else
-#pragma clang loop unroll(disable)
-        for (int i = 0; i < VLEN_MAX; i++) {
-            if (wtop_mmsg_one(i, c))
-                break;
-        }
-#endif
+        WTOP_WALK(VLEN_MAX, 2, wtop_mmsg_one(i, c));
         ret = c->sum;
     }
     u32 tid = (u32)c->pid_tgid;
