@@ -15,8 +15,10 @@
 //   REG_*            where this architecture keeps a system call's arguments in pt_regs
 //   HAVE_ENTER       raw_syscalls sys_enter is used: latency and the descriptor of each call
 //   WTOP_BTF         the system calls' programs are loaded as BTF raw tracepoints (tp_btf):
-//                    their pt_regs is a typed pointer, its registers are read by plain loads
-//   WTOP_LOOP        the libaio walks are bpf_loop callbacks (Linux 5.17), linked by the loader
+//                    their pt_regs is a typed pointer, its registers are read by plain loads;
+//                    and the biggest per-CPU maps grow as needed (BPF_F_NO_PREALLOC, 6.1)
+//   WTOP_LOOP        the libaio and sendmmsg walks are bpf_loop callbacks (Linux 5.17), which
+//                    the loader links (probes/progcache.py)
 //   HAVE_EXEC        sched_process_exec: follow renames on exec
 //   HAVE_RENAME      task:task_rename: follow prctl(PR_SET_NAME) and /proc/PID/comm
 //   HAVE_BLOCK       block:block_rq_issue and block_rq_complete exist: the disks view

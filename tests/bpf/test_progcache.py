@@ -82,7 +82,7 @@ def test_the_system_calls_programs_are_btf_raw_tracepoints_where_the_kernel_has_
     if not os.path.exists("/sys/kernel/btf/vmlinux"):
         pytest.skip("this kernel has no BTF")
     with LiveSource(ProbeOptions(comm="cache-test")) as src:
-        assert src.opts.modern
+        assert src.opts.modern and not any(n.startswith("probes:") for n in src.notes)
         fds = src.prog_fds()
         enter_exit = [fd for fd, tp in zip(fds, src.opts.tracepoints, strict=False) if tp[0] == "raw_syscalls"]
         assert len(enter_exit) == 2 and all(prog_types(src)[fd] == TRACING for fd in enter_exit)
@@ -105,5 +105,6 @@ def test_btf_programs_the_kernel_refuses_give_way_to_raw_tracepoints_for_good(sp
     assert json.loads(entry.read_text()).get("refused")
     with LiveSource(ProbeOptions(comm="cache-test")) as src:
         assert src.kernel.loaded_from == "cache" and not src.opts.modern
+        assert any(n.startswith("probes: the plain programs") for n in src.notes)
         assert set(prog_types(src).values()) >= {RAW_TRACEPOINT} and TRACING not in prog_types(src).values()
     assert counted(spawn, b"cache-test") == ("cache", 200_000, 200, False)
