@@ -125,14 +125,7 @@ struct fd_stats {
     u64 calls[CALLS];
     u64 syncs;
 };
-// Entries are made as they are needed where the kernel can (Linux 6.1: BPF's own allocator in
-// tracing programs): making 65,536 per-CPU entries up front took 47 ms of every start.
-#ifdef WTOP_BTF
-#define WTOP_GROWN BPF_F_NO_PREALLOC
-#else
-#define WTOP_GROWN 0
-#endif
-BPF_F_TABLE("percpu_hash", struct fd_key, struct fd_stats, wtop_procs, WTOP_MAP_SIZE, WTOP_GROWN);
+BPF_TABLE("percpu_hash", struct fd_key, struct fd_stats, wtop_procs, WTOP_MAP_SIZE);
 
 // Name and user of each process, written once when the process first appears and again
 // when it calls exec (so `sh -c dd ...` shows as dd).
@@ -1194,7 +1187,7 @@ struct dirty_key {
     u64 bdi;
 };
 #define WTOP_DIRTY 16384 // (process, device) pairs that dirtied pages and still exist; beyond: skipped
-BPF_F_TABLE("percpu_hash", struct dirty_key, u64, wtop_dirty, WTOP_DIRTY, WTOP_GROWN);
+BPF_TABLE("percpu_hash", struct dirty_key, u64, wtop_dirty, WTOP_DIRTY);
 
 #if defined(HAVE_DIRTY_FOLIO) || defined(HAVE_DIRTY_PAGE)
 static __always_inline int wtop_dirtied(const char *bdi)
