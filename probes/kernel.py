@@ -85,7 +85,7 @@ class Kernel:
         self.opts = opts
         if not opts.modern:
             self.notes.append(
-                "probes: the plain programs (the lean ones need BTF and Linux 6.1): about 50 ns more a "
+                "probes: the plain programs (the lean ones need BTF and Linux 5.17): about 50 ns more a "
                 "call, and libaio walked up to 32 requests a call"
             )
         self._links: list[tuple[int | None, int | None]] = []

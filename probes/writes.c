@@ -15,8 +15,7 @@
 //   REG_*            where this architecture keeps a system call's arguments in pt_regs
 //   HAVE_ENTER       raw_syscalls sys_enter is used: latency and the descriptor of each call
 //   WTOP_BTF         the system calls' programs are loaded as BTF raw tracepoints (tp_btf):
-//                    their pt_regs is a typed pointer, its registers are read by plain loads;
-//                    and the biggest per-CPU maps grow as needed (BPF_F_NO_PREALLOC, 6.1)
+//                    their pt_regs is a typed pointer, its registers are read by plain loads
 //   WTOP_LOOP        the libaio and sendmmsg walks are bpf_loop callbacks (Linux 5.17), which
 //                    the loader links (probes/progcache.py)
 //   HAVE_EXEC        sched_process_exec: follow renames on exec
@@ -125,6 +124,9 @@ struct fd_stats {
     u64 calls[CALLS];
     u64 syncs;
 };
+// Preallocated (47 ms of a start): made on demand (BPF_F_NO_PREALLOC), about half the entries
+// of 10,000 processes writing at once were lost, the kernel's allocator refilling its per-CPU
+// cache only afterwards (tests/bpf/test_storm.py).
 BPF_TABLE("percpu_hash", struct fd_key, struct fd_stats, wtop_procs, WTOP_MAP_SIZE);
 
 // Name and user of each process, written once when the process first appears and again
