@@ -30,6 +30,9 @@ class ProbeError(RuntimeError):
         """What the compiler printed, if anything (several lines)."""
 
 
+COMPILE_FAILED = "could not compile or load the BPF program"
+
+
 def prog_names(opts: ProbeOptions) -> list[str]:
     return [prog_name(tp) for tp in opts.tracepoints] + list(TAILS)
 
@@ -52,8 +55,9 @@ def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str
     # fails, compile again and take what BCC loaded
     try:
         _run_child(replace(opts, self_tgid=progcache.SELF), "cache", 0, timeout)
-    except ProbeError:
-        pass
+    except ProbeError as exc:
+        if opts.modern and str(exc).startswith(COMPILE_FAILED):  # not a timeout: it would again
+            progcache.refuse(opts, str(exc))
     cached = progcache.load(opts, names, opts.self_tgid)
     if cached is not None:
         return (*cached, "compiled", opts)
@@ -123,7 +127,7 @@ def child(sock_fd: int, opts_json: str, mode: str = "fds") -> int:
         kinds += [BPF.RAW_TRACEPOINT] * len(TAILS)
         fds = [b.load_func(name.encode(), kind).fd for name, kind in zip(names, kinds, strict=True)]
     except Exception as exc:
-        sock.sendall(json.dumps({"error": f"could not compile or load the BPF program: {exc}"}).encode())
+        sock.sendall(json.dumps({"error": f"{COMPILE_FAILED}: {exc}"}).encode())
         return 1
     socket.send_fds(sock, [json.dumps({"progs": len(names), "maps": len(MAPS)}).encode()], fds + list(maps.values()))
     sock.close()

@@ -361,6 +361,15 @@ def refused(opts: ProbeOptions) -> bool:
         return False
 
 
+def refuse(opts: ProbeOptions, why: str) -> None:
+    """Remember that these programs cannot be had here (a compile that failed)."""
+    try:
+        os.makedirs(DIR, mode=0o700, exist_ok=True)
+    except OSError:
+        return
+    _refuse(_path(opts), why)
+
+
 def _refuse(path: str, why: str) -> None:
     """Keep the refusal in place of the entry (root's own file, as store writes them)."""
     try:
