@@ -644,6 +644,12 @@ struct cursor {
     char comm[16]; // io_submit: the submitting thread's name
 };
 BPF_PERCPU_ARRAY(wtop_cursor, struct cursor, 1);
+
+static __always_inline struct cursor *wtop_cur(void)
+{
+    u32 zero = 0;
+    return wtop_cursor.lookup(&zero);
+}
 // 0: raw_tail_aio_submit, 1: raw_tail_aio_reap, 2: raw_tail_exit (user space fills it in)
 BPF_PROG_ARRAY(wtop_tails, 3);
 #define TAIL_SUBMIT 0
@@ -672,23 +678,30 @@ BPF_PROG_ARRAY(wtop_tails, 3);
     }
 #endif
 
+// Tail-call the program in slot `tail`, the cursor filled in. Only if that fails does this
+// return, and the calls it would have counted are counted as skipped.
+static __always_inline int wtop_hand_over(void *ctx, u32 tail, u64 calls)
+{
+    wtop_tails.call(ctx, tail);
+    u32 zero = 0;
+    struct cpu_stats *cs = wtop_stats.lookup(&zero);
+    if (cs)
+        cs->skip_no_entry += calls;
+    return 0;
+}
+
 static __always_inline int wtop_aio_start(void *ctx, u32 tail, u64 pid_tgid, u64 array, long n, u64 now)
 {
     if (n <= 0 || !array)
         return 0;
-    u32 zero = 0;
-    struct cursor *c = wtop_cursor.lookup(&zero);
+    struct cursor *c = wtop_cur();
     if (!c)
         return 0;
     c->array = array;
     c->now = now;
     c->pid_tgid = pid_tgid;
     c->n = n;
-    wtop_tails.call(ctx, tail);
-    struct cpu_stats *cs = wtop_stats.lookup(&zero); // the tail call failed: nothing was seen
-    if (cs)
-        cs->skip_no_entry += n;
-    return 0;
+    return wtop_hand_over(ctx, tail, n);
 }
 
 // What is beyond AIO_MAX is counted as skipped: seen, not attributed.
@@ -734,16 +747,14 @@ static __always_inline long wtop_aio_submit_one(u32 i, struct cursor *c)
 #ifdef WTOP_LOOP
 int wtop_cb_aio_submit(u32 i)
 {
-    u32 zero = 0;
-    struct cursor *c = wtop_cursor.lookup(&zero);
+    struct cursor *c = wtop_cur();
     return c ? wtop_aio_submit_one(i, c) : 1;
 }
 #endif
 
 int raw_tail_aio_submit(struct bpf_raw_tracepoint_args *ctx)
 {
-    u32 zero = 0;
-    struct cursor *c = wtop_cursor.lookup(&zero);
+    struct cursor *c = wtop_cur();
     if (!c)
         return 0;
     bpf_get_current_comm(c->comm, sizeof(c->comm));
@@ -804,7 +815,7 @@ static __always_inline long wtop_aio_reap_one(u32 i, struct cursor *c, struct cp
 int wtop_cb_aio_reap(u32 i)
 {
     u32 zero = 0;
-    struct cursor *c = wtop_cursor.lookup(&zero);
+    struct cursor *c = wtop_cur();
     struct cpu_stats *cs = wtop_stats.lookup(&zero);
     return c && cs ? wtop_aio_reap_one(i, c, cs) : 1;
 }
@@ -813,7 +824,7 @@ int wtop_cb_aio_reap(u32 i)
 int raw_tail_aio_reap(struct bpf_raw_tracepoint_args *ctx)
 {
     u32 zero = 0;
-    struct cursor *c = wtop_cursor.lookup(&zero);
+    struct cursor *c = wtop_cur();
     if (!c)
         return 0;
     struct cpu_stats *cs = wtop_stats.lookup(&zero);
@@ -845,8 +856,7 @@ static __always_inline long wtop_mmsg_one(u32 i, struct cursor *c)
 #ifdef WTOP_LOOP
 int wtop_cb_mmsg(u32 i)
 {
-    u32 zero = 0;
-    struct cursor *c = wtop_cursor.lookup(&zero);
+    struct cursor *c = wtop_cur();
     return c ? wtop_mmsg_one(i, c) : 1;
 }
 #endif
@@ -857,8 +867,7 @@ int wtop_cb_mmsg(u32 i)
 // was another constant on each way, and the counting was checked once for each.
 int raw_tail_exit(struct bpf_raw_tracepoint_args *ctx)
 {
-    u32 zero = 0;
-    struct cursor *c = wtop_cursor.lookup(&zero);
+    struct cursor *c = wtop_cur();
     if (!c)
         return 0;
     u32 type = c->type;
@@ -880,8 +889,7 @@ int raw_tail_exit(struct bpf_raw_tracepoint_args *ctx)
 // Hand a returned call to raw_tail_exit.
 static __always_inline int wtop_exit_apart(void *ctx, u64 pid_tgid, long ret, u32 type, s32 fd, int timed, u64 delta, u64 aux)
 {
-    u32 zero = 0;
-    struct cursor *c = wtop_cursor.lookup(&zero);
+    struct cursor *c = wtop_cur();
     if (!c)
         return 0;
     c->pid_tgid = pid_tgid;
@@ -891,11 +899,7 @@ static __always_inline int wtop_exit_apart(void *ctx, u64 pid_tgid, long ret, u3
     c->timed = timed;
     c->delta = delta;
     c->array = aux;
-    wtop_tails.call(ctx, TAIL_EXIT);
-    struct cpu_stats *cs = wtop_stats.lookup(&zero); // the tail call failed: not counted
-    if (cs)
-        cs->skip_no_entry++;
-    return 0;
+    return wtop_hand_over(ctx, TAIL_EXIT, 1);
 }
 
 #ifdef HAVE_ENTER
