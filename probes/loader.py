@@ -44,23 +44,22 @@ def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str
     the cache (BCC cannot load them); if this kernel refuses them, the plain raw tracepoints
     are loaded instead, and the options returned say so."""
     names = prog_names(opts)
-    if opts.modern and progcache.refused(opts):
-        return load(replace(opts, modern=False), timeout)
-    cached = progcache.load(opts, names, opts.self_tgid)
-    if cached is not None:
-        return (*cached, "cache", opts)
-    if opts.modern and progcache.refused(opts):  # just now
-        return load(replace(opts, modern=False), timeout)
-    # compile for the cache (wtop's own id as a placeholder), then load from it; if that
-    # fails, compile again and take what BCC loaded
     try:
-        _run_child(replace(opts, self_tgid=progcache.SELF), "cache", 0, timeout)
-    except ProbeError as exc:
-        if opts.modern and str(exc).startswith(COMPILE_FAILED):  # not a timeout: it would again
-            progcache.refuse(opts, str(exc))
-    cached = progcache.load(opts, names, opts.self_tgid)
-    if cached is not None:
-        return (*cached, "compiled", opts)
+        cached = progcache.load(opts, names, opts.self_tgid)
+        if cached is not None:
+            return (*cached, "cache", opts)
+        # compile for the cache (wtop's own id as a placeholder), then load from it; if that
+        # fails, compile again and take what BCC loaded
+        try:
+            _run_child(replace(opts, self_tgid=progcache.SELF), "cache", 0, timeout)
+        except ProbeError as exc:
+            if opts.modern and str(exc).startswith(COMPILE_FAILED):  # not a timeout: it would again
+                progcache.refuse(opts, str(exc))
+        cached = progcache.load(opts, names, opts.self_tgid)
+        if cached is not None:
+            return (*cached, "compiled", opts)
+    except progcache.Refused:  # only ever of lean programs: the plain ones are never refused
+        return load(replace(opts, modern=False), timeout)
     if opts.modern:
         return load(replace(opts, modern=False), timeout)
     fds = _run_child(opts, "fds", len(names) + len(MAPS), timeout)

@@ -207,14 +207,19 @@ def store(
         }
         if opts.modern:
             entry["btf"] = btf_ids({BTF_HOOKS[name] for name, _insns in progs if name in BTF_HOOKS})
-        os.makedirs(DIR, mode=0o700, exist_ok=True)
-        tmp = _path(opts) + f".{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(entry, f)
-        os.replace(tmp, _path(opts))
+        _write(_path(opts), entry)
     except (OSError, ValueError, struct.error):
         pass
+
+
+def _write(path: str, entry: dict) -> None:
+    """An entry, whole or not at all: root's own file in root's own directory."""
+    os.makedirs(DIR, mode=0o700, exist_ok=True)
+    tmp = path + f".{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(entry, f)
+    os.replace(tmp, path)
 
 
 def _trusted(path: str) -> bool:
@@ -340,8 +345,10 @@ def _callback_btf() -> int:
     return bpfsys._bpf(BPF_BTF_LOAD, _BtfLoad(btf=ct.addressof(buf), btf_size=len(blob)))
 
 
-class _Refused(Exception):
-    """The kernel's verifier refused the BTF programs (not a damaged or stale entry)."""
+class Refused(Exception):
+    """These lean programs (ProbeOptions.modern) cannot be had here: the kernel's verifier
+    refused them, or their compile failed, now or at an earlier start (not a damaged or stale
+    entry, which is compiled again)."""
 
 
 REFUSALS = (errno.EINVAL, errno.EACCES, errno.EOPNOTSUPP, 524)  # 524: ENOTSUPP, the kernel's own
@@ -349,43 +356,18 @@ REFUSALS = (errno.EINVAL, errno.EACCES, errno.EOPNOTSUPP, 524)  # 524: ENOTSUPP,
 as ENOMEM or EPERM, may pass, and are not remembered)."""
 
 
-def refused(opts: ProbeOptions) -> bool:
-    """Whether this kernel refused these BTF programs before (see load)."""
-    path = _path(opts)
-    if not _trusted(path):
-        return False
-    try:
-        with open(path) as f:
-            return bool(json.load(f).get("refused"))
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
 def refuse(opts: ProbeOptions, why: str) -> None:
-    """Remember that these programs cannot be had here (a compile that failed)."""
+    """Keep a refusal in place of the entry: the next loads raise Refused without compiling."""
     try:
-        os.makedirs(DIR, mode=0o700, exist_ok=True)
-    except OSError:
-        return
-    _refuse(_path(opts), why)
-
-
-def _refuse(path: str, why: str) -> None:
-    """Keep the refusal in place of the entry (root's own file, as store writes them)."""
-    try:
-        tmp = path + f".{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"refused": why}, f)
-        os.replace(tmp, path)
+        _write(_path(opts), {"refused": why})
     except OSError:
         pass
 
 
 def load(opts: ProbeOptions, names: list[str], self_tgid: int) -> tuple[list[int], dict[str, int]] | None:
     """(program fds, map fds by name) from the cache, None on a miss or any failure (an entry
-    that fails is removed, so the compile that follows rewrites it; an entry whose BTF
-    programs the kernel refused becomes a refusal, see refused())."""
+    that fails is removed, so the compile that follows rewrites it). Refused for a refusal, or
+    for lean programs the kernel refuses now (the entry then becomes a refusal)."""
     path = _path(opts)
     if not _trusted(path):
         return None
@@ -393,8 +375,8 @@ def load(opts: ProbeOptions, names: list[str], self_tgid: int) -> tuple[list[int
     try:
         with open(path) as f:
             entry = json.load(f)
-        if entry.get("refused"):
-            return None
+        if isinstance(entry, dict) and entry.get("refused"):
+            raise Refused(entry["refused"])
         map_fds = []
         for m in entry["maps"]:
             attr = _MapCreate(
@@ -431,7 +413,7 @@ def load(opts: ProbeOptions, names: list[str], self_tgid: int) -> tuple[list[int
             if opts.modern and p["name"] in BTF_HOOKS:
                 btf_id = entry["btf"].get(BTF_HOOKS[p["name"]])
                 if not btf_id:
-                    raise _Refused(f"no BTF type for {BTF_HOOKS[p['name']]} in {BTF_VMLINUX}")
+                    raise Refused(f"no BTF type for {BTF_HOOKS[p['name']]} in {BTF_VMLINUX}")
                 attr.prog_type = BPF_PROG_TYPE_TRACING
                 attr.expected_attach_type = BPF_TRACE_RAW_TP
                 attr.attach_btf_id = btf_id
@@ -450,7 +432,7 @@ def load(opts: ProbeOptions, names: list[str], self_tgid: int) -> tuple[list[int
             prog_fds = _load_all([a for a, _buf, _info in attrs], created)
         except OSError as exc:
             if opts.modern and exc.errno in REFUSALS:
-                raise _Refused(f"BPF_PROG_LOAD: {exc.strerror}") from exc
+                raise Refused(f"BPF_PROG_LOAD: {exc.strerror}") from exc
             raise
         if btf_fd is not None:  # the programs hold it
             os.close(btf_fd)
@@ -458,15 +440,16 @@ def load(opts: ProbeOptions, names: list[str], self_tgid: int) -> tuple[list[int
         for fd in set(map_fds) - set(maps.values()):  # referenced by programs only: they hold them
             os.close(fd)
         return prog_fds, maps
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, struct.error, _Refused) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, struct.error, Refused) as exc:
         for fd in created:
             try:
                 os.close(fd)
             except OSError:
                 pass
-        if isinstance(exc, _Refused):
-            _refuse(path, str(exc))
-            return None
+        if isinstance(exc, Refused):
+            if created:  # refused just now (reading a refusal back creates nothing first)
+                refuse(opts, str(exc))
+            raise
         try:
             os.unlink(path)
         except OSError:
