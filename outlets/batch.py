@@ -18,7 +18,7 @@ from typing import TextIO
 from outlets import Fanout, Sink
 from outlets.codec import to_json
 from outlets.text import latency_summary
-from probes import procfs, runstate, tables, units, writers
+from probes import heap, procfs, runstate, tables, units, writers
 from probes.names import scrub
 from probes.schedule import samples
 from probes.snapshot import CALLS, SYNCS, Snapshot
@@ -151,5 +151,6 @@ def run(
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     ready()
+    heap.settle()
     fan = Fanout(sinks, lambda message: print(f"wtop: {scrub(message)}", file=sys.stderr, flush=True))
     return emit(samples(source, interval, stop, count, final=True), fmt, top, out, fan, accumulated)

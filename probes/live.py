@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Callable
 
-from . import procfs
+from . import heap, procfs
 from .dirtied import DirtyTracker
 from .kernel import Kernel
 from .loader import ProbeError
@@ -142,7 +142,8 @@ class LiveSource:
     def sample(self) -> Snapshot:
         """What happened since the previous sample."""
         t0 = self._clock()
-        snap, gone_keys, gone_pids = self.sampler.step(self._read())
+        with heap.paused():
+            snap, gone_keys, gone_pids = self.sampler.step(self._read())
         if gone_keys or gone_pids:
             self.kernel.delete(gone_keys, gone_pids)
         self._apply_focus()

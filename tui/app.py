@@ -11,7 +11,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import get_current_worker
 
-from probes import runstate, writers
+from probes import heap, runstate, writers
 from probes.cgroups import CgroupNames
 from probes.names import scrub
 from probes.schedule import Source
@@ -135,6 +135,7 @@ class WtopApp(App):
         runstate.fold(self.state, message.snapshot)
         if not self.paused:
             self.redraw()
+        heap.settle()  # the first figures are drawn: start-up is over (once)
 
     @on(SourceFailed)
     def _failed(self, message: SourceFailed) -> None:

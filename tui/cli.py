@@ -290,7 +290,12 @@ def entry() -> None:
     """The `wtop` command: main(), then out at once. Everything wtop must finish (the screen
     restored, the summary printed, a recording's end written, the probes detached) is done
     when main() returns; the interpreter's own teardown of Textual's modules and threads took
-    170 ms more here, which a user waits for after pressing q for nothing."""
+    170 ms more here, which a user waits for after pressing q for nothing.
+
+    No garbage collection until the first figures are on the screen (probes/heap.py)."""
+    from probes import heap
+
+    heap.hold()
     rc = main()
     try:
         sys.stdout.flush()

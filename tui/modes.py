@@ -47,6 +47,9 @@ def run_replay(args: argparse.Namespace) -> int:
         fail(f"{args.replay}: {rep.problem}")
     if not rep.snapshots:
         return fail(f"{args.replay} holds no interval to show")
+    from probes import heap
+
+    heap.settle()
     snaps = rep.snapshots[: args.count] if args.count else rep.snapshots
     if problem := no_screen_here(args):
         return fail(problem)
