@@ -43,7 +43,7 @@ def workload_disks(seq: int = 1):
     return replace(
         s,
         processes=tuple(
-            replace(p, calls=(0, p.writes, 0, 0, 0) if p.pid == 4242 else (p.writes, 0, 0, 0, 0)) for p in s.processes
+            p._replace(calls=(0, p.writes, 0, 0, 0) if p.pid == 4242 else (p.writes, 0, 0, 0, 0)) for p in s.processes
         ),
         files=(
             FileWrites(4242, 7, "/var/lib/postgresql/16/main/base/5/16384", "file", 6 * mib, 768, "259:0"),

@@ -304,7 +304,7 @@ async def test_kind_column_hides_on_80_columns_and_t_switches_it():
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         snap = with_files()
-        snap = replace(snap, processes=tuple(replace(p, calls=(1, 0, 3, 0, 0)) for p in snap.processes))
+        snap = replace(snap, processes=tuple(p._replace(calls=(1, 0, 3, 0, 0)) for p in snap.processes))
         await feed(pilot, snap)
         await pilot.press("t")
         assert header(app)["to"] == "VIA"
@@ -349,7 +349,7 @@ async def test_containers_view_groups_by_cgroup():
     app.cgroups = Fake()
     snap = workload()
     groups = {4242: 22, 1717: 11, 1718: 11, 999: 0}
-    snap = replace(snap, processes=tuple(replace(p, cgroup=groups[p.pid]) for p in snap.processes))
+    snap = replace(snap, processes=tuple(p._replace(cgroup=groups[p.pid]) for p in snap.processes))
     async with app.run_test(size=(120, 40)) as pilot:
         await feed(pilot, snap)
         await pilot.press("5")
@@ -513,7 +513,7 @@ async def test_the_status_bar_in_slices_shows_its_lines_whole_after_changes():
     async with app.run_test(size=(120, 40)) as pilot:
         for seq, scale in ((1, 1), (2, 1000), (3, 1)):
             s = workload(seq)
-            await feed(pilot, replace(s, processes=tuple(replace(p, bytes=p.bytes * scale) for p in s.processes)))
+            await feed(pilot, replace(s, processes=tuple(p._replace(bytes=p.bytes * scale) for p in s.processes)))
             bar = app.query_one(StatusBar)
             lines = screen_text(app).splitlines()[:2]
             assert [ln.rstrip() for ln in lines] == [" " + t.rstrip() for t in bar.plain.splitlines()]

@@ -222,8 +222,8 @@ def dirtied_workload(seq: int = 1):
     into a mapping (no write call) dirtied 1 MiB on vda."""
     mib = 1024 * 1024
     s = workload_disks(seq)
-    procs = tuple(replace(p, dirtied=4 * mib) if p.pid == 4242 else p for p in s.processes)
-    mapper = replace(s.processes[0], pid=777, comm="mapper", bytes=0, writes=0, calls=(), dirtied=mib)
+    procs = tuple(p._replace(dirtied=4 * mib) if p.pid == 4242 else p for p in s.processes)
+    mapper = s.processes[0]._replace(pid=777, comm="mapper", bytes=0, writes=0, calls=(), dirtied=mib)
     disks = (
         replace(s.disks[0], dirtied=4 * mib, dirtied_by=((4242, "postgres", 4 * mib),)),
         replace(s.disks[1], dirtied=mib, dirtied_by=((777, "mapper", mib),)),

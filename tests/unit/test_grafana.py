@@ -34,7 +34,7 @@ def interval(seq: int):
     s = snap(seq, [(1, "postgres", 0, 8 << 20, 1000), (2, "backup", 0, 1 << 20, 10)], latency=hist(b14=990, b25=10))
     s = replace(
         s,
-        processes=tuple(replace(p, syncs=5 if p.pid == 1 else 0, calls=(p.writes,)) for p in s.processes),
+        processes=tuple(p._replace(syncs=5 if p.pid == 1 else 0, calls=(p.writes,)) for p in s.processes),
         call_writes=(1010,),
         call_bytes=(9 << 20,),
         sla_missed=10,

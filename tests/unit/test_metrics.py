@@ -138,7 +138,7 @@ def test_dirtied_bytes_by_name_and_by_device(endpoint):
     dd = ProcessWrites(78, "dd", 0, 4096, 1, dirtied=4096)
     vda = DiskWrites("254:0", "vda", 0, 0, dirtied=12288, dirtied_by=((77, "mapper", 8192), (78, "dd", 4096)))
     m(replace(snap(1, []), processes=(mapper, dd), disks=(vda,), skipped=Skipped(exits_lost=2)))
-    m(replace(snap(2, []), processes=(replace(mapper, dirtied=4096),)))
+    m(replace(snap(2, []), processes=(mapper._replace(dirtied=4096),)))
     got = scrape(port)
     assert got[("wtop_dirtied_bytes_total", (("comm", "mapper"),))] == 12288
     assert got[("wtop_dirtied_bytes_total", (("comm", "dd"),))] == 4096

@@ -261,7 +261,7 @@ def test_a_process_history_carries_what_it_dirtied_and_the_machines_skipped_even
 
     state = runstate.RunState()
     s1 = snap(1, [(7, "db", 0, 4096, 1)])
-    s1 = replace(s1, processes=(replace(s1.processes[0], dirtied=8192),), skipped=Skipped(no_entry=3))
+    s1 = replace(s1, processes=(s1.processes[0]._replace(dirtied=8192),), skipped=Skipped(no_entry=3))
     runstate.fold(state, s1)
     runstate.fold(state, snap(2, [(8, "other", 0, 10, 1)]))
     pts = runstate.process_points(state, 7)
