@@ -10,6 +10,7 @@ this process never imports bcc. What the values mean over an interval is the sam
 from __future__ import annotations
 
 import ctypes as ct
+import itertools
 import operator
 import os
 import platform
@@ -36,11 +37,12 @@ from .program import (
     rename_has_pid,
     usable,
 )
+from .sampler import COUNTS
 from .snapshot import BUCKETS, Log2Histogram
 
 NCALLS = len(CALLS)
 NTYPES = len(CALLS) + len(SYNCS)
-FD_FIELDS = 4 + NCALLS  # struct fd_stats: bytes, writes, errors, calls[13], syncs
+FD_FIELDS = COUNTS  # struct fd_stats: bytes, writes, errors, calls[15], syncs
 FD_KEY = struct.Struct("<IiII16s")  # struct fd_key: tgid, fd, tid, pad, comm
 DIRTY_KEY = struct.Struct("<II8s")  # struct dirty_key: tgid, pad, the bdi's name's first 8 bytes
 DIRTY_MAX = 16384  # WTOP_DIRTY in writes.c
@@ -116,6 +118,9 @@ class Kernel:
         self._cpu_buf = ct.create_string_buffer(CPU_STATS.size * self.ncpu)
         self._keys = ct.create_string_buffer(n * FD_KEY.size)
         self._proc_vals = ct.create_string_buffer(n * FD_FIELDS * 8 * self.ncpu)
+        block, last = FD_FIELDS * 8, self.ncpu - 1
+        self._cpu_structs = [struct.Struct(f"{c * block}x{block}s{(last - c) * block}x") for c in range(self.ncpu)]
+        """Each CPU's struct fd_stats out of an entry's per-CPU values."""
         self._dirty_keys = ct.create_string_buffer(DIRTY_MAX * DIRTY_KEY.size)
         self._dirty_vals = ct.create_string_buffer(DIRTY_MAX * 8 * self.ncpu)
         self._info_keys = (ct.c_uint32 * n)()
@@ -307,29 +312,25 @@ class Kernel:
             out[self._disk_keys[i]] = acc
         return out
 
-    def read_procs(self) -> dict[tuple, tuple[int, ...]]:
-        """Cumulative (bytes, writes, errors, calls...) by (tgid, fd, tid, pad, raw comm),
-        summed over CPUs.
+    def read_procs(self) -> dict[tuple, int]:
+        """Cumulative counters (bytes, writes, errors, calls..., syncs), packed as the sampler
+        takes them (sampler.pack_counts: the struct's bytes as one little-endian int), by
+        (tgid, fd, tid, pad, raw comm), summed over CPUs.
 
-        Column by column: one strided slice per field and CPU, summed across CPUs with map(),
-        so the per-entry work runs in C (20,000 entries: 52 ms entry by entry, measured).
+        Each CPU's struct of every entry becomes an int in C (a strided unpack, then
+        int.from_bytes), and the CPUs' ints are added: 20,000 entries in 17 ms, where a tuple
+        of 19 counters each, column by column, took 33 (measured on 2 CPUs).
         """
         vsize = FD_FIELDS * 8 * self.ncpu
         cap = self.opts.map_size
         n = bpfsys.lookup_all(self._maps["wtop_procs"], self._keys, self._proc_vals, FD_KEY.size, vsize, cap)
         if n == 0:
             return {}
-        words = memoryview(self._proc_vals).cast("B")[: n * vsize].cast("Q")
-        fields, ncpu = FD_FIELDS, self.ncpu
-        per = fields * ncpu
-        columns = []
-        for f in range(fields):
-            col = words[f::per].tolist()
-            for c in range(1, ncpu):
-                col = list(map(operator.add, col, words[c * fields + f :: per].tolist()))
-            columns.append(col)
-        keys = FD_KEY.iter_unpack(self._keys.raw[: n * FD_KEY.size])
-        return dict(zip(keys, zip(*columns, strict=True), strict=True))
+        values = memoryview(self._proc_vals)[: n * vsize]
+        little, first = itertools.repeat("little"), operator.itemgetter(0)
+        per_cpu = [map(int.from_bytes, map(first, cpu.iter_unpack(values)), little) for cpu in self._cpu_structs]
+        counts = per_cpu[0] if len(per_cpu) == 1 else map(sum, zip(*per_cpu, strict=True))
+        return dict(zip(FD_KEY.iter_unpack(self._keys.raw[: n * FD_KEY.size]), counts, strict=True))
 
     def read_dirty(self) -> dict[tuple[int, bytes], int]:
         """Cumulative folios dirtied by (tgid, the first 8 bytes of the backing device's name)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from probes.sampler import FILES_MAX, OTHER_DISKS, RESOLVE_MAX, Reading, Sampler
+from probes.sampler import FILES_MAX, OTHER_DISKS, RESOLVE_MAX, Reading, Sampler, pack_counts
 from probes.snapshot import CALLS, Log2Histogram
 from tests.conftest import hist
 
@@ -45,7 +45,9 @@ def k(pid, fd, tid=None, comm=b"w\0"):
 
 
 def fd(nbytes, writes):
-    return (nbytes, writes, 0, writes, 0, 0, 0, 0)
+    """An entry's counters as the kernel's reading packs them: bytes, writes, no errors, writes
+    by write(), nothing else."""
+    return pack_counts((nbytes, writes, 0, writes))
 
 
 class World:
@@ -199,4 +201,33 @@ def test_threads_and_names_at_the_time_of_the_write():
         (100, "old", 10, 1),
         (101, "logwriter", 1_000_000, 10),
         (102, "flusher", 500_000, 5),
+    ]
+
+
+def test_packed_counters_keep_every_counter_apart():
+    """Entries' counters are added and subtracted as one int each (sampler.pack_counts): every
+    counter must come out as tuple arithmetic gives it, the biggest ones included."""
+    from probes.sampler import COUNTS, unpack_counts
+
+    big = 2**62 + 12345  # a counter far beyond any real one: it must not carry into the next
+    a0 = tuple(range(1, COUNTS + 1))
+    a1 = tuple(v * 3 + (big if i in (0, COUNTS - 1) else 0) for i, v in enumerate(a0))
+    b0 = tuple(7 * (i + 1) for i in range(COUNTS))
+    b1 = tuple(v + i + (big if i == 2 else 0) for i, v in enumerate(b0))
+    assert unpack_counts(pack_counts(a1)) == a1
+    w = World()
+    s = w.sampler(Reading(cpu(), {k(100, 3): pack_counts(a0), k(100, 4, 101, b"t2"): pack_counts(b0)}, time=0.0))
+    r = Reading(cpu(), {k(100, 3): pack_counts(a1), k(100, 4, 101, b"t2"): pack_counts(b1)}, time=1.0)
+    snap, _, _ = s.step(r)
+    want = tuple(x1 - x0 + y1 - y0 for x0, x1, y0, y1 in zip(a0, a1, b0, b1, strict=True))
+    (p,) = snap.processes
+    assert (p.bytes, p.writes, p.errors, p.calls, p.syncs) == (want[0], want[1], want[2], want[3:-1], want[-1])
+    files = {f.fd: (f.bytes, f.writes, f.syncs) for f in snap.files}
+    assert files == {
+        3: (a1[0] - a0[0], a1[1] - a0[1], a1[-1] - a0[-1]),
+        4: (b1[0] - b0[0], b1[1] - b0[1], b1[-1] - b0[-1]),
+    }
+    assert sorted((t.tid, t.bytes, t.writes) for t in snap.threads) == [
+        (100, a1[0] - a0[0], a1[1] - a0[1]),
+        (101, b1[0] - b0[0], b1[1] - b0[1]),
     ]
