@@ -13,7 +13,7 @@ from probes.live import LiveSource
 from probes.program import MAPS, TRACEPOINTS, ProbeOptions
 from probes.snapshot import Log2Histogram
 from tests.bpf.conftest import settle
-from tests.conftest import declared_maps, new_maps, wtop_map_ids
+from tests.conftest import declared_maps, existing_map_ids, map_names, maps_left
 
 pytestmark = pytest.mark.bpf
 
@@ -250,11 +250,14 @@ def test_recursion_misses_are_read_from_fdinfo():
 
 
 def test_close_detaches_everything():
-    before = wtop_map_ids()
+    before = existing_map_ids()
     src = LiveSource(ProbeOptions())
-    assert set(new_maps(before, declared_maps())) == declared_maps() >= set(MAPS)
+    ids = existing_map_ids() - before  # some only the programs hold
+    names = map_names(src.kernel._maps.values())  # those it holds, as the kernel names them
+    assert set(names.values()) == set(src.kernel._maps) and set(names) <= ids
+    assert len(ids) >= len(declared_maps()) and declared_maps() >= set(names.values()) | set(MAPS)
     src.close()
-    assert new_maps(before) == []
+    assert maps_left(ids) == set()
 
 
 def test_two_instances_do_not_disturb_each_other(spawn):
