@@ -59,8 +59,8 @@ def load(opts: ProbeOptions, timeout: float = 60.0) -> tuple[list[int], dict[str
         if cached is not None:
             return (*cached, "compiled", opts)
     except progcache.Refused:  # only ever of lean programs: the plain ones are never refused
-        return load(replace(opts, modern=False), timeout)
-    if opts.modern:
+        pass
+    if opts.modern:  # refused, or not loaded from the cache: BCC itself cannot load them
         return load(replace(opts, modern=False), timeout)
     fds = _run_child(opts, "fds", len(names) + len(MAPS), timeout)
     progs = fds[: len(names)]
