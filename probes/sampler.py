@@ -435,9 +435,8 @@ class Sampler:
         unknown = ("?", -1, 0)
         rows = []
         dirtied_get, children_get = dirtied.get, children.get
-        unpack, size = _COUNTS.unpack, _COUNTS.size
         for pid, packed in per_pid.items():
-            d = unpack(packed.to_bytes(size, "little"))
+            d = unpack_counts(packed)
             comm, uid, cgroup = names_get(pid, unknown)
             rows.append(
                 ProcessWrites(
