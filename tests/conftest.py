@@ -30,16 +30,24 @@ def declared_maps() -> set[str]:
     return names
 
 
+def _map_id(fdinfo: str) -> int | None:
+    """The map id in a descriptor's fdinfo (reading it opens no map), None for another kind."""
+    with open(fdinfo) as f:
+        for ln in f:
+            if ln.startswith("map_id:"):
+                return int(ln.split()[1])
+    return None
+
+
 def map_ids_of(pid: int) -> set[int]:
-    """The ids of the BPF maps a process holds, from its fdinfo (reading it opens no map)."""
+    """The ids of the BPF maps a process holds."""
     ids = set()
     for fd in os.listdir(f"/proc/{pid}/fdinfo"):
         try:
-            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                ids.update(int(ln.split()[1]) for ln in f if ln.startswith("map_id:"))
+            ids.add(_map_id(f"/proc/{pid}/fdinfo/{fd}"))
         except OSError:
             pass  # closed meanwhile
-    return ids
+    return ids - {None}
 
 
 def existing_map_ids() -> set[int]:
@@ -70,23 +78,10 @@ def existing_map_ids() -> set[int]:
 
 def map_names(fds) -> dict[int, str]:
     """Name by id of the maps behind these descriptors of this process, as the kernel has them
-    (BPF_OBJ_GET_INFO_BY_FD: no map is opened again)."""
-    import ctypes as ct
+    (progcache.map_info: BPF_OBJ_GET_INFO_BY_FD, no map opened again)."""
+    from probes.progcache import map_info
 
-    from probes import bpfsys
-
-    class Info(ct.Structure):  # the head of struct bpf_map_info
-        _fields_ = [("type", ct.c_uint32), ("id", ct.c_uint32), ("sizes", ct.c_uint32 * 4), ("name", ct.c_char * 16)]
-
-    class GetInfo(ct.Structure):
-        _fields_ = [("fd", ct.c_uint32), ("info_len", ct.c_uint32), ("info", ct.c_uint64)]
-
-    out = {}
-    for fd in fds:
-        info = Info()
-        bpfsys._bpf(15, GetInfo(fd, ct.sizeof(info), ct.addressof(info)))  # BPF_OBJ_GET_INFO_BY_FD
-        out[info.id] = info.name.decode()
-    return out
+    return {_map_id(f"/proc/self/fdinfo/{fd}"): map_info(fd)["name"] for fd in fds}
 
 
 def maps_left(ids: set[int], timeout: float = 3.0) -> set[int]:
