@@ -63,7 +63,8 @@ def text_block(snap: Snapshot, state: runstate.RunState, top: int, accumulated: 
         f"wtop {when}  interval {el:.2f}s  writes {units.human_rate(units.rate(snap.bytes, el))} "
         f"{units.human_count(units.rate(snap.writes, el))}/s ({snap.bytes:,} bytes in {snap.writes:,} calls)  "
         f"errors {snap.errors}  skipped {sk.total} (map full {sk.map_full}, no entry {sk.no_entry}, "
-        f"recursion {sk.recursion_misses}, disk {sk.disk_no_issue}, exits lost {sk.exits_lost})",
+        f"recursion {sk.recursion_misses}, disk {sk.disk_no_issue}, exits lost {sk.exits_lost}, "
+        f"disk missed {sk.disk_missed})",
         f"{'PID':>8} {'COMMAND':<16} {'USER':<9} {'BYTES/S':>12} {'WRITES/S':>9} {'AVG SIZE':>9} "
         f"{'TOTAL' if accumulated else 'BYTES':>12} {'WRITES':>9}" + ("  (since start)" if accumulated else ""),
     ]

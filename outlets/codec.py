@@ -9,7 +9,7 @@ Schema "wtop/1", one object per interval (`wtop --json`):
     elapsed_s     how long the interval really lasted
     bytes, writes, errors           totals of the interval (write(2) calls that returned)
     bytes_per_s, writes_per_s       the same per second
-    skipped       {map_full, no_entry, recursion_misses, disk_no_issue, exits_lost, total}
+    skipped       {map_full, no_entry, recursion_misses, disk_no_issue, exits_lost, disk_missed, total}
     dirtied, dirtied_per_s          bytes all processes made dirty in the page cache, or sent as
                   direct I/O (the kernel's write_bytes of /proc/PID/io, iotop's DISK WRITE)
     files         [{pid, fd, path, kind, bytes, writes, bytes_per_s, disk}]: (process, descriptor)
@@ -90,6 +90,7 @@ def to_record(s: Snapshot) -> dict:
             s.skipped.recursion_misses,
             s.skipped.disk_no_issue,
             s.skipped.exits_lost,
+            s.skipped.disk_missed,
         ],
         "notes": list(s.notes),
         "disks": [
@@ -179,6 +180,7 @@ def to_json(s: Snapshot) -> dict:
             "recursion_misses": s.skipped.recursion_misses,
             "disk_no_issue": s.skipped.disk_no_issue,
             "exits_lost": s.skipped.exits_lost,
+            "disk_missed": s.skipped.disk_missed,
             "total": s.skipped.total,
         },
         "dirtied": s.dirtied,

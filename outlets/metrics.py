@@ -63,7 +63,8 @@ class Metrics:
         self.size_sum = 0
         self.latency = Log2Histogram()
         self.latency_sum_ns = 0
-        self.skipped = {"map_full": 0, "no_entry": 0, "recursion": 0, "disk_no_issue": 0, "exits_lost": 0}
+        reasons = ("map_full", "no_entry", "recursion", "disk_no_issue", "exits_lost", "disk_missed")
+        self.skipped = dict.fromkeys(reasons, 0)
         self.sla_missed = 0
         self.sla_ns = 0
         self.intervals = 0
@@ -122,6 +123,7 @@ class Metrics:
             self.skipped["recursion"] += snap.skipped.recursion_misses
             self.skipped["disk_no_issue"] += snap.skipped.disk_no_issue
             self.skipped["exits_lost"] += snap.skipped.exits_lost
+            self.skipped["disk_missed"] += snap.skipped.disk_missed
             written = runstate.disk_written(snap)
             for d in snap.disks:  # devices are few and named by the kernel: each its own label
                 acc = self.disks.setdefault(

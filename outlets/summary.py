@@ -21,7 +21,8 @@ def summary(state: runstate.RunState, top: int = 15) -> str:
     sk = state.skipped
     lines.append(
         f"skipped events: {sk.total} (map full {sk.map_full}, no entry {sk.no_entry}, "
-        f"recursion {sk.recursion_misses}, disk {sk.disk_no_issue}, exits lost {sk.exits_lost})"
+        f"recursion {sk.recursion_misses}, disk {sk.disk_no_issue}, exits lost {sk.exits_lost}, "
+        f"disk missed {sk.disk_missed})"
     )
     if state.dirtied:
         lines.append(f"dirtied: {units.human_bytes(state.dirtied)} made dirty in the page cache (write_bytes)")

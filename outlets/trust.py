@@ -288,7 +288,7 @@ def snapshot(d: object) -> Snapshot:
         bytes=_int(_field(d, "bytes"), "bytes"),
         writes=_int(_field(d, "writes"), "writes"),
         errors=_int(_field(d, "errors"), "errors"),
-        skipped=Skipped(*skipped[:5]),
+        skipped=Skipped(*skipped[:6]),
         files=tuple(file(f) for f in _list(_field(d, "files", []), "files")),
         disks=tuple(disk(x) for x in _list(_field(d, "disks", []), "disks")),
         focus=focus(_field(d, "focus", None)),

@@ -21,6 +21,7 @@ from dataclasses import replace
 from . import bpfsys
 from .loader import ProbeError, load
 from .program import (
+    BLOCK,
     BTF_HOOKS,
     BTF_VMLINUX,
     CALLS,
@@ -206,39 +207,54 @@ class Kernel:
         return self._maps[name]
 
     # -- raw cumulative readers --------------------------------------------------------------
-    def _fdinfo_sums(self, fields: tuple[str, ...], fdinfo: str) -> dict[str, int | None]:
-        """Each field summed over wtop's programs' fdinfo, one read of each file; a field that
-        some program does not show (an older kernel), or an unreadable file, gives None."""
-        sums: dict[str, int] = dict.fromkeys(fields, 0)
-        seen: dict[str, int] = dict.fromkeys(fields, 0)
-        for fd in self._progs:
-            try:
-                with open(f"{fdinfo}/{fd}") as f:
-                    for line in f:
-                        key, _, value = line.partition(":")
-                        if key in sums:
-                            sums[key] += int(value)
-                            seen[key] += 1
-            except OSError:
-                return dict.fromkeys(fields)
-        return {k: (v if seen[k] == len(self._progs) else None) for k, v in sums.items()}
+    def _fdinfo_sums(self, fields: tuple[str, ...], fdinfo: str) -> tuple[dict[str, int | None], ...]:
+        """Each field summed over wtop's programs' fdinfo, one read of each file: over the
+        programs not on the block tracepoints, and over those (the disks'). A field that some
+        program does not show (an older kernel), or an unreadable file, gives None."""
+        groups = ([], [])
+        for fd, tp in itertools.zip_longest(self._progs, self.opts.tracepoints[: len(self._progs)]):
+            groups[tp in BLOCK].append(fd)
+        out = []
+        for fds in groups:
+            sums: dict[str, int] = dict.fromkeys(fields, 0)
+            seen: dict[str, int] = dict.fromkeys(fields, 0)
+            for fd in fds:
+                try:
+                    with open(f"{fdinfo}/{fd}") as f:
+                        for line in f:
+                            key, _, value = line.partition(":")
+                            if key in sums:
+                                sums[key] += int(value)
+                                seen[key] += 1
+                except OSError:
+                    return dict.fromkeys(fields), dict.fromkeys(fields)
+            out.append({k: (v if seen[k] == len(fds) else None) for k, v in sums.items()})
+        return tuple(out)
 
     def recursion_misses(self, fdinfo: str = "/proc/self/fdinfo") -> int | None:
         """Sum of the kernel's recursion_misses over wtop's programs, None if not exposed."""
-        return self._fdinfo_sums(("recursion_misses",), fdinfo)["recursion_misses"]
+        rest, disks = self._fdinfo_sums(("recursion_misses",), fdinfo)
+        a, b = rest["recursion_misses"], disks["recursion_misses"]
+        return None if a is None or b is None else a + b
 
-    def fdinfo_stats(self, fdinfo: str = "/proc/self/fdinfo") -> tuple[int | None, tuple[int, int] | None]:
-        """(recursion_misses, (run_time_ns, run_cnt)) in one read of each program's fdinfo. The
-        run figures are the kernel's own accounting of what the programs cost; it counts only
-        while kernel.bpf_stats_enabled is 1, and they are None otherwise."""
-        d = self._fdinfo_sums(("recursion_misses", "run_time_ns", "run_cnt"), fdinfo)
+    def fdinfo_stats(self, fdinfo: str = "/proc/self/fdinfo") -> tuple[int | None, int | None, tuple[int, int] | None]:
+        """(recursion_misses of the programs not on the block tracepoints, those of the disks'
+        programs, (run_time_ns, run_cnt) of all of them) in one read of each program's fdinfo.
+
+        The disks' misses are apart because they have a cause of their own: a request completes
+        in an interrupt, and the kernel skips a perf tracepoint's program while another one runs
+        on that CPU, or while a bpf(2) call there copies a map (wtop's own reading of its maps,
+        every interval). The run figures are the kernel's own accounting of what the programs
+        cost; it counts only while kernel.bpf_stats_enabled is 1, and they are None otherwise."""
+        rest, disks = self._fdinfo_sums(("recursion_misses", "run_time_ns", "run_cnt"), fdinfo)
         try:
             with open("/proc/sys/kernel/bpf_stats_enabled") as f:
                 stats_on = f.read().strip() == "1"
         except OSError:
             stats_on = False
-        ns, runs = d["run_time_ns"], d["run_cnt"]
-        return d["recursion_misses"], ((ns, runs) if stats_on and ns is not None and runs is not None else None)
+        both = [rest[k] + disks[k] for k in ("run_time_ns", "run_cnt") if rest[k] is not None and disks[k] is not None]
+        run = (both[0], both[1]) if stats_on and len(both) == 2 else None
+        return rest["recursion_misses"], disks["recursion_misses"], run
 
     def read_cpu(self, name: str = "wtop_stats", key=None) -> dict | None:
         """A struct cpu_stats summed over CPUs (the totals, or the focused process's).

@@ -93,7 +93,9 @@ class Reading:
     """(raw comm, uid, cgroup id) by pid."""
     disks: dict[int, dict] = field(default_factory=dict)
     misses: int | None = None
-    """recursion_misses over wtop's programs, None where the kernel does not say."""
+    """recursion_misses over wtop's programs but the disks', None where the kernel does not say."""
+    disk_misses: int | None = None
+    """recursion_misses over the disks' programs (kernel.fdinfo_stats says why apart)."""
     runs: tuple[int, int] | None = None
     """(run_time_ns, run_cnt) of wtop's programs (bpf_stats), None while it is off."""
     self_cpu: float = 0.0
@@ -165,6 +167,11 @@ def _sum_by(entries: list[tuple[tuple, int]], key) -> dict[tuple, int]:
         g = key(k)
         out[g] = get(g, 0) + d
     return out
+
+
+def _delta(cur: int | None, prev: int | None) -> int:
+    """A cumulative counter's change, 0 where the kernel does not show it."""
+    return cur - prev if cur is not None and prev is not None else 0
 
 
 def _dev_name(dev: int, name: Callable[[int, int], str]) -> str:
@@ -491,13 +498,13 @@ class Sampler:
                 r = replace(r, procs=procs)
                 self._alive_idle.difference_update(gone)
         self._seq += 1
-        pm, cm = prev.misses, r.misses
         skipped = Skipped(
             map_full=r.cpu["skip_map_full"] - prev.cpu["skip_map_full"],
             no_entry=r.cpu["skip_no_entry"] - prev.cpu["skip_no_entry"],
-            recursion_misses=cm - pm if cm is not None and pm is not None else 0,
+            recursion_misses=_delta(r.misses, prev.misses),
             disk_no_issue=disk_no_issue,
             exits_lost=r.exits_lost - prev.exits_lost,
+            disk_missed=_delta(r.disk_misses, prev.disk_misses),
         )
         focus = self._focus_delta(r.focus)
         self._prev = r

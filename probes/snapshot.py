@@ -57,17 +57,26 @@ class Skipped:
     no_entry: int = 0
     """sys_exit_write with no start time of the same thread (started before wtop, or a slot collision)."""
     recursion_misses: int = 0
-    """Times the kernel did not run a wtop program because a BPF program was already running on that CPU."""
+    """Times the kernel did not run one of wtop's programs (those on the disks apart, in
+    disk_missed) because a BPF program was already running on that CPU."""
     disk_no_issue: int = 0
     """Disk write requests that completed without their issue seen (issued before wtop started,
     or too many in flight): counted, but with no latency."""
     exits_lost: int = 0
     """Threads' exit records (what a thread dirtied since last read) the kernel could not queue,
     or that named no process: the dirtied bytes of those threads are missing."""
+    disk_missed: int = 0
+    """Disk requests' issues or completions the kernel did not let wtop's programs see: a
+    request completes in an interrupt, and the kernel skips a tracepoint's program while
+    another BPF program runs on that CPU, or while a bpf(2) call there copies a map (wtop's
+    own reading of its maps). A missed completion's bytes are missing from the disks'
+    figures (the write calls' figures are whole); a missed issue's request is also counted
+    in disk_no_issue when it completes."""
 
     @property
     def total(self) -> int:
-        return self.map_full + self.no_entry + self.recursion_misses + self.disk_no_issue + self.exits_lost
+        disk = self.disk_no_issue + self.disk_missed
+        return self.map_full + self.no_entry + self.recursion_misses + disk + self.exits_lost
 
     def __add__(self, other: Skipped) -> Skipped:
         return Skipped(
@@ -76,6 +85,7 @@ class Skipped:
             self.recursion_misses + other.recursion_misses,
             self.disk_no_issue + other.disk_no_issue,
             self.exits_lost + other.exits_lost,
+            self.disk_missed + other.disk_missed,
         )
 
 

@@ -82,6 +82,12 @@ Skipped: events the probes could not account for
              io_submit or io_getevents call beyond the 32 wtop reads
   recursion  the kernel skipped a wtop program: another BPF
              program was running on that CPU
+  disk missed
+             a disk request's issue or completion the kernel did
+             not let wtop see, as above or while a bpf(2) call
+             copied a map on that CPU (wtop's own reading of its
+             maps): a missed completion's bytes are missing from
+             the disks' figures; the write calls' are whole
   disk       a disk write completed whose issue wtop did not
              see (issued before it started): no latency for it
   exits lost threads' exit records the kernel could not queue:

@@ -65,6 +65,7 @@ class StatusBar(SlicedLines):
             detail = (
                 f": map full {run.map_full}, no entry {run.no_entry}, recursion {run.recursion_misses}"
                 + (f", disk {run.disk_no_issue}" if run.disk_no_issue else "")
+                + (f", disk missed {run.disk_missed}" if run.disk_missed else "")
                 if wide
                 else ""
             )

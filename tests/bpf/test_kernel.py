@@ -6,7 +6,7 @@ import pytest
 
 from probes import bpfsys
 from probes.live import LiveSource
-from probes.program import DIRTY_OLD, TRACEPOINTS, URING_SUBMIT_OLD, ProbeOptions, available_tracepoints
+from probes.program import BLOCK, DIRTY_OLD, TRACEPOINTS, URING_SUBMIT_OLD, ProbeOptions, available_tracepoints
 from tests.bpf.conftest import settle
 
 pytestmark = pytest.mark.bpf
@@ -40,6 +40,29 @@ def test_key_by_key_reads_when_batches_are_refused(spawn, monkeypatch):
         s = src.sample()
     assert {p.pid: p.writes for p in s.processes} == {w.pid: 5 + i for i, w in enumerate(ws)}
     assert "maps: read key by key, this kernel has no batch map operations" in s.notes
+
+
+def test_disks_misses_are_read_apart_from_the_others(tmp_path):
+    """A disk request completes in an interrupt, and the kernel skips a perf tracepoint's
+    program then if another runs on that CPU, or if a bpf(2) call there is copying a map (as
+    every sample does): the block tracepoints' programs' misses are Skipped.disk_missed, the
+    write calls' figures are not touched by them, and every other program's are recursion."""
+    with LiveSource(ProbeOptions()) as src:
+        k = src.kernel
+        tps = dict(zip(k._progs, k.opts.tracepoints, strict=False))  # the tail-called ones have none
+        for fd in k._progs:
+            misses = 7 if tps.get(fd) in BLOCK else 3
+            info = f"prog_type:\t26\nrun_time_ns:\t100\nrun_cnt:\t2\nrecursion_misses:\t{misses}\n"
+            (tmp_path / str(fd)).write_text(info)
+        disks = sum(tp in BLOCK for tp in tps.values())
+        assert disks == len(BLOCK) == 2
+        runs = (100 * len(k._progs), 2 * len(k._progs))
+        bpf_stats = open("/proc/sys/kernel/bpf_stats_enabled").read().strip() == "1"
+        assert k.fdinfo_stats(str(tmp_path)) == (3 * (len(k._progs) - 2), 7 * 2, runs if bpf_stats else None)
+        assert src.recursion_misses(str(tmp_path)) == 3 * (len(k._progs) - 2) + 14
+        (tmp_path / str(k._progs[0])).write_text("prog_type:\t26\n")  # an older kernel's
+        assert k.fdinfo_stats(str(tmp_path))[0] is None and src.recursion_misses(str(tmp_path)) is None
+        assert k.fdinfo_stats(str(tmp_path))[1] == 14
 
 
 def test_recursion_stats_missing_from_fdinfo(tmp_path):

@@ -19,7 +19,7 @@ def sample():
         latency_max_ns=700_000,
         sla_missed=2,
         sla_ns=500_000,
-        skipped=Skipped(1, 2, 3, 4),
+        skipped=Skipped(1, 2, 3, 4, 0, 5),
     )
     return replace(
         s,
@@ -50,7 +50,8 @@ def test_json_schema_fields_and_figures():
         "recursion_misses": 3,
         "disk_no_issue": 4,
         "exits_lost": 0,
-        "total": 10,
+        "disk_missed": 5,
+        "total": 15,
     }
     (disk,) = d["disks"]
     assert (disk["dev"], disk["name"], disk["bytes"], disk["ios"], disk["flushes"]) == ("254:0", "vda", 8192, 2, 1)

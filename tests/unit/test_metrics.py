@@ -113,7 +113,7 @@ def test_disks_by_device(endpoint):
     m, port, server = endpoint
     d1 = DiskWrites("254:0", "vda", 8192, 2, 0, 1, hist(b18=2), 200_000, 300_000)
     d2 = DiskWrites("254:0", "vda", 4096, 1, 1, 0, hist(b21=1), 1_500_000, 1_500_000)
-    m(replace(snap(1, []), disks=(d1,), skipped=Skipped(0, 0, 0, 3)))
+    m(replace(snap(1, []), disks=(d1,), skipped=Skipped(0, 0, 0, 3, disk_missed=4)))
     m(replace(snap(2, []), disks=(d2,)))
     got = scrape(port)
     dev = (("device", "vda"),)
@@ -126,6 +126,7 @@ def test_disks_by_device(endpoint):
     # [131072, 262143] ns: both of the first interval's, none of the 1.5 ms one
     assert got[("wtop_disk_write_latency_seconds_bucket", (("device", "vda"), ("le", "0.000262143")))] == 2
     assert got[("wtop_skipped_events_total", (("reason", "disk_no_issue"),))] == 3
+    assert got[("wtop_skipped_events_total", (("reason", "disk_missed"),))] == 4
 
 
 def test_dirtied_bytes_by_name_and_by_device(endpoint):

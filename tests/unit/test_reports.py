@@ -26,7 +26,7 @@ def test_batch_text_has_a_line_per_disk():
     line = next(ln for ln in text.splitlines() if ln.startswith("disk "))
     assert line.startswith("disk sda (8:0): 4.0 KiB/s 1.0 IOPS (4,096 bytes in 1 requests)")
     assert "max 100.0us" in line and "flushes 2" in line and "write() to its files 8.0 KiB/s" in line
-    assert "disk 1, exits lost 0)" in text.splitlines()[0]  # the skipped counter names the disk reason
+    assert "disk 1, exits lost 0, disk missed 0)" in text.splitlines()[0]  # the skipped counter names the disk reason
 
 
 def test_summary_lists_the_disks_with_write_next_to_them():
@@ -36,4 +36,4 @@ def test_summary_lists_the_disks_with_write_next_to_them():
     # written 2 x 4 KiB in 2 requests, 4 flushes; p50 estimated in [65.5us, 131us) capped at the max
     assert row.split() == ["sda", "8.0", "KiB", "2", "4", "82.8us", "100.0us", "16.0", "KiB", "0", "B"]
     assert text.splitlines()[-2].split()[0] == "DISK"
-    assert "disk 2, exits lost 0)" in text
+    assert "disk 2, exits lost 0, disk missed 0)" in text
