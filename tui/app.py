@@ -61,8 +61,12 @@ class WtopApp(App):
         replay: list[Snapshot] | None = None,
         replay_note: str | None = None,
         ready: Callable[[], None] = lambda: None,
+        first: Snapshot | None = None,
     ) -> None:
         super().__init__()
+        self.first = first
+        """The first interval, read from the probes before the screen started (modes.run_dashboard):
+        shown in the screen's first frame, so there is no frame to paint without figures."""
         self._wtop_ready = ready
         """Called once the app can end cleanly on a signal (NOTIFY_SOCKET's READY=1)."""
         self.source = source
@@ -103,6 +107,10 @@ class WtopApp(App):
         self._redraw_status()
         self.exits.install()
         self._wtop_ready()
+        if self.first is not None:
+            runstate.fold(self.state, self.first)
+            self.redraw()
+            self.call_after_refresh(heap.settle)
         if self.source is not None and self.config.start_worker:
             self.poll_source()
         if self.replay is not None:
@@ -122,13 +130,14 @@ class WtopApp(App):
     def poll_source(self) -> None:
         """Sample once per interval on a fixed schedule (no drift), until cancelled.
 
-        The first sample comes after at most FIRST_SAMPLE seconds, so live figures show at
-        once; rates use each snapshot's measured elapsed time, so a short first interval is
-        still exact. The outlets get each snapshot here, off the UI thread.
+        With figures read before the screen started (first), the next sample comes an interval
+        after them; without, the first comes after at most FIRST_SAMPLE seconds, so live
+        figures show at once. Rates use each snapshot's measured elapsed time, so a short first
+        interval is still exact. The outlets get each snapshot here, off the UI thread.
         """
         worker = get_current_worker()
         stop, cancelled = self.exits.stop, lambda: worker.is_cancelled
-        probe_loop(self.source, self.sinks, self.config, stop, self.post_message, cancelled)
+        probe_loop(self.source, self.sinks, self.config, stop, self.post_message, cancelled, self.first)
 
     @on(SnapshotReady)
     def _snapshot(self, message: SnapshotReady) -> None:

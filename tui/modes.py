@@ -199,6 +199,7 @@ def run_dashboard(args: argparse.Namespace, source, sinks: list) -> int:
         AppConfig(interval=args.interval, filters=filters_text(args), count=args.count, accumulated=args.accumulated),
         sinks=tuple(sinks),
         ready=notify_ready,
+        first=first_interval(source),
     )
     try:
         app.run()
@@ -208,6 +209,16 @@ def run_dashboard(args: argparse.Namespace, source, sinks: list) -> int:
         return fail(app.error)
     print_summary(app.state)
     return 0
+
+
+def first_interval(source):
+    """The first interval's figures, read before the screen starts, so that its first frame
+    already shows them (one frame painted, not an empty one and then another: 30-60 ms of a
+    start here); None on an error, which the probe worker's next read reports in one line."""
+    try:
+        return source.sample()
+    except Exception:  # noqa: BLE001 (said by the worker, where every read's error is)
+        return None
 
 
 def print_summary(state) -> None:

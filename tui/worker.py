@@ -8,13 +8,15 @@ from collections.abc import Callable
 
 from outlets import Fanout
 from probes.schedule import Source, samples
+from probes.snapshot import Snapshot
 from tui.messages import SinkFailed, SnapshotReady, SourceEnded, SourceFailed
 
 FIRST_SAMPLE = 0.0
-"""The first figures are read as soon as the worker starts; rates use each snapshot's measured
-elapsed time, so a short first interval is still exact. The first interval began when the
-probes were attached, before the screen started, so it is not empty: waiting 0.25 s, and then
-0.05 s, as before, only delayed the first figures (by 50 ms of a 0.7 s start, measured)."""
+"""Without figures read before the screen started, the first are read as soon as the worker
+starts; rates use each snapshot's measured elapsed time, so a short first interval is still
+exact. The first interval began when the probes were attached, before the screen started, so
+it is not empty: waiting 0.25 s, and then 0.05 s, as before, only delayed the first figures
+(by 50 ms of a 0.7 s start, measured)."""
 
 
 def probe_loop(
@@ -24,12 +26,21 @@ def probe_loop(
     stop: threading.Event,
     post: Callable[[object], object],
     cancelled: Callable[[], bool],
+    first: Snapshot | None = None,
 ) -> None:
     """Until stop, cancellation, COUNT intervals or the end of the source; one line for the user
-    on an error, never a traceback."""
+    on an error, never a traceback. first: the first interval, read before the screen started
+    and already shown by it: the outlets get it here, and the next is read an interval on."""
     fan = Fanout(sinks, lambda message: post(SinkFailed(message)))
+    count = config.count
     try:
-        for snap in samples(source, config.interval, stop, config.count, FIRST_SAMPLE):
+        if first is not None:
+            fan(first)
+            if count == 1:
+                post(SourceEnded())
+                return
+            count = count - 1 if count else None
+        for snap in samples(source, config.interval, stop, count, None if first is not None else FIRST_SAMPLE):
             if cancelled():
                 return
             fan(snap)

@@ -10,8 +10,9 @@ import pytest
 from textual.widgets import ContentSwitcher, Static
 
 from probes.snapshot import Family, Log2Histogram, Skipped
-from tests.app.conftest import make_app, workload
+from tests.app.conftest import FIXED_TIME, make_app, workload
 from tests.conftest import hist, snap
+from tui.app import AppConfig, WtopApp
 from tui.messages import SnapshotReady
 from tui.screens import HelpScreen, TooSmallScreen
 from tui.views.histograms import HistogramView
@@ -217,6 +218,27 @@ async def test_worker_samples_on_schedule_and_stops_on_quit():
     calls = source.calls
     time.sleep(0.2)
     assert source.calls == calls  # the worker stopped
+
+
+async def test_figures_read_before_the_screen_are_in_its_first_frame():
+    """run_dashboard reads the first interval before the screen starts (a frame without
+    figures and then one with them cost 30-60 ms of a start): the first frame shows it, the
+    outlets get it from the worker, and the worker's own first read comes an interval on,
+    counting towards --count after it."""
+    source = CountingSource()
+    first = snap(1, [(4242, "postgres", 0, 8192, 2)], elapsed=0.2)
+    seen: list = []
+    config = AppConfig(interval=0.3, start_worker=True, host="testhost", count=2)
+    app = WtopApp(source, config, clock=lambda: FIXED_TIME, sinks=(seen.append,), first=first)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert source.calls == 0 and app.state.intervals == 1  # before the worker's first read
+        (row,) = table_rows(app)
+        assert row[:4] == ["4242", "postgres", "root", "40.0 KiB/s"]  # 8 KiB in 0.2 s
+        assert "run 8.0 KiB, 2 writes" in app.query_one("#status").plain
+        while app.is_running:  # --count 2: the first interval and the worker's one
+            await pilot.pause(0.02)
+    assert source.calls == 1 and seen == [first, snap(1, [(1, "init", 0, 100, 1)], elapsed=0.05)]
+    assert app.state.intervals == 2 and app.return_code == 0
 
 
 class FailingSource:
