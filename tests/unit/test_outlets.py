@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import os
 import threading
 
 from outlets import Fanout
@@ -58,3 +60,35 @@ def test_the_one_sampling_loop_stops_on_count_on_the_source_and_on_stop():
     stop.set()
     assert [s.seq for s in samples(Counting(9), 0.01, stop, final=True)] == [1]  # the partial interval
     assert list(samples(Counting(9), 0.01, stop)) == []
+
+
+def test_json_lines_leave_whole_when_the_pipe_takes_them_in_pieces(monkeypatch):
+    """A pipe whose reader is slow takes a long line in pieces (and a signal can end a
+    blocked write after some of them): every byte of every line still arrives, in order."""
+    r, w = os.pipe()
+    pieces: list[int] = []
+    real_write = os.write
+
+    def stingy(fd, data):  # at most 1,000 bytes a call, as a nearly full pipe does
+        n = real_write(fd, bytes(data[:1000]))
+        pieces.append(n)
+        return n
+
+    got = bytearray()
+    reader = threading.Thread(target=lambda: got.extend(iter_read(r)))
+    reader.start()
+    monkeypatch.setattr(os, "write", stingy)
+    with open(w, "w") as out:
+        big = [snap(i, [(1000 + p, f"p{p}", 0, 4096, 1) for p in range(60)]) for i in (1, 2)]
+        assert emit(big, "json", 0, out) == 0
+    monkeypatch.undo()
+    reader.join()
+    lines = got.decode().splitlines()
+    assert [json.loads(x)["seq"] for x in lines] == [1, 2]
+    assert len(pieces) > 2 * len(lines) and all(n <= 1000 for n in pieces)  # written in pieces
+
+
+def iter_read(fd: int):
+    with open(fd, "rb") as f:
+        while chunk := f.read(4096):
+            yield from chunk
