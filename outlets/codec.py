@@ -24,9 +24,11 @@ Schema "wtop/1", one object per interval (`wtop --json`):
                   dirtied_by [{pid, comm, bytes}] the biggest of them (what the flushers write
                   back later, under no process)
     calls         {write: {writes, bytes}, pwrite64: ..., writev, pwritev, pwritev2}
-    cost          {cpu_s, cpu_share, probe_ns, probe_runs, probe_ns_per_run}: what wtop itself cost in
-                  the interval (its process's CPU; its BPF programs' run time from the kernel's
-                  bpf_stats, null while kernel.bpf_stats_enabled is 0); null in a replay of old files
+    cost          {cpu_s, cpu_share, probe_ns, probe_runs, probe_ns_per_run, programs}: what wtop itself
+                  cost in the interval (its process's CPU; its BPF programs' run time from the kernel's
+                  bpf_stats, null while kernel.bpf_stats_enabled is 0; programs [{tracepoint, run_ns,
+                  runs, ns_per_run, runs_per_s}] each program's, as bpftop lists them, [] while off);
+                  null in a replay of old files
     comms         [{comm, bytes, writes}]: by the writing thread's name at the time of the write,
                   the seed's @[comm] = sum(args->ret) made safe (and its calls), by bytes descending
     processes     [{pid, comm, uid, user, bytes, writes, errors, bytes_per_s, writes_per_s,
@@ -100,12 +102,17 @@ def to_record(s: Snapshot) -> dict:
         ],
         "focus": _focus_record(s.focus),
         "threads": [[t.pid, t.tid, t.comm, t.bytes, t.writes] for t in s.threads],
-        "cost": None if s.cost is None else [s.cost.cpu_s, s.cost.probe_ns, s.cost.probe_runs],
+        "cost": None if s.cost is None else _cost_record(s.cost),
         "exited": list(s.exited),
         "sync_calls": list(s.sync_calls),
         "families": _families_record(s.families),
         "dirtied": s.dirtied,
     }
+
+
+def _cost_record(c) -> list:
+    out = [c.cpu_s, c.probe_ns, c.probe_runs]
+    return out + [[list(p) for p in c.programs]] if c.programs else out
 
 
 def _families_record(fams) -> list:
@@ -127,6 +134,16 @@ def _cost(s: Snapshot) -> dict | None:
         "probe_ns": c.probe_ns,
         "probe_runs": c.probe_runs,
         "probe_ns_per_run": None if per is None else round(per, 1),
+        "programs": [
+            {
+                "tracepoint": name,
+                "run_ns": ns,
+                "runs": runs,
+                "ns_per_run": round(ns / runs, 1) if runs else None,
+                "runs_per_s": round(units.rate(runs, s.elapsed), 3),
+            }
+            for name, ns, runs in c.programs
+        ],
     }
 
 

@@ -71,6 +71,8 @@ class Metrics:
         self.self_cpu_s = 0.0
         self.probe_ns = 0
         self.probe_runs = 0
+        self.programs: dict[str, list[int]] = {}
+        """[run time ns, runs] by the tracepoint each program is attached to."""
         self.calls: dict[str, list[int]] = {}
         """writes and bytes by call type (write, pwrite64, writev, pwritev, pwritev2)."""
         self.disks: dict[str, dict] = {}
@@ -154,6 +156,10 @@ class Metrics:
                 self.self_cpu_s += snap.cost.cpu_s
                 self.probe_ns += snap.cost.probe_ns or 0
                 self.probe_runs += snap.cost.probe_runs or 0
+                for name, ns, runs in snap.cost.programs:
+                    acc = self.programs.setdefault(name, [0, 0])
+                    acc[0] += ns
+                    acc[1] += runs
             for call, w, b in zip(CALLS, snap.call_writes, snap.call_bytes, strict=False):
                 acc = self.calls.setdefault(call, [0, 0])
                 acc[0] += w
@@ -232,6 +238,19 @@ class Metrics:
             pn = CounterMetricFamily("wtop_probe_runs", "Runs of wtop's BPF programs (one per traced event).")
             pn.add_metric([], self.probe_runs)
             yield pn
+            ps = CounterMetricFamily(
+                "wtop_probe_program_run_seconds",
+                "Run time of each of wtop's BPF programs, by the tracepoint it is on (bpf_stats, as bpftop has it).",
+                labels=["tracepoint"],
+            )
+            pc = CounterMetricFamily(
+                "wtop_probe_program_runs", "Runs of each of wtop's BPF programs, by tracepoint.", labels=["tracepoint"]
+            )
+            for name, (ns, runs) in sorted(self.programs.items()):
+                ps.add_metric([name], ns / 1e9)
+                pc.add_metric([name], runs)
+            yield ps
+            yield pc
             yield b
             yield w
             yield e

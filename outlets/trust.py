@@ -169,11 +169,16 @@ def process(p: object) -> ProcessWrites:
 def cost(c: object) -> Cost | None:
     if c is None:
         return None
-    c = _list(c, "cost", 3, 3)
+    c = _list(c, "cost", 3, 4)  # the programs' own since 2026-11-30
+    programs = []
+    for p in _list(c[3], "cost programs", 0, 64) if len(c) > 3 else []:
+        p = _list(p, "a program's cost", 3, 3)
+        programs.append((_str(p[0], "a program's name"), _int(p[1], "a program's run time"), _int(p[2], "runs")))
     return Cost(
         _float(c[0], "cost cpu", 0.0, ELAPSED_MAX),
         None if c[1] is None else _int(c[1], "cost probe_ns"),
         None if c[2] is None else _int(c[2], "cost probe_runs"),
+        tuple(programs),
     )
 
 

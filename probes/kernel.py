@@ -17,6 +17,7 @@ import platform
 import struct
 import threading
 from dataclasses import replace
+from typing import NamedTuple
 
 from . import bpfsys
 from .loader import ProbeError, load
@@ -62,6 +63,19 @@ def _close_quietly(fd: int) -> None:
         os.close(fd)
     except OSError:
         pass
+
+
+class ProgStats(NamedTuple):
+    """What the kernel says of wtop's programs (Kernel.fdinfo_stats), cumulative."""
+
+    misses: int | None
+    """recursion_misses of the programs not on the block tracepoints; None where not shown."""
+    disk_misses: int | None
+    """recursion_misses of the disks' programs."""
+    runs: tuple[int, int] | None
+    """(run_time_ns, run_cnt) of all of them; None while kernel.bpf_stats_enabled is 0."""
+    programs: tuple[tuple[str, int, int], ...] | None
+    """(tracepoint, run_time_ns, run_cnt) of each attached program, as bpftop lists them."""
 
 
 class Kernel:
@@ -207,54 +221,70 @@ class Kernel:
         return self._maps[name]
 
     # -- raw cumulative readers --------------------------------------------------------------
-    def _fdinfo_sums(self, fields: tuple[str, ...], fdinfo: str) -> tuple[dict[str, int | None], ...]:
-        """Each field summed over wtop's programs' fdinfo, one read of each file: over the
-        programs not on the block tracepoints, and over those (the disks'). A field that some
-        program does not show (an older kernel), or an unreadable file, gives None."""
-        groups = ([], [])
-        for fd, tp in itertools.zip_longest(self._progs, self.opts.tracepoints[: len(self._progs)]):
-            groups[tp in BLOCK].append(fd)
+    def _fdinfo_each(self, fields: tuple[str, ...], fdinfo: str) -> list[dict[str, int]] | None:
+        """Each of wtop's programs' fields (those its fdinfo shows: an older kernel shows fewer),
+        in the order of self._progs, one read of each file; None if a file cannot be read."""
         out = []
-        for fds in groups:
-            sums: dict[str, int] = dict.fromkeys(fields, 0)
-            seen: dict[str, int] = dict.fromkeys(fields, 0)
-            for fd in fds:
-                try:
-                    with open(f"{fdinfo}/{fd}") as f:
-                        for line in f:
-                            key, _, value = line.partition(":")
-                            if key in sums:
-                                sums[key] += int(value)
-                                seen[key] += 1
-                except OSError:
-                    return dict.fromkeys(fields), dict.fromkeys(fields)
-            out.append({k: (v if seen[k] == len(fds) else None) for k, v in sums.items()})
-        return tuple(out)
+        for fd in self._progs:
+            d: dict[str, int] = {}
+            try:
+                with open(f"{fdinfo}/{fd}") as f:
+                    for line in f:
+                        key, _, value = line.partition(":")
+                        if key in fields:
+                            d[key] = int(value)
+            except OSError:
+                return None
+            out.append(d)
+        return out
+
+    def _on_disks(self) -> list[bool]:
+        """Which of self._progs are on the block tracepoints (the tail-called ones are not)."""
+        tps = self.opts.tracepoints
+        return [i < len(tps) and tps[i] in BLOCK for i in range(len(self._progs))]
+
+    @staticmethod
+    def _total(each: list[dict[str, int]] | None, field: str, which: list[bool]) -> int | None:
+        """A field summed over the programs chosen; None where one of them does not show it."""
+        if each is None:
+            return None
+        vals = [d.get(field) for d, w in zip(each, which, strict=True) if w]
+        return None if None in vals else sum(vals)
 
     def recursion_misses(self, fdinfo: str = "/proc/self/fdinfo") -> int | None:
         """Sum of the kernel's recursion_misses over wtop's programs, None if not exposed."""
-        rest, disks = self._fdinfo_sums(("recursion_misses",), fdinfo)
-        a, b = rest["recursion_misses"], disks["recursion_misses"]
-        return None if a is None or b is None else a + b
+        each = self._fdinfo_each(("recursion_misses",), fdinfo)
+        return self._total(each, "recursion_misses", [True] * len(self._progs))
 
-    def fdinfo_stats(self, fdinfo: str = "/proc/self/fdinfo") -> tuple[int | None, int | None, tuple[int, int] | None]:
-        """(recursion_misses of the programs not on the block tracepoints, those of the disks'
-        programs, (run_time_ns, run_cnt) of all of them) in one read of each program's fdinfo.
+    def fdinfo_stats(self, fdinfo: str = "/proc/self/fdinfo") -> ProgStats:
+        """The kernel's own figures of wtop's programs, in one read of each program's fdinfo.
 
         The disks' misses are apart because they have a cause of their own: a request completes
         in an interrupt, and the kernel skips a perf tracepoint's program while another one runs
         on that CPU, or while a bpf(2) call there copies a map (wtop's own reading of its maps,
         every interval). The run figures are the kernel's own accounting of what the programs
         cost; it counts only while kernel.bpf_stats_enabled is 1, and they are None otherwise."""
-        rest, disks = self._fdinfo_sums(("recursion_misses", "run_time_ns", "run_cnt"), fdinfo)
+        each = self._fdinfo_each(("recursion_misses", "run_time_ns", "run_cnt"), fdinfo)
+        disks = self._on_disks()
+        rest = [not d for d in disks]
         try:
             with open("/proc/sys/kernel/bpf_stats_enabled") as f:
                 stats_on = f.read().strip() == "1"
         except OSError:
             stats_on = False
-        both = [rest[k] + disks[k] for k in ("run_time_ns", "run_cnt") if rest[k] is not None and disks[k] is not None]
-        run = (both[0], both[1]) if stats_on and len(both) == 2 else None
-        return rest["recursion_misses"], disks["recursion_misses"], run
+        everyone = [True] * len(self._progs)
+        ns, cnt = self._total(each, "run_time_ns", everyone), self._total(each, "run_cnt", everyone)
+        runs = programs = None
+        if stats_on and each is not None and ns is not None and cnt is not None:
+            runs = (ns, cnt)
+            # by the tracepoint each is attached to (a tail-called program's runs are its caller's)
+            programs = tuple(
+                (event, d["run_time_ns"], d["run_cnt"])
+                for d, (_category, event) in zip(each, self.opts.tracepoints, strict=False)
+            )
+        return ProgStats(
+            self._total(each, "recursion_misses", rest), self._total(each, "recursion_misses", disks), runs, programs
+        )
 
     def read_cpu(self, name: str = "wtop_stats", key=None) -> dict | None:
         """A struct cpu_stats summed over CPUs (the totals, or the focused process's).

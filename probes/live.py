@@ -112,15 +112,16 @@ class LiveSource:
         focus = k.read_focus(self._focus) if self._focus else None
         disks = k.read_disks()
         k.advance_epoch(self._focus)
-        misses, disk_misses, runs = k.fdinfo_stats()
+        stats = k.fdinfo_stats()
         return Reading(
             cpu=cpu,
             procs=k.read_procs(),
             names=k.read_names(),
             disks=disks,
-            misses=misses,
-            disk_misses=disk_misses,
-            runs=runs,
+            misses=stats.misses,
+            disk_misses=stats.disk_misses,
+            runs=stats.runs,
+            programs=stats.programs,
             self_cpu=time.process_time(),
             focus=focus,
             dirty=k.read_dirty(),

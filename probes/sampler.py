@@ -98,6 +98,8 @@ class Reading:
     """recursion_misses over the disks' programs (kernel.fdinfo_stats says why apart)."""
     runs: tuple[int, int] | None = None
     """(run_time_ns, run_cnt) of wtop's programs (bpf_stats), None while it is off."""
+    programs: tuple[tuple[str, int, int], ...] | None = None
+    """(tracepoint, run_time_ns, run_cnt) of each attached program, None while bpf_stats is off."""
     self_cpu: float = 0.0
     """CPU seconds this process (the dashboard, or batch) has used."""
     focus: dict | None = None
@@ -167,6 +169,14 @@ def _sum_by(entries: list[tuple[tuple, int]], key) -> dict[tuple, int]:
         g = key(k)
         out[g] = get(g, 0) + d
     return out
+
+
+def _programs_delta(cur, prev) -> tuple[tuple[str, int, int], ...]:
+    """Each program's run time and runs in the interval, by tracepoint; () unless both reads
+    have them (bpf_stats on at both)."""
+    if not cur or not prev or len(cur) != len(prev):
+        return ()
+    return tuple((name, ns - ns0, n - n0) for (name, ns, n), (_, ns0, n0) in zip(cur, prev, strict=True))
 
 
 def _delta(cur: int | None, prev: int | None) -> int:
@@ -529,6 +539,7 @@ class Sampler:
                     cpu_s=max(0.0, r.self_cpu - prev.self_cpu),
                     probe_ns=r.runs[0] - prev.runs[0] if r.runs and prev.runs else None,
                     probe_runs=r.runs[1] - prev.runs[1] if r.runs and prev.runs else None,
+                    programs=_programs_delta(r.programs, prev.programs),
                 ),
             ),
             gone_keys,

@@ -154,6 +154,9 @@ class Cost:
     (sysctl kernel.bpf_stats_enabled=1 turns them on, at about 20 ns an event)."""
     probe_runs: int | None = None
     """How many times the programs ran (each traced event runs one)."""
+    programs: tuple[tuple[str, int, int], ...] = ()
+    """(tracepoint, run time ns, runs) of each of wtop's programs, as bpftop lists them; ()
+    while bpf_stats are off (or in a recording made before they were kept)."""
 
     @property
     def ns_per_run(self) -> float | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .runstate import RunState
 from .snapshot import CALLS, ProcessWrites, Snapshot
-from .units import rate
+from .units import human_count, rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +212,21 @@ def cost_text(snap: Snapshot | None) -> str:
     if per is not None:
         return text + f", probes {per:.0f} ns/event"
     return text
+
+
+def program_lines(snap: Snapshot | None) -> list[str]:
+    """Each of wtop's BPF programs in the last interval, as bpftop lists them: the tracepoint
+    it is attached to, its runs a second, its run time a run and its share of one CPU (the
+    kernel's bpf_stats); none while they are off. The busiest first."""
+    c = snap.cost if snap is not None else None
+    if c is None or not c.programs:
+        return []
+    el = snap.elapsed
+    lines = [f"{'tracepoint':<22} {'runs/s':>10} {'ns/run':>7} {'cpu':>7}"]
+    for name, ns, runs in sorted(c.programs, key=lambda p: (-p[1], p[0])):
+        per = f"{ns / runs:.0f}" if runs else "-"
+        lines.append(f"{name[:22]:<22} {human_count(rate(runs, el)):>10} {per:>7} {100 * rate(ns / 1e9, el):>6.2f}%")
+    return lines
 
 
 def comm_sums(snap: Snapshot) -> list[tuple[str, int, int]]:

@@ -316,4 +316,4 @@ class WtopApp(App):
 
     def action_help(self) -> None:
         last = self.state.last
-        self.push_screen(HelpScreen(last.notes if last else (), writers.cost_text(last)))
+        self.push_screen(HelpScreen(last.notes if last else (), writers.cost_text(last), writers.program_lines(last)))

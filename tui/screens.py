@@ -112,10 +112,11 @@ class HelpScreen(ModalScreen):
     HelpScreen Static { width: auto; }
     """
 
-    def __init__(self, notes: tuple[str, ...] = (), cost: str = "") -> None:
+    def __init__(self, notes: tuple[str, ...] = (), cost: str = "", programs: list[str] | None = None) -> None:
         super().__init__()
         self.notes = notes
         self.cost = cost
+        self.programs = programs or []
 
     def compose(self) -> ComposeResult:
         text = HELP
@@ -126,6 +127,7 @@ class HelpScreen(ModalScreen):
                     "  its probes' own run time: sysctl kernel.bpf_stats_enabled=1\n"
                     "  (the kernel then counts it, at a few tens of ns an event)\n"
                 )
+            text += "".join(f"  {scrub(line)}\n" for line in self.programs)
         if self.notes:
             text += "\nOn this kernel:\n" + "".join(f"  {scrub(n)}\n" for n in self.notes)
         with VerticalScroll():

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from textual.widgets import ContentSwitcher, Static
 
-from probes.snapshot import Family, Log2Histogram, Skipped
+from probes.snapshot import Cost, Family, Log2Histogram, Skipped
 from tests.app.conftest import FIXED_TIME, make_app, workload
 from tests.conftest import hist, snap
 from tui.app import AppConfig, WtopApp
@@ -164,6 +164,31 @@ async def test_help_opens_and_closes():
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_help_lists_what_each_probe_cost_as_bpftop_does():
+    """The help says what wtop cost in the last interval: its CPU, its probes' run time per
+    event, and each program (bpftop's list: runs a second, ns a run, share of a CPU), the
+    busiest first; with bpf_stats off it says how to turn them on."""
+    progs = (("sys_enter", 2_000_000, 20_000), ("sys_exit", 3_000_000, 20_000), ("block_rq_issue", 0, 0))
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, replace(workload(), elapsed=0.5, cost=Cost(0.005, 5_000_000, 40_000, progs)))
+        await pilot.press("question_mark")
+        text = str(app.screen.query_one(Static).render())
+        assert "What wtop cost in the last interval: wtop 1.0% cpu, probes 125 ns/event" in text
+        table = [ln.split() for ln in text.splitlines() if ln.startswith("  sys_") or ln.startswith("  block")]
+        assert table == [
+            ["sys_exit", "40.0k", "150", "0.60%"],
+            ["sys_enter", "40.0k", "100", "0.40%"],
+            ["block_rq_issue", "0", "-", "0.00%"],
+        ]
+        await pilot.press("escape")
+        await feed(pilot, replace(workload(2), cost=Cost(0.005)))
+        await pilot.press("question_mark")
+        text = str(app.screen.query_one(Static).render())
+        assert "sysctl kernel.bpf_stats_enabled=1" in text
+        assert not any(ln.startswith(("  tracepoint", "  sys_exit")) for ln in text.splitlines())
 
 
 async def test_skipped_events_are_in_the_status_bar():

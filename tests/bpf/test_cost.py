@@ -47,5 +47,16 @@ def test_json_says_what_wtop_cost(spawn, on):
         assert runs >= 2 * 20_000  # every write of it ran the enter and the exit program, at least
         per = sum(c["probe_ns"] for c in costs) / runs
         assert 1 < per < 100_000  # ns an event: a real figure, not a placeholder
+        # each program apart, as bpftop lists them: by the tracepoint it is attached to, and
+        # adding up to the totals (a tail-called program's runs are its caller's)
+        for c in costs:
+            progs = {p["tracepoint"]: p for p in c["programs"]}
+            assert {"sys_enter", "sys_exit", "block_rq_complete"} <= progs.keys()
+            assert sum(p["runs"] for p in progs.values()) == c["probe_runs"]
+            assert sum(p["run_ns"] for p in progs.values()) == c["probe_ns"]
+        exits = sum(p["runs"] for c in costs for p in c["programs"] if p["tracepoint"] == "sys_exit")
+        enters = sum(p["runs"] for c in costs for p in c["programs"] if p["tracepoint"] == "sys_enter")
+        assert exits >= 20_000 and enters >= 20_000  # every write ran both
     else:
         assert all(c["probe_ns"] is None and c["probe_ns_per_run"] is None for c in costs)
+        assert all(c["programs"] == [] for c in costs)

@@ -10,6 +10,7 @@ from probes.program import BLOCK, DIRTY_OLD, TRACEPOINTS, URING_SUBMIT_OLD, Prob
 from tests.bpf.conftest import settle
 
 pytestmark = pytest.mark.bpf
+STATS = "/proc/sys/kernel/bpf_stats_enabled"
 
 
 def test_without_sys_enter_sizes_stay_exact_and_latency_says_why(spawn):
@@ -42,27 +43,45 @@ def test_key_by_key_reads_when_batches_are_refused(spawn, monkeypatch):
     assert "maps: read key by key, this kernel has no batch map operations" in s.notes
 
 
-def test_disks_misses_are_read_apart_from_the_others(tmp_path):
+@pytest.mark.parametrize("stats", ["1", "0"], ids=["bpf_stats on", "bpf_stats off"])
+def test_disks_misses_are_read_apart_from_the_others(tmp_path, stats):
     """A disk request completes in an interrupt, and the kernel skips a perf tracepoint's
     program then if another runs on that CPU, or if a bpf(2) call there is copying a map (as
     every sample does): the block tracepoints' programs' misses are Skipped.disk_missed, the
     write calls' figures are not touched by them, and every other program's are recursion."""
-    with LiveSource(ProbeOptions()) as src:
-        k = src.kernel
-        tps = dict(zip(k._progs, k.opts.tracepoints, strict=False))  # the tail-called ones have none
-        for fd in k._progs:
-            misses = 7 if tps.get(fd) in BLOCK else 3
-            info = f"prog_type:\t26\nrun_time_ns:\t100\nrun_cnt:\t2\nrecursion_misses:\t{misses}\n"
-            (tmp_path / str(fd)).write_text(info)
-        disks = sum(tp in BLOCK for tp in tps.values())
-        assert disks == len(BLOCK) == 2
-        runs = (100 * len(k._progs), 2 * len(k._progs))
-        bpf_stats = open("/proc/sys/kernel/bpf_stats_enabled").read().strip() == "1"
-        assert k.fdinfo_stats(str(tmp_path)) == (3 * (len(k._progs) - 2), 7 * 2, runs if bpf_stats else None)
-        assert src.recursion_misses(str(tmp_path)) == 3 * (len(k._progs) - 2) + 14
-        (tmp_path / str(k._progs[0])).write_text("prog_type:\t26\n")  # an older kernel's
-        assert k.fdinfo_stats(str(tmp_path))[0] is None and src.recursion_misses(str(tmp_path)) is None
-        assert k.fdinfo_stats(str(tmp_path))[1] == 14
+    before = open(STATS).read().strip()
+    with open(STATS, "w") as f:
+        f.write(stats)
+    try:
+        with LiveSource(ProbeOptions()) as src:
+            check_fdinfo_reads(src, tmp_path)
+    finally:
+        with open(STATS, "w") as f:
+            f.write(before)
+
+
+def check_fdinfo_reads(src, tmp_path) -> None:
+    """Fake fdinfo files for every program: each field read, summed and split as it should be."""
+    k = src.kernel
+    tps = dict(zip(k._progs, k.opts.tracepoints, strict=False))  # the tail-called ones have none
+    for fd in k._progs:
+        misses = 7 if tps.get(fd) in BLOCK else 3
+        info = f"prog_type:\t26\nrun_time_ns:\t100\nrun_cnt:\t2\nrecursion_misses:\t{misses}\n"
+        (tmp_path / str(fd)).write_text(info)
+    disks = sum(tp in BLOCK for tp in tps.values())
+    assert disks == len(BLOCK) == 2
+    n = len(k._progs)
+    stats = k.fdinfo_stats(str(tmp_path))
+    assert (stats.misses, stats.disk_misses) == (3 * (n - 2), 7 * 2)
+    assert src.recursion_misses(str(tmp_path)) == 3 * (n - 2) + 14
+    on = open(STATS).read().strip() == "1"
+    assert stats.runs == ((100 * n, 2 * n) if on else None)
+    # each attached program's own figures, by its tracepoint, as bpftop lists them
+    assert stats.programs == (tuple((tp[1], 100, 2) for tp in k.opts.tracepoints) if on else None)
+    (tmp_path / str(k._progs[0])).write_text("prog_type:\t26\n")  # an older kernel's
+    stats = k.fdinfo_stats(str(tmp_path))
+    assert stats.misses is None and stats.disk_misses == 14 and stats.runs is None and stats.programs is None
+    assert src.recursion_misses(str(tmp_path)) is None
 
 
 def test_recursion_stats_missing_from_fdinfo(tmp_path):

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 from outlets.codec import SCHEMA, from_record, to_json, to_record
 from probes import tables
-from probes.snapshot import DiskWrites, FileWrites, FocusWrites, Skipped
+from probes.snapshot import Cost, DiskWrites, FileWrites, FocusWrites, Skipped
 from tests.conftest import hist, snap
 
 
@@ -37,6 +37,25 @@ def sample():
 def test_records_round_trip_exactly():
     s = sample()
     assert from_record(json.loads(json.dumps(to_record(s)))) == s
+    s = replace(s, cost=Cost(0.01, 9_000, 60, (("sys_exit", 6_000, 30), ("sys_enter", 3_000, 30))))
+    assert from_record(json.loads(json.dumps(to_record(s)))) == s
+
+
+def test_each_program_s_cost_in_json_and_from_recordings_of_every_age():
+    """What each BPF program cost (bpftop's list) is in JSON and in recordings; a recording
+    made before it was kept still replays, and a name in one is only ever shown made safe."""
+    s = replace(sample(), cost=Cost(0.01, 9_000, 60, (("sys_exit", 6_000, 30), ("block_rq_complete", 0, 0))))
+    c = to_json(s)["cost"]
+    assert (c["probe_ns"], c["probe_runs"], c["probe_ns_per_run"]) == (9_000, 60, 150.0)
+    assert c["programs"] == [
+        {"tracepoint": "sys_exit", "run_ns": 6_000, "runs": 30, "ns_per_run": 200.0, "runs_per_s": 60.0},
+        {"tracepoint": "block_rq_complete", "run_ns": 0, "runs": 0, "ns_per_run": None, "runs_per_s": 0.0},
+    ]
+    rec = to_record(s)
+    old = dict(rec, cost=rec["cost"][:3])  # before 2026-11-30: no programs
+    assert from_record(old).cost == Cost(0.01, 9_000, 60)
+    hostile = dict(rec, cost=rec["cost"][:3] + [[["\x1b]0;owned\x07[bold]x", 1, 1]]])
+    assert from_record(hostile).cost.programs == (("\\x1b]0;owned\\x07[bold]x", 1, 1),)
 
 
 def test_json_schema_fields_and_figures():

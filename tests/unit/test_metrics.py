@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import socket
 import urllib.request
+from dataclasses import replace
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from outlets.metrics import MAX_LABELS, Metrics, parse_listen, serve
-from probes.snapshot import Skipped
+from probes.snapshot import Cost, Skipped
 from tests.conftest import hist, snap
 
 
@@ -96,8 +97,6 @@ def test_binds_loopback_unless_told():
 
 
 def test_calls_by_system_call(endpoint):
-    from dataclasses import replace
-
     m, port, server = endpoint
     m(replace(snap(1, [(1, "pg", 0, 700, 3)]), call_writes=(1, 2, 0, 0, 0), call_bytes=(100, 600, 0, 0, 0)))
     got = scrape(port)
@@ -106,8 +105,6 @@ def test_calls_by_system_call(endpoint):
 
 
 def test_disks_by_device(endpoint):
-    from dataclasses import replace
-
     from probes.snapshot import DiskWrites
 
     m, port, server = endpoint
@@ -130,8 +127,6 @@ def test_disks_by_device(endpoint):
 
 
 def test_dirtied_bytes_by_name_and_by_device(endpoint):
-    from dataclasses import replace
-
     from probes.snapshot import DiskWrites, ProcessWrites
 
     m, port, server = endpoint
@@ -145,3 +140,18 @@ def test_dirtied_bytes_by_name_and_by_device(endpoint):
     assert got[("wtop_dirtied_bytes_total", (("comm", "dd"),))] == 4096
     assert got[("wtop_disk_dirtied_bytes_total", (("device", "vda"),))] == 12288
     assert got[("wtop_skipped_events_total", (("reason", "exits_lost"),))] == 2
+
+
+def test_what_each_probe_cost_by_tracepoint(endpoint):
+    m, port, server = endpoint
+    progs = (("sys_exit", 3_000_000, 20_000), ("sys_enter", 2_000_000, 20_000))
+    m(replace(snap(1, []), cost=Cost(0.01, 5_000_000, 40_000, progs)))
+    m(replace(snap(2, []), cost=Cost(0.01, 1_000_000, 5_000, (("sys_exit", 1_000_000, 5_000),))))
+    m(replace(snap(3, []), cost=Cost(0.01)))  # bpf_stats turned off meanwhile
+    got = scrape(port)
+    assert got[("wtop_probe_run_seconds_total", ())] == pytest.approx(0.006)
+    assert got[("wtop_probe_runs_total", ())] == 45_000
+    assert got[("wtop_probe_program_run_seconds_total", (("tracepoint", "sys_exit"),))] == pytest.approx(0.004)
+    assert got[("wtop_probe_program_runs_total", (("tracepoint", "sys_exit"),))] == 25_000
+    assert got[("wtop_probe_program_runs_total", (("tracepoint", "sys_enter"),))] == 20_000
+    assert got[("wtop_self_cpu_seconds_total", ())] == pytest.approx(0.03)
