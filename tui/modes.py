@@ -223,10 +223,10 @@ def first_interval(source):
 
 def print_summary(state) -> None:
     """The exit summary on stdout, as bpftrace prints its maps when it ends."""
+    from outlets.batch import write_all
     from outlets.summary import summary
 
     try:
-        sys.stdout.write(summary(state))
-        sys.stdout.flush()
+        write_all(sys.stdout, summary(state))  # whole, also into a slow pipe that a signal interrupts
     except OSError:  # the terminal is gone (SIGHUP): the summary has nowhere to go
         pass
