@@ -112,13 +112,15 @@ def text_block(snap: Snapshot, state: runstate.RunState, top: int, accumulated: 
 def write_all(out: TextIO, text: str) -> None:
     """All of text to out, also when SIGTERM comes while the pipe is full.
 
-    Written through Python's text stream (sys.stdout), the rest of a line was lost then:
-    `wtop --json` stopped while its reader was not reading printed the first 24,578 bytes of
-    a 37 KB line and went on with the next line, in 3 of 40 runs here and once in the test
-    suite (a lone signal during a blocked write did not do it, so the exact cause is not
-    pinned down). Where out is a real file descriptor, the bytes now go out with os.write
+    Python's buffered streams lose the rest of a long write then: `wtop --json` stopped while
+    its reader was not reading printed the first 24,578 bytes of a 37 KB line and went on
+    with the next line, in 3 of 40 runs here and once in the test suite. Without wtop, a
+    Python 3.11 process writing 37 KB lines into a full pipe, its SIGTERM handler setting an
+    Event, lost part of a line in 6 of 40 runs through sys.stdout and 5 of 40 through
+    sys.stdout.buffer. So where out is a real file descriptor, the bytes go out with os.write
     until every one is written (a partial write is continued; one interrupted before any
-    byte is retried by Python itself): 0 of 80 runs lost any."""
+    byte is retried by Python itself): 0 of 80 wtop runs and 0 of 60 of that process lost
+    any."""
     try:
         fd = out.fileno()
     except (OSError, AttributeError, ValueError, io.UnsupportedOperation):  # StringIO, a test's stream
