@@ -108,9 +108,7 @@ class WtopApp(App):
         self.exits.install()
         self._wtop_ready()
         if self.first is not None:
-            runstate.fold(self.state, self.first)
-            self.redraw()
-            self.call_after_refresh(heap.settle)
+            self._show(self.first)
         if self.source is not None and self.config.start_worker:
             self.poll_source()
         if self.replay is not None:
@@ -141,7 +139,12 @@ class WtopApp(App):
 
     @on(SnapshotReady)
     def _snapshot(self, message: SnapshotReady) -> None:
-        runstate.fold(self.state, message.snapshot)
+        self._show(message.snapshot)
+
+    def _show(self, snap: Snapshot) -> None:
+        """One interval into the run's state and onto the screen (the worker's, or the first,
+        read before the screen started)."""
+        runstate.fold(self.state, snap)
         if not self.paused:
             self.redraw()
         heap.settle()  # the first figures are drawn: start-up is over (once)
