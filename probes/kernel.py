@@ -253,8 +253,8 @@ class Kernel:
 
     def recursion_misses(self, fdinfo: str = "/proc/self/fdinfo") -> int | None:
         """Sum of the kernel's recursion_misses over wtop's programs, None if not exposed."""
-        each = self._fdinfo_each(("recursion_misses",), fdinfo)
-        return self._total(each, "recursion_misses", [True] * len(self._progs))
+        s = self.fdinfo_stats(fdinfo)
+        return None if s.misses is None or s.disk_misses is None else s.misses + s.disk_misses
 
     def fdinfo_stats(self, fdinfo: str = "/proc/self/fdinfo") -> ProgStats:
         """The kernel's own figures of wtop's programs, in one read of each program's fdinfo.
