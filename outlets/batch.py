@@ -6,7 +6,6 @@ SIGHUP and SIGINT end it after the current interval.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -123,7 +122,7 @@ def write_all(out: TextIO, text: str) -> None:
     any."""
     try:
         fd = out.fileno()
-    except (OSError, AttributeError, ValueError, io.UnsupportedOperation):  # StringIO, a test's stream
+    except (OSError, AttributeError, ValueError):  # StringIO (io.UnsupportedOperation), a test's stream
         out.write(text)
         out.flush()
         return
