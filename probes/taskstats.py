@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import socket
 import struct
 
@@ -48,6 +49,14 @@ RCVBUF = 32 << 20
 
 class TaskstatsError(OSError):
     pass
+
+
+def names_last_thread(release: str | None = None) -> bool:
+    """Whether this kernel's records say which thread was its process's last (AGROUP, with
+    version 12: Linux 5.19 and later). Where they do, a process with no such record has not
+    exited (unless records were lost)."""
+    m = re.match(r"(\d+)\.(\d+)", release if release is not None else os.uname().release)
+    return bool(m) and (int(m[1]), int(m[2])) >= (5, 19)
 
 
 def _possible(ncpu: int, path: str = "/sys/devices/system/cpu/possible") -> str:
@@ -130,6 +139,8 @@ class Taskstats:
     def __init__(self, ncpu: int) -> None:
         self.lost = 0
         """Records the kernel could not queue (the socket's buffer was full)."""
+        self.names_last = names_last_thread()
+        """The records name each process's last thread (see names_last_thread)."""
         self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
         try:
             self._sock.bind((0, 0))

@@ -296,3 +296,38 @@ def test_sample_is_safe_while_writes_continue(spawn):
                 stop.set()
             time.sleep(0.01)
     assert (total_writes, total_bytes) == (200_000, 200_000 * 64)
+
+
+def test_the_kernel_s_exit_record_says_a_process_ended_without_asking_each_one(spawn):
+    """With exit records that name each process's last thread (Linux 5.19 on), a process that
+    ended is dropped from the maps on its record: here the check by kill(pid, 0) is made to
+    answer "alive" for everyone, and the process still goes, while a live idle one stays."""
+    from probes.taskstats import names_last_thread
+
+    w = spawn(b"wtop-ends", 10, 2)
+    stay = subprocess.Popen(
+        ["sh", "-c", "read go; printf x > /dev/null; echo written; read end"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with LiveSource(ProbeOptions()) as src:
+            src.sample()
+            asked = []
+            src.sampler._alive = lambda pid: asked.append(pid) or True
+            w.go()
+            stay.stdin.write("go\n")
+            stay.stdin.flush()
+            w.wait()
+            assert stay.stdout.readline() == "written\n"
+            settle()
+            s = src.sample()
+            assert row_of(s, w.pid).writes == 2 and row_of(s, stay.pid).bytes == 1 + len("written\n")
+            src.sample()  # both idle now
+            assert src.has_entry(w.pid) == ((False, False) if names_last_thread() else (True, True))
+            assert src.has_entry(stay.pid) == (True, True)
+            assert w.pid not in asked  # no kill(pid, 0) was needed to know
+    finally:
+        stay.kill()
+        stay.wait()

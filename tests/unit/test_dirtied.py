@@ -210,3 +210,9 @@ def test_a_process_whose_io_did_not_move_is_not_walked():
     assert walks == []  # nothing moved since the start
     m.threads[9][10] = 4096
     assert t.step([], [9])[0] == {9: 4096} and walks == [9]
+
+
+def test_records_name_a_process_s_last_thread_from_linux_5_19_on():
+    assert taskstats.names_last_thread("5.19.0-1-amd64") and taskstats.names_last_thread("6.18.0")
+    assert not taskstats.names_last_thread("5.18.19") and not taskstats.names_last_thread("4.19.0-27-amd64")
+    assert not taskstats.names_last_thread("unknown")

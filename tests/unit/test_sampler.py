@@ -231,3 +231,66 @@ def test_packed_counters_keep_every_counter_apart():
         (100, a1[0] - a0[0], a1[1] - a0[1]),
         (101, b1[0] - b0[0], b1[1] - b0[1]),
     ]
+
+
+def test_exit_records_say_who_ended_and_a_lost_one_is_found_in_turn():
+    """Where the kernel's exit records name each process's last thread, an idle process is
+    dead when its record came and alive otherwise: no kill(pid, 0) for each one that went idle
+    (10,000 of them after a burst). One whose record was lost is found by the check each idle
+    process gets once in SWEEP samples; with records that do not vouch (lost in the interval,
+    or a kernel before 5.19), every one that just went idle is checked at once, as before."""
+    from probes.sampler import SWEEP
+
+    w = World()
+    w.alive = {100, 201, 302, 403}
+    checked = []
+
+    def alive(pid):
+        checked.append(pid)
+        return pid in w.alive
+
+    ended: list = [set()]
+    s = Sampler(
+        Reading(cpu(), {}, time=0.0),
+        10_000_000,
+        [],
+        w.resolve,
+        alive,
+        lambda a, b: "d",
+        dirtied=lambda pids: ({}, {}, {}),
+        exited=lambda: ended[0],
+    )
+    procs = {k(pid, 3): fd(10, 1) for pid in (100, 201, 302, 403)}
+    s.step(Reading(cpu(40, 4), procs, time=1.0))  # all four wrote
+    # 100 ends with its record; 302 ends with its record lost; 201 and 403 live on, idle
+    w.alive -= {100, 302}
+    ended[0] = {100, 999}  # 999: a process wtop had no entry of
+    gone = []
+    for n in range(2, 2 + SWEEP):
+        _, keys, pids = s.step(Reading(cpu(40, 4), dict(procs), time=float(n)))
+        for key in keys:
+            del procs[key]
+        gone.append(pids)
+        ended[0] = set()
+    assert gone[0] == [100]  # at once, from its record
+    assert sum(gone, []) == [100, 302]  # the lost one too, in its turn
+    assert sorted(checked) == [201, 302, 403]  # each idle one checked once in SWEEP samples
+    # a pid that writes after its record came is a new process: not taken for dead
+    checked.clear()
+    ended[0] = {201}
+    procs[k(201, 4)] = fd(10, 1)
+    s.step(Reading(cpu(50, 5), dict(procs), time=20.0))  # it wrote, and ended
+    ended[0] = set()
+    procs[k(201, 4)] = fd(20, 2)
+    s.step(Reading(cpu(60, 6), dict(procs), time=20.5))  # the pid wrote again: another process
+    for n in range(SWEEP):
+        _, _, pids = s.step(Reading(cpu(60, 6), dict(procs), time=21.0 + n))
+        assert pids == []
+    assert sorted(checked) == [201, 403]
+    # records that do not vouch: a process that just went idle is checked at once
+    checked.clear()
+    ended[0] = None
+    procs[k(504, 3)] = fd(1, 1)
+    s.step(Reading(cpu(70, 7), dict(procs), time=40.0))
+    s.step(Reading(cpu(70, 7), dict(procs), time=41.0))
+    assert 504 in checked
