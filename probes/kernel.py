@@ -375,8 +375,10 @@ class Kernel:
         values = memoryview(self._proc_vals)[: n * vsize]
         little, first = itertools.repeat("little"), operator.itemgetter(0)
         per_cpu = [map(int.from_bytes, map(first, cpu.iter_unpack(values)), little) for cpu in self._cpu_structs]
-        counts = per_cpu[0] if len(per_cpu) == 1 else map(sum, zip(*per_cpu, strict=True))
-        return dict(zip(FD_KEY.iter_unpack(self._keys.raw[: n * FD_KEY.size]), counts, strict=True))
+        counts = per_cpu[0]
+        for more in per_cpu[1:]:  # added pairwise in C: no tuple of every CPU's int per entry
+            counts = map(operator.add, counts, more)
+        return dict(zip(FD_KEY.iter_unpack(memoryview(self._keys)[: n * FD_KEY.size]), counts, strict=True))
 
     def read_dirty(self) -> dict[tuple[int, bytes], int]:
         """Cumulative folios dirtied by (tgid, the first 8 bytes of the backing device's name)."""
@@ -388,7 +390,8 @@ class Kernel:
             return {}
         words = memoryview(self._dirty_vals).cast("B")[: n * 8 * ncpu].cast("Q")
         out = {}
-        for i, (tgid, _pad, bdi) in enumerate(DIRTY_KEY.iter_unpack(self._dirty_keys.raw[: n * DIRTY_KEY.size])):
+        keys = memoryview(self._dirty_keys)[: n * DIRTY_KEY.size]  # not .raw: a copy of the whole buffer
+        for i, (tgid, _pad, bdi) in enumerate(DIRTY_KEY.iter_unpack(keys)):
             out[(tgid, bdi)] = sum(words[i * ncpu : (i + 1) * ncpu])
         return out
 
@@ -402,7 +405,7 @@ class Kernel:
         # whole buffers at once: indexing a ctypes array entry by entry cost 2.7 ms an
         # interval for 2,000 processes
         pids = memoryview(self._info_keys).cast("B")[: n * 4].cast("I").tolist()
-        rows = INFO.iter_unpack(self._info_vals.raw[: n * INFO.size])
+        rows = INFO.iter_unpack(memoryview(self._info_vals)[: n * INFO.size])
         return {pid: (comm, uid, cgroup) for pid, (uid, _pad, comm, cgroup) in zip(pids, rows, strict=True)}
 
     def has_entry(self, pid: int) -> tuple[bool, bool]:

@@ -207,7 +207,7 @@ def test_threads_and_names_at_the_time_of_the_write():
 def test_packed_counters_keep_every_counter_apart():
     """Entries' counters are added and subtracted as one int each (sampler.pack_counts): every
     counter must come out as tuple arithmetic gives it, the biggest ones included."""
-    from probes.sampler import COUNTS, unpack_counts
+    from probes.sampler import COUNTS, unpack_all, unpack_counts
 
     big = 2**62 + 12345  # a counter far beyond any real one: it must not carry into the next
     a0 = tuple(range(1, COUNTS + 1))
@@ -215,6 +215,7 @@ def test_packed_counters_keep_every_counter_apart():
     b0 = tuple(7 * (i + 1) for i in range(COUNTS))
     b1 = tuple(v + i + (big if i == 2 else 0) for i, v in enumerate(b0))
     assert unpack_counts(pack_counts(a1)) == a1
+    assert list(unpack_all(map(pack_counts, (a1, b0, (5,))))) == [a1, b0, (5,) + (0,) * (COUNTS - 1)]
     w = World()
     s = w.sampler(Reading(cpu(), {k(100, 3): pack_counts(a0), k(100, 4, 101, b"t2"): pack_counts(b0)}, time=0.0))
     r = Reading(cpu(), {k(100, 3): pack_counts(a1), k(100, 4, 101, b"t2"): pack_counts(b1)}, time=1.0)
