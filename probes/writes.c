@@ -956,13 +956,18 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 // in the registers (the kernel keeps it there).
 RAW_TRACEPOINT_PROBE(sys_exit)
 {
-    u64 pid_tgid = bpf_get_current_pid_tgid();
-    long ret = (long)ctx->args[1];
     void *regs = (void *)ctx->args[0];
 #ifdef WTOP_BTF
     if (!regs)
         return 0;
+    // A call wtop does not trace (most calls on a machine) leaves at once, on its number: one
+    // guarded load here, where the thread's slot costs a helper call and a lookup (20 ns a
+    // call by bpf_stats, on every getppid, futex, read... of the machine).
+    if (wtop_type(WTOP_NR(regs)) < 0)
+        return 0;
 #endif
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    long ret = (long)ctx->args[1];
     // What the call was, from its slot or from its registers; then one way to count it (one
     // copy of the counting code for the verifier to check, not one per way in).
     int type;
