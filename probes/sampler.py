@@ -73,6 +73,10 @@ _new = tuple.__new__
 """A named tuple made from a tuple of all its fields, without its __new__'s Python frame."""
 
 
+UNKNOWN = ("?", -1, 0)
+"""(name, uid, cgroup id) of a process the kernel's names do not hold."""
+UNKNOWN_RAW = (b"?", -1, 0)
+
 SWEEP = 10
 """Idle processes found alive are checked again every SWEEP samples. Where exit records say
 which processes ended, a process is dead when its record came, and each idle one is checked
@@ -257,10 +261,13 @@ class Sampler:
             name = self._safe[comm] = safe_name(comm)
         return name
 
-    def _names(self, raw: dict[int, tuple[bytes, int, int]]) -> dict[int, tuple[str, int, int]]:
-        if len(self._safe) > 65536:
-            self._safe.clear()
-        return {pid: (self._safe_comm(comm), uid, cgroup) for pid, (comm, uid, cgroup) in raw.items()}
+    def _name(self, raw: tuple[bytes, int, int] | None) -> tuple[str, int, int]:
+        """(name made safe, uid, cgroup id) of a process from its raw entry in the kernel's
+        names, or unknown ones."""
+        if raw is None:
+            return UNKNOWN
+        comm, uid, cgroup = raw
+        return self._safe_comm(comm), uid, cgroup
 
     def _files(self, active: list) -> list[FileWrites]:
         """The interval's FILES_MAX biggest (process, descriptor) pairs, each with a path and
@@ -499,15 +506,20 @@ class Sampler:
             vouched = False
         self._alive_idle.difference_update(per_pid)
         self._alive_idle.difference_update(dirty_pids)
-        names_get = self._names(r.names).get
-        unknown = ("?", -1, 0)
+        # names made safe only for the rows: not those of every process that ever wrote (10,000
+        # idle ones cost 2 ms every interval)
+        if len(self._safe) > 65536:
+            self._safe.clear()
+        names_get = r.names.get
+        safe_get, safe_comm = self._safe.get, self._safe_comm
         rows = []
         add_row = rows.append
         dirtied_get, children_get = dirtied.get, children.get
         # every process's counters unpacked in one go, and each row made as the tuple it is
         # (tuple.__new__, every field given): a third less than a call of ProcessWrites each
         for pid, d in zip(per_pid, unpack_all(per_pid.values()), strict=True):
-            comm, uid, cgroup = names_get(pid, unknown)
+            comm, uid, cgroup = names_get(pid) or UNKNOWN_RAW
+            comm = safe_get(comm) or safe_comm(comm)
             kids = children_get(pid, 0)
             add_row(
                 _new(
@@ -532,7 +544,7 @@ class Sampler:
         for pid in (dirtied.keys() | children.keys()) - per_pid.keys():
             own, kids = dirtied_get(pid, 0), children_get(pid, 0)
             if own or kids:
-                comm, uid, cgroup = names_get(pid, unknown)
+                comm, uid, cgroup = self._name(names_get(pid))
                 if comm == "?" and pid in dirty_names:
                     comm, uid = self._safe_comm(dirty_names[pid][0]), dirty_names[pid][1]
                 rows.append(
@@ -540,7 +552,6 @@ class Sampler:
                 )
         if dirtied:
             disks = self._dirtied_disks(disks, rows, dirty_d, files)
-        safe_get, safe_comm = self._safe.get, self._safe_comm
         threads = tuple(
             _new(ThreadWrites, (pid, tid, safe_get(comm) or safe_comm(comm), d & MASK, d >> LANE & MASK))
             for (pid, tid, comm), d in per_thread.items()
