@@ -118,7 +118,7 @@ class LiveSource:
         return Reading(
             cpu=cpu,
             procs=k.read_procs(),
-            names=k.read_names(),
+            names=k.names(),  # read as the sampler asks
             disks=disks,
             misses=stats.misses,
             disk_misses=stats.disk_misses,

@@ -17,6 +17,7 @@ import operator
 import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from . import procfs
 from .dirtied import READ_MAX
@@ -35,6 +36,9 @@ from .snapshot import (
     Snapshot,
     ThreadWrites,
 )
+
+if TYPE_CHECKING:
+    from .kernel import Names
 
 OTHER_DISKS = "(other devices)"
 COUNTS = 4 + len(CALLS)
@@ -107,8 +111,9 @@ class Reading:
     """The totals (kernel.read_cpu): bytes, writes, histograms, calls, skipped counters."""
     procs: dict[tuple, int]
     """The counters (packed: pack_counts) by (pid, fd, tid, pad, raw comm of the writing thread)."""
-    names: dict[int, tuple[bytes, int, int]] = field(default_factory=dict)
-    """(raw comm, uid, cgroup id) by pid."""
+    names: dict[int, tuple[bytes, int, int]] | Names = field(default_factory=dict)
+    """(raw comm, uid, cgroup id) by pid: only get() is used (the live source's reads them as
+    they are asked for, see kernel.Names)."""
     disks: dict[int, dict] = field(default_factory=dict)
     misses: int | None = None
     """recursion_misses over wtop's programs but the disks', None where the kernel does not say."""

@@ -130,3 +130,26 @@ def test_without_io_uring_tracepoints_the_rest_works_and_says_why(spawn):
         s = src.sample()
     assert (s.bytes, s.writes) == (1000, 10)
     assert any(n.startswith("io_uring: not traced") for n in s.notes)
+
+
+def test_names_are_read_as_asked_one_by_one_then_all_at_once(spawn, monkeypatch):
+    """The rows' names come from the kernel's names map as the sampler asks: a lookup each
+    for the first few (here 3), then one read of the whole map; the same names either way."""
+    from probes.kernel import Names
+
+    monkeypatch.setattr(Names, "ONE_BY_ONE", 3)
+    ws = [spawn(f"k-name{i}".encode(), 10, 1) for i in range(5)]
+    with LiveSource(ProbeOptions()) as src:
+        src.sample()
+        for w in ws:
+            w.go()
+        for w in ws:
+            w.wait()
+        settle()
+        k = src.kernel
+        every = k.read_names()
+        assert all(k.read_name(w.pid) == every[w.pid] for w in ws) and k.read_name(2**22 + 1) is None
+        s = src.sample()  # 5 rows or more: 3 looked up, then the whole map
+    assert {p.pid: p.comm for p in s.processes if p.comm.startswith("k-name")} == {
+        w.pid: f"k-name{i}" for i, w in enumerate(ws)
+    }

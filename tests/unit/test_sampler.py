@@ -295,3 +295,26 @@ def test_exit_records_say_who_ended_and_a_lost_one_is_found_in_turn():
     s.step(Reading(cpu(70, 7), dict(procs), time=40.0))
     s.step(Reading(cpu(70, 7), dict(procs), time=41.0))
     assert 504 in checked
+
+
+def test_names_are_looked_up_one_by_one_then_read_whole():
+    from probes.kernel import Names
+
+    class Kernel:
+        def __init__(self):
+            self.calls = []
+
+        def read_name(self, pid):
+            self.calls.append(pid)
+            return (b"one", pid, 0) if pid < 100 else None
+
+        def read_names(self):
+            self.calls.append("all")
+            return {pid: (b"all", pid, 0) for pid in range(100)}
+
+    k = Kernel()
+    names = Names(k)
+    got = [names.get(pid) for pid in range(Names.ONE_BY_ONE)]
+    assert got == [(b"one", pid, 0) for pid in range(Names.ONE_BY_ONE)] and "all" not in k.calls
+    assert names.get(500) is None and names.get(7) == (b"all", 7, 0) and names.get(8) == (b"all", 8, 0)
+    assert k.calls == [*range(Names.ONE_BY_ONE), "all"]  # past the first ONE_BY_ONE: one read of all
