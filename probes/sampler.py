@@ -80,6 +80,7 @@ _new = tuple.__new__
 UNKNOWN = ("?", -1, 0)
 """(name, uid, cgroup id) of a process the kernel's names do not hold."""
 UNKNOWN_RAW = (b"?", -1, 0)
+"""The same, as the kernel's names would hold it."""
 
 SWEEP = 10
 """Idle processes found alive are checked again every SWEEP samples. Where exit records say
@@ -112,8 +113,8 @@ class Reading:
     procs: dict[tuple, int]
     """The counters (packed: pack_counts) by (pid, fd, tid, pad, raw comm of the writing thread)."""
     names: dict[int, tuple[bytes, int, int]] | Names = field(default_factory=dict)
-    """(raw comm, uid, cgroup id) by pid: only get() is used (the live source's reads them as
-    they are asked for, see kernel.Names)."""
+    """(raw comm, uid, cgroup id) by pid. Only get() is used: the live source's are read from
+    the kernel as they are asked for (kernel.Names)."""
     disks: dict[int, dict] = field(default_factory=dict)
     misses: int | None = None
     """recursion_misses over wtop's programs but the disks', None where the kernel does not say."""
@@ -402,7 +403,7 @@ class Sampler:
             )
         return out
 
-    def _note_ended(self, ended: set[int] | None, writers) -> bool:
+    def _note_ended(self, ended: set[int] | None, writers: Iterable[int]) -> bool:
         """Remember this sample's exit records; whether they vouch for the processes without
         one. A process that wrote in the sample is a new one if its pid had a record before."""
         if ended is None:
