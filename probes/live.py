@@ -16,7 +16,7 @@ from .dirtied import DirtyTracker
 from .kernel import Kernel
 from .loader import ProbeError
 from .program import ProbeOptions
-from .sampler import Reading, Sampler
+from .sampler import Dirtied, Reading, Sampler
 from .snapshot import Snapshot
 from .taskstats import Taskstats, TaskstatsError
 
@@ -37,7 +37,6 @@ class LiveSource:
         # What threads dirtied comes from the kernel's accounting: exit records from now on,
         # then every thread's figure so far (what they did before wtop is not counted).
         self._exits: Taskstats | None = None
-        self._gone: set[int] | None = None
         try:
             self._exits = Taskstats(self.kernel.ncpu)
         except TaskstatsError as exc:
@@ -51,7 +50,6 @@ class LiveSource:
             self.notes,
             sync_sla_ns=self.opts.sync_sla_ns,
             dirtied=self._dirtied,
-            exited=self._exited,
         )
 
     # -- lifecycle, and what the tests look at -----------------------------------------------
@@ -132,25 +130,22 @@ class LiveSource:
             wall=time.time(),
         )
 
-    def _dirtied(self, candidates: list[int]) -> tuple[dict[int, int], dict[int, int], dict[int, tuple[bytes, int]]]:
+    def _dirtied(self, candidates: list[int]) -> Dirtied:
         """Bytes dirtied since the last interval by these processes and by any that exited
-        (their own), what children that ended passed on to their parents, and the names of
-        processes the probes may not have named (one gone, or a parent that only waited)."""
+        (their own), what children that ended passed on to their parents, the names of
+        processes the probes may not have named (one gone, or a parent that only waited), and
+        the processes whose last thread's exit record came; None for those when the records
+        cannot say that every other one lives (no taskstats, a kernel before 5.19, or records
+        lost in this interval)."""
         ex = self._exits
         lost = ex.lost if ex is not None else 0
         records = ex.drain() if ex is not None else []
         own, children, gone = self.dirty.step(records, candidates)
-        self._gone = gone if ex is not None and ex.names_last and ex.lost == lost else None
         names = {r[1]: (r[3], r[4]) for r in records if r[1] == r[0] and r[1] in own}
         for pid in children.keys() - own.keys() - names.keys():
             names[pid] = (procfs.comm(pid), -1)
-        return own, children, names
-
-    def _exited(self) -> set[int] | None:
-        """The processes whose last thread's exit record came in this interval (drained by
-        _dirtied); None when the records cannot say that every other one lives (no taskstats,
-        a kernel before 5.19, or records lost in this interval)."""
-        return self._gone
+        vouched = ex is not None and ex.names_last and ex.lost == lost
+        return own, children, names, gone if vouched else None
 
     def sample(self) -> Snapshot:
         """What happened since the previous sample."""

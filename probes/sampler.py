@@ -77,6 +77,9 @@ _new = tuple.__new__
 """A named tuple made from a tuple of all its fields, without its __new__'s Python frame."""
 
 
+Dirtied = tuple[dict[int, int], dict[int, int], dict[int, tuple[bytes, int]], set[int] | None]
+"""What Sampler's dirtied callable returns (see Sampler.__init__)."""
+
 UNKNOWN = ("?", -1, 0)
 """(name, uid, cgroup id) of a process the kernel's names do not hold."""
 UNKNOWN_RAW = (b"?", -1, 0)
@@ -224,10 +227,8 @@ class Sampler:
         alive: Callable[[int], bool] = procfs.alive,
         disk_name: Callable[[int, int], str] = procfs.disk_name,
         sync_sla_ns: int | None = None,
-        dirtied: Callable[[list[int]], tuple[dict[int, int], dict[int, int], dict[int, tuple[bytes, int]]]]
-        | None = None,
+        dirtied: Callable[[list[int]], Dirtied] | None = None,
         bdi_disk: Callable[[bytes], str] = procfs.bdi_disk,
-        exited: Callable[[], set[int] | None] | None = None,
     ) -> None:
         self.sla_ns = sla_ns
         self.sync_sla_ns = sla_ns if sync_sla_ns is None else sync_sla_ns
@@ -238,7 +239,9 @@ class Sampler:
         self._dirtied = dirtied
         """(bytes dirtied by each process itself, bytes its children that ended passed on to it,
         (raw comm, uid) of those the probes may not have named) of the processes given: the
-        kernel's accounting (probes/dirtied.py); None: not counted."""
+        kernel's accounting (probes/dirtied.py); then the processes whose exit record came since
+        the last call, or None when the records cannot vouch for the others (see
+        LiveSource._dirtied). None: not counted."""
         self._bdi_disk = bdi_disk
         self._prev = first
         self._prev_focus: dict | None = None
@@ -249,9 +252,6 @@ class Sampler:
         self._fd_cache: dict[tuple[int, int], tuple[str, str, str, str]] = {}
         self._alive_idle: set[int] = set()
         """Idle processes alive when last checked (re-checked every SWEEP samples)."""
-        self._exited = exited
-        """The processes whose exit record came since the last call to dirtied, or None when
-        the records cannot vouch for the others (see LiveSource._exited); called after it."""
         self._ended: dict[int, int] = {}
         """The sample in which each process's exit record came, for SWEEP samples."""
 
@@ -505,8 +505,8 @@ class Sampler:
             else:
                 writers.sort(key=lambda p: -(per_pid[p] & MASK))
             order += writers
-            dirtied, children, dirty_names = self._dirtied(order)
-            vouched = self._note_ended(self._exited() if self._exited is not None else None, per_pid.keys())
+            dirtied, children, dirty_names, ended = self._dirtied(order)
+            vouched = self._note_ended(ended, per_pid.keys())
         else:
             dirtied, children, dirty_names = {}, {}, {}
             vouched = False

@@ -125,7 +125,7 @@ def test_the_sampler_shares_each_processs_bytes_between_its_devices_by_folios():
         [],
         alive=lambda pid: True,
         disk_name=lambda ma, mi: f"d{ma}-{mi}",
-        dirtied=lambda pids: ({p: dirtied[p] for p in pids if p in dirtied}, {}, {2: (b"mmapper", 0)}),
+        dirtied=lambda pids: ({p: dirtied[p] for p in pids if p in dirtied}, {}, {2: (b"mmapper", 0)}, None),
         bdi_disk=lambda bdi: bdi.rstrip(b"\0").decode(),
     )
     r = Reading(

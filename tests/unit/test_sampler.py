@@ -258,8 +258,7 @@ def test_exit_records_say_who_ended_and_a_lost_one_is_found_in_turn():
         w.resolve,
         alive,
         lambda a, b: "d",
-        dirtied=lambda pids: ({}, {}, {}),
-        exited=lambda: ended[0],
+        dirtied=lambda pids: ({}, {}, {}, ended[0]),
     )
     procs = {k(pid, 3): fd(10, 1) for pid in (100, 201, 302, 403)}
     s.step(Reading(cpu(40, 4), procs, time=1.0))  # all four wrote
