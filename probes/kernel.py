@@ -446,9 +446,7 @@ class Kernel:
 
     def has_entry(self, pid: int) -> tuple[bool, bool]:
         """(in the process map, in the name map): for tests of the map's upkeep."""
-        procs = any(k[0] == pid for k in self.read_procs())
-        info = bpfsys.lookup(self._maps["wtop_info"], ct.c_uint32(pid), ct.create_string_buffer(INFO.size))
-        return procs, info
+        return any(k[0] == pid for k in self.read_procs()), self.read_name(pid) is not None
 
     # -- control and upkeep ------------------------------------------------------------------
     def write_ctl(self, focus: int | None) -> None:

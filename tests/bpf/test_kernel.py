@@ -7,7 +7,7 @@ import pytest
 from probes import bpfsys
 from probes.live import LiveSource
 from probes.program import BLOCK, DIRTY_OLD, TRACEPOINTS, URING_SUBMIT_OLD, ProbeOptions, available_tracepoints
-from tests.bpf.conftest import settle
+from tests.bpf.conftest import run_to_end, settle
 
 pytestmark = pytest.mark.bpf
 STATS = "/proc/sys/kernel/bpf_stats_enabled"
@@ -33,11 +33,7 @@ def test_key_by_key_reads_when_batches_are_refused(spawn, monkeypatch):
     ws = [spawn(b"k-nobatch", 100, 5 + i) for i in range(20)]
     with LiveSource(ProbeOptions(comm="k-nobatch")) as src:
         src.sample()
-        for w in ws:
-            w.go()
-        for w in ws:
-            w.wait()
-        settle()
+        run_to_end(ws)
         s = src.sample()
     assert {p.pid: p.writes for p in s.processes} == {w.pid: 5 + i for i, w in enumerate(ws)}
     assert "maps: read key by key, this kernel has no batch map operations" in s.notes
@@ -141,11 +137,7 @@ def test_names_are_read_as_asked_one_by_one_then_all_at_once(spawn, monkeypatch)
     ws = [spawn(f"k-name{i}".encode(), 10, 1) for i in range(5)]
     with LiveSource(ProbeOptions()) as src:
         src.sample()
-        for w in ws:
-            w.go()
-        for w in ws:
-            w.wait()
-        settle()
+        run_to_end(ws)
         k = src.kernel
         every = k.read_names()
         assert all(k.read_name(w.pid) == every[w.pid] for w in ws) and k.read_name(2**22 + 1) is None
