@@ -461,17 +461,19 @@ class Sampler:
         prev_get = prev.procs.get
         entries = []  # (key, delta) of the entries that moved: 20,000 in a burst, kept lean
         add_entry = entries.append
+        # by thread in the same pass: a thread that wrote to two descriptors has two entries,
+        # so keys repeat and _sum_by's first try, all keys distinct, would be work thrown away
+        per_thread: dict[tuple, int] = {}
+        thread_get = per_thread.get
         for key, vals in r.procs.items():
             old = prev_get(key)
             if old is None:
-                add_entry((key, vals))  # a new entry: all of it is this interval's
+                d = vals  # a new entry: all of it is this interval's
             elif vals != old:
-                add_entry((key, vals - old))
-        # by thread: a thread that wrote to two descriptors has two entries, so keys repeat and
-        # _sum_by's first try, all keys distinct, would be work thrown away
-        per_thread: dict[tuple, int] = {}
-        thread_get = per_thread.get
-        for key, d in entries:
+                d = vals - old
+            else:
+                continue
+            add_entry((key, d))
             t = key[0], key[2], key[4]
             per_thread[t] = thread_get(t, 0) + d
         # keys taken by itemgetter, in C: with a lambda each, these were a third of a burst's drain
@@ -516,7 +518,8 @@ class Sampler:
         # idle ones cost 2 ms every interval)
         if len(self._safe) > 65536:
             self._safe.clear()
-        names_get = r.names.get
+        names = r.names
+        names_get = names.get if isinstance(names, dict) else names.getter(len(per_pid))
         safe_get, safe_comm = self._safe.get, self._safe_comm
         rows = []
         add_row = rows.append

@@ -317,3 +317,7 @@ def test_names_are_looked_up_one_by_one_then_read_whole():
     assert got == [(b"one", pid, 0) for pid in range(Names.ONE_BY_ONE)] and "all" not in k.calls
     assert names.get(500) is None and names.get(7) == (b"all", 7, 0) and names.get(8) == (b"all", 8, 0)
     assert k.calls == [*range(Names.ONE_BY_ONE), "all"]  # past the first ONE_BY_ONE: one read of all
+    few, many = Kernel(), Kernel()
+    assert Names(few).getter(3)(7) == (b"one", 7, 0) and few.calls == [7]  # a few: one by one
+    get = Names(many).getter(Names.ONE_BY_ONE + 1)  # more than that: all at once, a dict's own get
+    assert many.calls == ["all"] and get(7) == (b"all", 7, 0) and get(500) is None and many.calls == ["all"]
