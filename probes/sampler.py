@@ -90,16 +90,18 @@ SWEEP = 10
 which processes ended, a process is dead when its record came, and each idle one is checked
 once in SWEEP samples, in turn, in case its record was lost: a burst of 10,000 processes that
 went idle cost 10,000 kill(pid, 0) calls, 15 ms, in the next interval."""
-RESOLVE_MAX = 512
+RESOLVE_MAX = 256
 """New descriptors resolved per interval, the biggest writers first: resolving costs a
-readlink (and a stat) each, and 20,000 of them took 320 ms (measured with 10,000 processes).
+readlink (and a stat) each, and 20,000 of them took 320 ms (measured with 10,000 processes);
+512 took 10 ms of a 10,000-process burst's interval. 256 is still eight times the rows a
+120x40 files view shows, and 1,000 new steady writers are all resolved in 4 intervals.
 Known ones among the RESOLVE_MAX biggest are read again (see VERIFY_TOP)."""
 VERIFY_TOP = 64
 VERIFY_EVERY = 4
 """A descriptor resolved before is read again (it may have been closed and its number reused,
 as a log rotation does) every interval when it is among the VERIFY_TOP biggest (what the files
-view shows first), else every VERIFY_EVERY intervals, in turn: 1,000 steady writers cost 512
-readlinks a second, 10 ms, most of the sampler under load."""
+view shows first), else every VERIFY_EVERY intervals, in turn: 1,000 steady writers had cost
+512 readlinks a second, 10 ms, most of the sampler under load (now 112)."""
 FILES_MAX = 2000
 """(process, descriptor) pairs kept per interval, the biggest first: the files view shows the
 top pairs, and 20,000 of them every second would swell JSON lines and recordings. Process

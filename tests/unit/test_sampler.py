@@ -149,8 +149,9 @@ def test_a_known_descriptor_is_read_again_in_turn_and_a_reused_one_is_seen():
         w.resolved.append((pid, fd)) or (paths.get((pid, fd), f"/p{pid}"), "file", paths.get((pid, fd), f"/p{pid}"), "")
     )
     s = w.sampler(Reading(cpu(), {}, time=0.0))
-    n = 400
+    n = RESOLVE_MAX - 56  # all within the RESOLVE_MAX biggest
     totals = {i: 0 for i in range(n)}
+    low = 2000 + n - 20  # one far below VERIFY_TOP
 
     def step(t):
         for i in totals:
@@ -162,14 +163,14 @@ def test_a_known_descriptor_is_read_again_in_turn_and_a_reused_one_is_seen():
     w.resolved.clear()
     step(2)
     assert len(w.resolved) < VERIFY_TOP + (n - VERIFY_TOP) // VERIFY_EVERY + VERIFY_EVERY
-    paths[(2000, 3)] = paths[(2300, 3)] = "/var/log/app.log"  # both descriptors now lead elsewhere
+    paths[(2000, 3)] = paths[(low, 3)] = "/var/log/app.log"  # both descriptors now lead elsewhere
     seen = {}
     for t in range(3, 3 + VERIFY_EVERY):
         snap = step(t)
         for f in snap.files:
             if f.path == "/var/log/app.log":
                 seen.setdefault(f.pid, t)
-    assert seen == {2000: 3, 2300: seen.get(2300)} and seen[2300] is not None  # the top one at once
+    assert seen == {2000: 3, low: seen.get(low)} and seen[low] is not None  # the top one at once
 
 
 def test_the_focused_process_counts_from_its_baseline():
