@@ -720,10 +720,15 @@ def bench_scale(bins, n: int) -> None:
         assert forker.stdout.readline().strip() == "ready"
         with LiveSource(ProbeOptions()) as src:
             src.sample()
+            before = src.kernel.read_cpu()["writes"]
             forker.stdin.write("g")
             forker.stdin.flush()
             assert forker.stdout.readline().strip() == "done"
-            time.sleep(0.1)
+            # "done" comes once the parent read every child's byte, and a child's write is
+            # counted at its call's exit, just after: until the kernel's total holds them all
+            deadline = time.monotonic() + 10
+            while src.kernel.read_cpu()["writes"] < before + 2 * n and time.monotonic() < deadline:
+                time.sleep(0.001)
             t0 = time.perf_counter()
             snap = src.sample()
             drain = time.perf_counter() - t0

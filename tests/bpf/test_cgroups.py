@@ -11,7 +11,6 @@ import pytest
 from probes.cgroups import CgroupNames, cgroup2_root, inode_of
 from probes.live import LiveSource
 from probes.program import ProbeOptions
-from tests.bpf.conftest import settle
 
 pytestmark = pytest.mark.bpf
 
@@ -49,7 +48,6 @@ def test_cgroup_filter_and_names(writer_bin, cgroup_dir):
             for p in (inside, outside):
                 p.stdin.close()
                 p.wait(10)
-            settle()
             s = src.sample()
     finally:
         for p in (inside, outside):
@@ -66,7 +64,6 @@ def test_processes_carry_their_cgroup_without_a_filter(spawn):
         src.sample()
         w.go()
         w.wait()
-        settle()
         (p,) = src.sample().processes
     with open("/proc/self/cgroup") as f:
         v2 = next(line.split(":", 2)[2].strip() for line in f if line.startswith("0::"))

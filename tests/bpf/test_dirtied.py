@@ -19,7 +19,6 @@ import pytest
 from probes import procfs
 from probes.live import LiveSource
 from probes.program import TRACEPOINTS, ProbeOptions
-from tests.bpf.conftest import settle
 from tests.bpf.test_paths import io_of, zombie
 from tests.conftest import start_wtop
 
@@ -102,7 +101,6 @@ def test_short_lived_programs_dirty_exactly_their_write_bytes(disk_dir):
             finally:
                 p.wait()
             snaps.append(src.sample())  # each one gone before the interval ends
-        settle()
         snaps.append(src.sample())
     assert all(v > 0 for v in io.values()), io  # a real disk: something was dirtied
     assert {pid: dirtied(snaps, pid) for pid in io} == io
@@ -140,7 +138,6 @@ def test_a_long_lived_process_with_threads_counts_only_what_it_dirtied_while_wat
             p.stdin.write("3\n")
             p.stdin.flush()
             end = zombie(p)["write_bytes"]
-            settle()
             snaps.append(src.sample())
     finally:
         p.kill()
@@ -180,7 +177,6 @@ def test_without_the_dirtying_tracepoint_write_calls_still_count_and_a_note_says
             expect = zombie(p)["write_bytes"]
         finally:
             p.wait()
-        settle()
         s = src.sample()
     assert expect >= 4 << 20 and dirtied([s], p.pid) == expect  # its write calls made it a candidate
     assert any(n.startswith("dirtied: only of processes that make write calls") for n in s.notes)
@@ -196,7 +192,6 @@ def test_the_filters_apply_to_what_exiting_processes_dirtied(disk_dir):
                 assert zombie(p)["write_bytes"] >= 2 << 20
             finally:
                 p.wait()
-            settle()
             s = src.sample()
     finally:
         other.kill()

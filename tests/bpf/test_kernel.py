@@ -7,7 +7,7 @@ import pytest
 from probes import bpfsys
 from probes.live import LiveSource
 from probes.program import BLOCK, DIRTY_OLD, TRACEPOINTS, URING_SUBMIT_OLD, ProbeOptions, available_tracepoints
-from tests.bpf.conftest import run_to_end, settle
+from tests.bpf.conftest import run_to_end
 
 pytestmark = pytest.mark.bpf
 STATS = "/proc/sys/kernel/bpf_stats_enabled"
@@ -21,7 +21,6 @@ def test_without_sys_enter_sizes_stay_exact_and_latency_says_why(spawn):
         src.sample()
         w.go()
         w.wait()
-        settle()
         s = src.sample()
     assert (s.bytes, s.writes, s.sizes.total) == (21_000, 30, 30)
     assert s.latency.total == 0 and s.skipped.no_entry == 0  # nothing invented, nothing miscounted
@@ -107,7 +106,6 @@ def test_without_both_block_tracepoints_the_disks_view_says_why(spawn):
         src.sample()
         w.go()
         w.wait()
-        settle()
         s = src.sample()
     assert (s.bytes, s.writes) == (1000, 10) and s.disks == ()
     assert any(n.startswith("disks: unavailable") for n in s.notes)
@@ -122,7 +120,6 @@ def test_without_io_uring_tracepoints_the_rest_works_and_says_why(spawn):
         src.sample()
         w.go()
         w.wait()
-        settle()
         s = src.sample()
     assert (s.bytes, s.writes) == (1000, 10)
     assert any(n.startswith("io_uring: not traced") for n in s.notes)

@@ -16,7 +16,6 @@ import pytest
 from probes.live import LiveSource
 from probes.program import CALLS, SYNCS, ProbeOptions
 from probes.snapshot import Log2Histogram
-from tests.bpf.conftest import settle
 from tests.conftest import writes_skipped
 
 pytestmark = pytest.mark.bpf
@@ -87,7 +86,6 @@ def test_every_path_and_every_sync_call_exactly(helper_bins, tmp_path):
             p.stdin.flush()
             assert p.stdout.readline() == b"done\n"  # every call made, each one checked
             after = io_of(p.pid)
-            settle()
             s = src.sample()
     finally:
         p.kill()
@@ -122,7 +120,6 @@ def watch(run, timeout: float = 120.0):
         p = run()
         try:
             io = zombie(p, timeout)
-            settle()
             snaps = [src.sample()]
         finally:
             p.wait()
@@ -195,7 +192,6 @@ def test_fio_async_engines_are_counted_at_completion_exactly(tmp_path, engine, c
     with LiveSource(ProbeOptions(comm="fio")) as src:
         src.sample()
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120).stdout
-        settle()
         s = src.sample()
     report = json.loads(out[out.index("{") :])
     written = report["jobs"][0]["write"]["io_bytes"]
@@ -225,7 +221,6 @@ def test_libaio_calls_of_hundreds_of_requests_are_counted_whole_or_shown_as_skip
         assert src.opts.modern == modern
         src.sample()
         out = subprocess.run([*cmd, "--output-format=json"], capture_output=True, text=True, check=True, timeout=120)
-        settle()
         s = src.sample()
     written = json.loads(out.stdout[out.stdout.index("{") :])["jobs"][0]["write"]["io_bytes"]
     assert written == 8 * 1024 * 1024

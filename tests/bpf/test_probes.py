@@ -12,7 +12,6 @@ import pytest
 from probes.live import LiveSource
 from probes.program import MAPS, TRACEPOINTS, ProbeOptions
 from probes.snapshot import Log2Histogram
-from tests.bpf.conftest import settle
 from tests.conftest import declared_maps, existing_map_ids, map_names, maps_left, writes_skipped
 
 pytestmark = pytest.mark.bpf
@@ -31,7 +30,6 @@ def test_exact_bytes_calls_and_buckets(spawn, tmp_path):
         src.sample()
         w.go()
         assert w.wait() == 0
-        settle()
         s = src.sample()
     r = row_of(s, w.pid)
     assert (r.comm, r.bytes, r.writes, r.errors) == ("wtop-exact", 4_096_000, 1000, 0)
@@ -53,7 +51,6 @@ def test_comm_filter_and_mixed_sizes(spawn):
             w.go()
         for w in (a, b, other):
             w.wait()
-        settle()
         s = src.sample()
     assert row_of(s, other.pid) is None
     assert (row_of(s, a.pid).bytes, row_of(s, a.pid).writes) == (700, 7)
@@ -69,7 +66,6 @@ def test_threads_sum_across_cpus(spawn):
         src.sample()
         w.go()
         w.wait()
-        settle()
         s = src.sample()
     r = row_of(s, w.pid)
     assert (r.bytes, r.writes) == (4 * 5000 * 64, 20_000)
@@ -92,7 +88,6 @@ def test_uid_filter(writer_bin):
             for p in (nobody, root):
                 p.stdin.close()
                 p.wait(10)
-            settle()
             s = src.sample()
         assert row_of(s, root.pid) is None
         r = row_of(s, nobody.pid)
@@ -112,7 +107,6 @@ def test_own_writes_are_left_out(spawn):
         os.close(fd)
         w.go()
         w.wait()
-        settle()
         s = src.sample()
     assert row_of(s, os.getpid()) is None
     assert row_of(s, w.pid).writes == 10
@@ -127,7 +121,6 @@ def test_map_full_is_counted_exactly(spawn):
             w.go()
         for w in writers:
             w.wait()
-        settle()
         s = src.sample()
     attributed = sum(p.writes for p in s.processes)
     assert len(s.processes) == 16
@@ -151,7 +144,6 @@ def test_exit_without_entry_is_counted(spawn, tmp_path):
         while got < 256 * 1024:
             got += len(os.read(reader, 65536))
         w.wait()
-        settle()
         s = src.sample()
     os.close(reader)
     assert s.skipped.no_entry == 1
@@ -174,7 +166,6 @@ def test_slow_writes_hit_the_sla_counter_and_max(spawn, tmp_path):
         while got < 128 * 1024:
             got += len(os.read(reader, 65536))
         w.wait()
-        settle()
         s = src.sample()
     os.close(reader)
     assert s.writes == 1 and s.sla_missed == 1
@@ -189,7 +180,6 @@ def test_fast_writes_do_not_miss_a_loose_sla(spawn):
         src.sample()
         w.go()
         w.wait()
-        settle()
         s = src.sample()
     assert s.writes == 500 and s.sla_missed == 0 and 0 < s.latency_max_ns < 1_000_000_000
 
@@ -200,7 +190,6 @@ def test_interval_max_resets_each_interval(spawn):
         src.sample()
         w.go()
         w.wait()
-        settle()
         first = src.sample()
         second = src.sample()
     assert first.latency_max_ns > 0
@@ -213,7 +202,6 @@ def test_exited_processes_leave_the_map(spawn):
         src.sample()
         w.go()
         w.wait()
-        settle()
         assert row_of(src.sample(), w.pid).writes == 2
         assert src.has_entry(w.pid) == (True, True)
         second = src.sample()  # idle and dead: read, then deleted
@@ -230,7 +218,6 @@ def test_exec_updates_the_name(writer_bin):
             p.stdin.write(b"go\n")
             p.stdin.close()
             p.wait(10)
-            settle()
             s = src.sample()
         r = row_of(s, p.pid)
         assert r.writes == 5 and r.bytes == 41
@@ -267,7 +254,6 @@ def test_two_instances_do_not_disturb_each_other(spawn):
         b.sample()
         w.go()
         w.wait()
-        settle()
         sa, sb = a.sample(), b.sample()
     assert row_of(sa, w.pid).writes == row_of(sb, w.pid).writes == 300
 
@@ -288,7 +274,6 @@ def test_sample_is_safe_while_writes_continue(spawn):
                 total_writes += r.writes
                 total_bytes += r.bytes
             if w.proc.poll() is not None:
-                settle()
                 r = row_of(src.sample(), w.pid)
                 if r:
                     total_writes += r.writes
@@ -321,7 +306,6 @@ def test_the_kernel_s_exit_record_says_a_process_ended_without_asking_each_one(s
             stay.stdin.flush()
             w.wait()
             assert stay.stdout.readline() == "written\n"
-            settle()
             s = src.sample()
             assert row_of(s, w.pid).writes == 2 and row_of(s, stay.pid).bytes == 1 + len("written\n")
             src.sample()  # both idle now

@@ -12,7 +12,6 @@ import pytest
 from probes import progcache
 from probes.live import LiveSource
 from probes.program import ProbeOptions
-from tests.bpf.conftest import settle
 
 pytestmark = pytest.mark.bpf
 
@@ -34,7 +33,6 @@ def counted(spawn, name: bytes) -> tuple[str, int, int, bool]:
         os.close(own)
         w.go()
         w.wait()
-        settle()
         snap = src.sample()
         row = next((p for p in snap.processes if p.pid == w.pid), None)
         self_seen = any(p.pid == os.getpid() for p in snap.processes)
