@@ -489,6 +489,9 @@ class Sampler:
             if n != prev_dirty(key, 0):
                 dirty_d[key] = n - prev_dirty(key, 0)
         dirty_pids = {k[0] for k in dirty_d}
+        # every process's counters unpacked in one go (in C), its bytes by pid from them
+        counts = list(unpack_all(per_pid.values()))
+        bytes_of = dict(zip(per_pid, map(operator.itemgetter(0), counts), strict=True))
         if self._dirtied is not None:
             # the likeliest first: those that dirtied the most folios, then the biggest writers
             # (direct I/O dirties no folio)
@@ -503,11 +506,11 @@ class Sampler:
             elsewhere = {f.pid for f in files} - maybe
             writers = [p for p in per_pid if p not in folios and p not in elsewhere]
             if len(writers) > READ_MAX:  # only the head is read now: only the head is sorted
-                head = heapq.nlargest(READ_MAX, writers, key=lambda p: per_pid[p] & MASK)
+                head = heapq.nlargest(READ_MAX, writers, key=bytes_of.__getitem__)  # a key in C
                 chosen = set(head)
                 writers = head + [p for p in writers if p not in chosen]
             else:
-                writers.sort(key=lambda p: -(per_pid[p] & MASK))
+                writers.sort(key=bytes_of.__getitem__, reverse=True)  # stable: ties keep their order
             order += writers
             dirtied, children, dirty_names, ended = self._dirtied(order)
             vouched = self._note_ended(ended, per_pid.keys())
@@ -526,9 +529,9 @@ class Sampler:
         rows = []
         add_row = rows.append
         dirtied_get, children_get = dirtied.get, children.get
-        # every process's counters unpacked in one go, and each row made as the tuple it is
-        # (tuple.__new__, every field given): a third less than a call of ProcessWrites each
-        for pid, d in zip(per_pid, unpack_all(per_pid.values()), strict=True):
+        # each row made as the tuple it is (tuple.__new__, every field given): a third less
+        # than a call of ProcessWrites each
+        for pid, d in zip(per_pid, counts, strict=True):
             comm, uid, cgroup = names_get(pid) or UNKNOWN_RAW
             comm = safe_get(comm) or safe_comm(comm)
             kids = children_get(pid, 0)
