@@ -169,7 +169,7 @@ class Kernel:
         self._keys = ct.create_string_buffer(n * FD_KEY.size)
         self._proc_vals = ct.create_string_buffer(n * FD_VALUE.size)
         self._dirty_keys = ct.create_string_buffer(DIRTY_MAX * DIRTY_KEY.size)
-        self._dirty_vals = ct.create_string_buffer(DIRTY_MAX * 8 * self.ncpu)
+        self._dirty_vals = ct.create_string_buffer(DIRTY_MAX * 8)
         self._name_buf = ct.create_string_buffer(INFO.size)
         self._info_keys = (ct.c_uint32 * n)()
         self._info_vals = ct.create_string_buffer(n * INFO.size)
@@ -411,18 +411,13 @@ class Kernel:
 
     def read_dirty(self) -> dict[tuple[int, bytes], int]:
         """Cumulative folios dirtied by (tgid, the first 8 bytes of the backing device's name)."""
-        ncpu = self.ncpu
-        n = bpfsys.lookup_all(
-            self._maps["wtop_dirty"], self._dirty_keys, self._dirty_vals, DIRTY_KEY.size, 8 * ncpu, DIRTY_MAX
-        )
+        keys, vals = self._dirty_keys, self._dirty_vals
+        n = bpfsys.lookup_all(self._maps["wtop_dirty"], keys, vals, DIRTY_KEY.size, 8, DIRTY_MAX)
         if n == 0:
             return {}
-        words = memoryview(self._dirty_vals).cast("B")[: n * 8 * ncpu].cast("Q")
-        out = {}
-        keys = memoryview(self._dirty_keys)[: n * DIRTY_KEY.size]  # not .raw: a copy of the whole buffer
-        for i, (tgid, _pad, bdi) in enumerate(DIRTY_KEY.iter_unpack(keys)):
-            out[(tgid, bdi)] = sum(words[i * ncpu : (i + 1) * ncpu])
-        return out
+        counts = memoryview(vals).cast("B")[: n * 8].cast("Q").tolist()
+        pairs = DIRTY_KEY.iter_unpack(memoryview(keys)[: n * DIRTY_KEY.size])  # not .raw: a copy of the whole buffer
+        return {(tgid, bdi): c for (tgid, _pad, bdi), c in zip(pairs, counts, strict=True)}
 
     def read_names(self) -> dict[int, tuple[bytes, int, int]]:
         """(raw comm, uid, cgroup id) by process, as the kernel saw them."""

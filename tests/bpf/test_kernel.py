@@ -144,12 +144,14 @@ def test_names_are_read_as_asked_one_by_one_then_all_at_once(spawn, monkeypatch)
     }
 
 
-def test_the_process_map_s_memory_does_not_grow_with_the_cpus():
-    """One value an entry, whatever the number of CPUs: per CPU, the map took 152 bytes x CPUs
-    an entry of the kernel's per-CPU memory (640 MB at 64 CPUs), as much again in the dashboard,
-    and every read copied it all. The kernel's own accounting of the map (its fdinfo) says so."""
+@pytest.mark.parametrize("name", ["wtop_procs", "wtop_dirty"])
+def test_the_big_maps_memory_does_not_grow_with_the_cpus(name):
+    """One value an entry, whatever the number of CPUs: per CPU, the process map took 152 bytes
+    x CPUs an entry of the kernel's per-CPU memory (640 MB at 64 CPUs), as much again in the
+    dashboard, and every read copied it all. The kernel's own accounting of each map (its
+    fdinfo) says so."""
     with LiveSource(ProbeOptions()) as src:
-        fd = src.kernel._maps["wtop_procs"]
+        fd = src.kernel._maps[name]
         with open(f"/proc/self/fdinfo/{fd}") as f:
             info = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
     assert int(info["map_type"]) == 1  # BPF_MAP_TYPE_HASH, not PERCPU_HASH (5)
