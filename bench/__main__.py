@@ -170,8 +170,15 @@ class Bpftrace:
         time.sleep(0.3)
 
     def close(self):
+        """Ctrl+C; then, if it is still printing its maps after 30 s (bpftrace 0.17 once hung
+        here on a loaded machine, and took the whole run with it), killed: its figures were
+        already read."""
         self.p.send_signal(signal.SIGINT)
-        self.p.communicate(timeout=30)
+        try:
+            self.p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.p.pid, signal.SIGKILL)
+            self.p.communicate()
 
 
 class Nothing:
