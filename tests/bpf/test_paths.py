@@ -10,11 +10,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import pytest
 
+from probes.kernel import FOREIGN
 from probes.live import LiveSource
 from probes.program import CALLS, SYNCS, ProbeOptions
+from probes.sampler import unpack_counts
 from probes.snapshot import Log2Histogram
 from tests.conftest import writes_skipped
 
@@ -193,6 +196,7 @@ def test_fio_async_engines_are_counted_at_completion_exactly(tmp_path, engine, c
         src.sample()
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120).stdout
         s = src.sample()
+        entries = src.kernel.read_procs()
     report = json.loads(out[out.index("{") :])
     written = report["jobs"][0]["write"]["io_bytes"]
     assert written == 4 * 1024 * 1024
@@ -200,6 +204,13 @@ def test_fio_async_engines_are_counted_at_completion_exactly(tmp_path, engine, c
     assert got[call] == (written // 4096, written)
     job = [p for p in s.processes if len(p.calls) > CALLS.index(call) and p.calls[CALLS.index(call)]]
     assert len(job) == 1 and job[0].comm == "fio"  # charged to the job's own process
+    # in entries of their own, apart from the thread's own calls: a completion runs anywhere,
+    # and only those entries are added to atomically (writes.c)
+    by_pad = Counter()
+    for key, packed in entries.items():
+        if key[0] == job[0].pid:
+            by_pad[key[3]] += unpack_counts(packed)[3 + CALLS.index(call)]
+    assert +by_pad == {FOREIGN: written // 4096}
     fam = s.family("io_uring" if engine == "io_uring" else "aio")
     assert (fam.calls, fam.bytes, fam.latency.total) == (1024, written, 1024)
     assert fam.sizes.counts[Log2Histogram.bucket_of(4096)] == 1024
