@@ -129,9 +129,9 @@ struct fd_stats {
 // (io_uring, libaio: wtop_add_async) is counted in entries of its own (pad FOREIGN), with
 // atomic adds. Per CPU, the map took 152 bytes x CPUs an entry: 640 MB of the kernel's per-CPU
 // memory at 64 CPUs, as much again in the dashboard, all copied by each read.
-// Preallocated (47 ms of a start): made on demand (BPF_F_NO_PREALLOC), about half the entries
-// of 10,000 processes writing at once were lost, the kernel's allocator refilling its per-CPU
-// cache only afterwards (tests/bpf/test_storm.py).
+// Preallocated (4-7 ms of a start; per CPU it took 41-78): made on demand
+// (BPF_F_NO_PREALLOC), about half the entries of 10,000 processes writing at once were lost,
+// the kernel's allocator refilling its per-CPU cache only afterwards (tests/bpf/test_storm.py).
 #define FOREIGN 1
 BPF_TABLE("hash", struct fd_key, struct fd_stats, wtop_procs, WTOP_MAP_SIZE);
 
