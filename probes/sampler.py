@@ -489,9 +489,7 @@ class Sampler:
             if n != prev_dirty(key, 0):
                 dirty_d[key] = n - prev_dirty(key, 0)
         dirty_pids = {k[0] for k in dirty_d}
-        # every process's counters unpacked in one go (in C), its bytes by pid from them
-        counts = list(unpack_all(per_pid.values()))
-        bytes_of = dict(zip(per_pid, map(operator.itemgetter(0), counts), strict=True))
+        counts = list(unpack_all(per_pid.values()))  # every process's counters, unpacked in C
         if self._dirtied is not None:
             # the likeliest first: those that dirtied the most folios, then the biggest writers
             # (direct I/O dirties no folio)
@@ -505,6 +503,7 @@ class Sampler:
             maybe = {f.pid for f in files if f.kind in ("file", "?") or f.disk}
             elsewhere = {f.pid for f in files} - maybe
             writers = [p for p in per_pid if p not in folios and p not in elsewhere]
+            bytes_of = dict(zip(per_pid, map(operator.itemgetter(0), counts), strict=True))
             if len(writers) > READ_MAX:  # only the head is read now: only the head is sorted
                 head = heapq.nlargest(READ_MAX, writers, key=bytes_of.__getitem__)  # a key in C
                 chosen = set(head)
