@@ -39,6 +39,13 @@ def _map_id(fdinfo: str) -> int | None:
     return None
 
 
+def fdinfo_of(fd: int) -> dict[str, str]:
+    """This process's descriptor's fdinfo, field by field (a program's prog_type, a map's
+    map_type and memlock...)."""
+    lines = Path(f"/proc/self/fdinfo/{fd}").read_text().splitlines()
+    return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
+
+
 def map_ids_of(pid: int) -> set[int]:
     """The ids of the BPF maps a process holds."""
     ids = set()

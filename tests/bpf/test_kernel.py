@@ -8,6 +8,7 @@ from probes import bpfsys
 from probes.live import LiveSource
 from probes.program import BLOCK, DIRTY_OLD, TRACEPOINTS, URING_SUBMIT_OLD, ProbeOptions, available_tracepoints
 from tests.bpf.conftest import run_to_end
+from tests.conftest import fdinfo_of
 
 pytestmark = pytest.mark.bpf
 STATS = "/proc/sys/kernel/bpf_stats_enabled"
@@ -151,9 +152,7 @@ def test_the_big_maps_memory_does_not_grow_with_the_cpus(name):
     dashboard, and every read copied it all. The kernel's own accounting of each map (its
     fdinfo) says so."""
     with LiveSource(ProbeOptions()) as src:
-        fd = src.kernel._maps[name]
-        with open(f"/proc/self/fdinfo/{fd}") as f:
-            info = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
+        info = fdinfo_of(src.kernel._maps[name])
     assert int(info["map_type"]) == 1  # BPF_MAP_TYPE_HASH, not PERCPU_HASH (5)
     per_entry = int(info["memlock"]) / int(info["max_entries"])
     assert per_entry < int(info["key_size"]) + int(info["value_size"]) + 128, per_entry

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 
 from probes import progcache
 from probes.live import LiveSource
 from probes.program import ProbeOptions
+from tests.conftest import fdinfo_of
 
 pytestmark = pytest.mark.bpf
 
@@ -64,12 +64,7 @@ def test_an_entry_others_could_write_is_never_loaded(spawn, cache_dir):
 
 def prog_types(src: LiveSource) -> dict[str, int]:
     """The kernel's type of each loaded program, by fd (its fdinfo)."""
-    out = {}
-    for fd in src.prog_fds():
-        lines = Path(f"/proc/self/fdinfo/{fd}").read_text().splitlines()
-        info = dict(line.split(":\t", 1) for line in lines if ":\t" in line)
-        out[fd] = int(info["prog_type"])
-    return out
+    return {fd: int(fdinfo_of(fd)["prog_type"]) for fd in src.prog_fds()}
 
 
 TRACING, RAW_TRACEPOINT = 26, 17
