@@ -84,6 +84,7 @@ ENTER = ("raw_syscalls", "sys_enter")
 EXIT = ("raw_syscalls", "sys_exit")
 EXEC = ("sched", "sched_process_exec")
 RENAME = ("task", "task_rename")
+NEWTASK = ("task", "task_newtask")
 BLOCK = (("block", "block_rq_issue"), ("block", "block_rq_complete"))
 """The disks view: both or neither."""
 URING_SUBMIT = ("io_uring", "io_uring_submit_req")
@@ -94,7 +95,7 @@ URING = (URING_SUBMIT, URING_SUBMIT_OLD, URING_COMPLETE)
 DIRTY = ("writeback", "writeback_dirty_folio")
 DIRTY_OLD = ("writeback", "writeback_dirty_page")
 """Its name before Linux 5.17 (folios)."""
-TRACEPOINTS = (ENTER, EXIT, EXEC, RENAME) + BLOCK + URING + (DIRTY, DIRTY_OLD)
+TRACEPOINTS = (ENTER, EXIT, EXEC, RENAME, NEWTASK) + BLOCK + URING + (DIRTY, DIRTY_OLD)
 """Every tracepoint writes.c can use; only raw_syscalls:sys_exit is indispensable."""
 RAW = (ENTER, EXIT, EXEC)
 """Attached as raw tracepoints (BPF_RAW_TRACEPOINT_OPEN): no perf event, detached at once.
@@ -131,6 +132,8 @@ def missing_notes(have: tuple[tuple[str, str], ...]) -> list[str]:
         notes.append("names: not updated on exec, no sched:sched_process_exec tracepoint")
     if RENAME not in have:
         notes.append("names: a process's renames (prctl) not followed, no task:task_rename tracepoint")
+    if NEWTASK not in have:
+        notes.append("names: a fork that takes the id of a writer that ended may show its name, no task:task_newtask")
     if not all(tp in have for tp in BLOCK):
         notes.append("disks: unavailable, this kernel has no block:block_rq_issue/block_rq_complete tracepoints")
     if URING_COMPLETE not in have or not (URING_SUBMIT in have or URING_SUBMIT_OLD in have):
@@ -265,6 +268,8 @@ def cflags(opts: ProbeOptions) -> list[str]:
         flags.append("-DHAVE_RENAME")
         if opts.rename_has_pid:
             flags.append("-DRENAME_HAS_PID")
+    if NEWTASK in opts.tracepoints:
+        flags.append("-DHAVE_NEWTASK")
     if all(tp in opts.tracepoints for tp in BLOCK):
         flags.append("-DHAVE_BLOCK")
     if URING_COMPLETE in opts.tracepoints:

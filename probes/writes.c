@@ -1057,6 +1057,32 @@ TRACEPOINT_PROBE(task, task_rename)
 }
 #endif
 
+#ifdef HAVE_NEWTASK
+// A new task may take the id of one that ended (ids wrap at pid_max, 32768 by default): what
+// wtop kept under that id is the dead one's. The name its slot keeps is forgotten (the new
+// thread's first write reads its own; a fork inherits its parent's name with no rename), and
+// a new process's entry in `info` is made its own: its name, its creator's user and cgroup,
+// as the child inherits them. Fires on fork and clone, never on the write path. (The slot's
+// call in flight is left alone: a thread that shares the slot may be filling it meanwhile.)
+#define WTOP_CLONE_THREAD 0x00010000
+TRACEPOINT_PROBE(task, task_newtask)
+{
+    u32 tid = args->pid;
+    struct start_slot *s = wtop_slot(tid);
+    if (s && s->comm_tid == tid)
+        s->comm_tid = 0;
+    if (args->clone_flags & WTOP_CLONE_THREAD)
+        return 0;
+    struct proc_info *pi = wtop_info.lookup(&tid);
+    if (pi) {
+        bpf_probe_read_kernel(&pi->comm, sizeof(pi->comm), args->comm);
+        pi->uid = (u32)bpf_get_current_uid_gid();
+        pi->cgroup = bpf_get_current_cgroup_id();
+    }
+    return 0;
+}
+#endif
+
 #ifdef HAVE_EXEC
 // exec changes the name a process is shown under; keep `info` current. Fires only on
 // exec, never on the write path; raw (it reads only the current task's own fields through

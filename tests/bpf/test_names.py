@@ -4,6 +4,7 @@ real probes, bpftrace's own map and the kernel's own accounting (/proc/PID/io)."
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -119,3 +120,58 @@ def test_an_idle_process_keeps_its_exact_total_in_accumulated_mode():
     last = out.decode().split("wtop ")[-1]
     row = next(line for line in last.splitlines() if line.split()[:1] == [str(idle.pid)])
     assert "0 B/s" in row and f"{total:,}" in row, (row, total)
+
+
+# A process that names itself, forks a child that writes 100 bytes to /dev/null and ends, and
+# prints the child's pid.
+OLD = """
+import ctypes, os
+pid = os.fork()
+if pid == 0:
+    ctypes.CDLL(None).prctl(15, b"wtop-old", 0, 0, 0)
+    os.write(os.open("/dev/null", os.O_WRONLY), b"x" * 100)
+    os._exit(0)
+os.waitpid(pid, 0)
+print(pid)
+"""
+
+# A process named wtop-new that forks children (no exec, no rename: each inherits its name)
+# until one gets the pid argv[1], which writes 200 bytes to /dev/null; prints whether it did.
+NEW = """
+import ctypes, os, sys
+want = int(sys.argv[1])
+ctypes.CDLL(None).prctl(15, b"wtop-new", 0, 0, 0)
+for _ in range(500):
+    with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+        f.write(str(want - 1))  # the next pid given out is the one after
+    pid = os.fork()
+    if pid == 0:
+        if os.getpid() == want:
+            os.write(os.open("/dev/null", os.O_WRONLY), b"x" * 200)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    if pid == want:
+        print("reused")
+        break
+"""
+
+
+def test_a_process_that_takes_the_id_of_one_that_ended_is_named_as_itself():
+    """pids wrap (pid_max is 32768 by default) and a fork takes no new name: the writes of a
+    process, and of its thread, with the id of a writer that ended are shown under its own
+    name, not under the name the probes kept for the dead one."""
+    if not os.path.exists("/proc/sys/kernel/ns_last_pid"):
+        pytest.skip("this kernel cannot choose the next pid (/proc/sys/kernel/ns_last_pid)")
+    from probes.live import LiveSource
+    from probes.program import ProbeOptions
+
+    with LiveSource(ProbeOptions()) as src:
+        src.sample()
+        old = int(subprocess.run([sys.executable, "-c", OLD], capture_output=True, text=True, check=True).stdout)
+        s = src.sample()
+        assert [(t.tid, t.comm, t.bytes) for t in s.threads if t.pid == old] == [(old, "wtop-old", 100)]
+        out = subprocess.run([sys.executable, "-c", NEW, str(old)], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "reused", "another process kept taking that pid"
+        s = src.sample()
+    assert [(p.comm, p.bytes, p.writes) for p in s.processes if p.pid == old] == [("wtop-new", 200, 1)]
+    assert [(t.tid, t.comm, t.bytes) for t in s.threads if t.pid == old] == [(old, "wtop-new", 200)]
