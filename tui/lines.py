@@ -115,7 +115,7 @@ class _LineView(Widget):
         for y in range(len(self._shown)):
             new = self._line(y, width)
             old = self._shown[y]
-            if new != old:
+            if new is not old and new != old:
                 self._shown[y] = new
                 span = changed_span(old, new, width)
                 if span is not None:
@@ -274,6 +274,26 @@ class Column:
     """Cut a long value at its start ('…/dir/file.log'): the end of a path says the most."""
 
 
+class LazyCells(Sequence):
+    """The cells of rows, each row's made when first asked for (then kept)."""
+
+    def __init__(self, rows: Sequence, make) -> None:
+        self._rows = rows
+        self._make = make
+        self._made: dict[int, tuple[Text, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        cells = self._made.get(i)
+        if cells is None:
+            cells = self._made[i] = self._make(self._rows[i])
+        return cells
+
+
 class _ColumnView(_LineView):
     """One column of a RowTable. Each column is its own widget because Textual repaints
     whole widget-lines: narrow widgets make a changed figure cost its own cells only
@@ -292,8 +312,18 @@ class _ColumnView(_LineView):
         else:
             self.styles.width = "1fr"
 
+        self._made: dict[int, tuple[tuple, Strip]] = {}
+        """Each line's strip, by what it was made from (RowTable.cell_inputs): under load most
+        cells read the same from one second to the next, and are not made again."""
+
     def _line(self, y: int, width: int) -> Strip:
-        return self.table.cell_strip(self.index, y, width)
+        inputs = self.table.cell_inputs(self.index, y, width)
+        made = self._made.get(y)
+        if made is not None and made[0] == inputs:
+            return made[1]
+        strip = self.table.cell_strip(self.index, y, width)
+        self._made[y] = (inputs, strip)
+        return strip
 
 
 class RowTable(Widget, can_focus=True):
@@ -326,7 +356,7 @@ class RowTable(Widget, can_focus=True):
         super().__init__(**kw)
         self.columns = list(columns)
         self.keys: list[str] = []
-        self.row_cells: list[tuple[Text, ...]] = []
+        self.row_cells: Sequence[tuple[Text, ...]] = []
         self.cursor_row = 0
         self.top = 0
         """The first row shown (the scroll position, in rows)."""
@@ -372,9 +402,10 @@ class RowTable(Widget, can_focus=True):
         raise NotImplementedError
 
     def show(self, rows: Sequence) -> None:
-        """Show rows (objects with a .key) in order; cursor and scroll are kept."""
+        """Show rows (objects with a .key) in order; cursor and scroll are kept. A row's cells
+        are made when they are first drawn or read: of 100 rows kept, a screen shows 30."""
         rows = rows[: self.MAX_ROWS]
-        self.set_rows([r.key for r in rows], [self.cells(r) for r in rows])
+        self.set_rows([r.key for r in rows], LazyCells(rows, self.cells))
 
     def set_columns(self, columns: Sequence[Column]) -> None:
         """New titles, or columns shown from another width (same keys and widths)."""
@@ -385,7 +416,8 @@ class RowTable(Widget, can_focus=True):
 
     def set_rows(self, keys: Sequence[str], cells: Sequence[tuple[Text, ...]]) -> None:
         keep = self.cursor_key
-        self.keys, self.row_cells = list(keys), list(cells)
+        self.keys = list(keys)
+        self.row_cells = cells if isinstance(cells, LazyCells) else list(cells)
         if keep in self.keys:
             self.cursor_row = self.keys.index(keep)
         self.cursor_row = max(0, min(self.cursor_row, len(self.keys) - 1))
@@ -419,6 +451,20 @@ class RowTable(Widget, can_focus=True):
             if self.app.no_color:  # without colour, a background cannot mark the cursor
                 base = base + Style(reverse=True)
         return base
+
+    def cell_inputs(self, index: int | None, y: int, width: int) -> tuple:
+        """What cell_strip(index, y, width) is made from: equal inputs, equal strips."""
+        row = -1 if y == 0 else self.top + y - 1
+        if row >= len(self.keys):
+            return (width, self._style(-2))
+        style = self._style(row)
+        if index is None:
+            return (width, style, y == 0 and (self.top, len(self.keys), self.visible_rows))
+        col = self.columns[index]
+        if row == -1:
+            return (width, style, col)
+        cell = self.row_cells[row][index]
+        return (width, style, col, cell.plain, cell.style, tuple(cell.spans))
 
     def cell_strip(self, index: int | None, y: int, width: int) -> Strip:
         """Line y (0: the header) of one column, exactly width cells."""

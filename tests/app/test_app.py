@@ -564,3 +564,39 @@ async def test_the_status_bar_in_slices_shows_its_lines_whole_after_changes():
             bar = app.query_one(StatusBar)
             lines = screen_text(app).splitlines()[:2]
             assert [ln.rstrip() for ln in lines] == [" " + t.rstrip() for t in bar.plain.splitlines()]
+
+
+def column_text(table, index: int) -> list[str]:
+    """What one column of a table shows, line by line, as kept for the screen."""
+    from tui.lines import _ColumnView
+
+    view = [v for v in table.query(_ColumnView) if v.index == index][0]
+    return ["".join(seg.text for seg in strip) if strip else "" for strip in view._shown]
+
+
+async def test_a_row_s_cells_are_made_when_drawn_and_a_cell_that_reads_the_same_is_not_made_again():
+    """Under load most figures read the same from one second to the next: those cells are not
+    made again, and the rows kept below the screen are made only when scrolled to."""
+    procs = [(1000 + i, f"writer{i:03}", 0, (200 - i) * 1024, 10) for i in range(100)]
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(TopTable)
+        made, strips = [], []
+        cells, cell_strip = table.cells, table.cell_strip
+        table.cells = lambda r: (made.append(r.pid), cells(r))[1]
+        table.cell_strip = lambda *a: (strips.append(a), cell_strip(*a))[1]
+        await feed(pilot, snap(1, procs))
+        assert made == list(range(1000, 1000 + table.visible_rows))  # the rows on the screen only
+        assert strips
+        strips.clear()
+        await feed(pilot, snap(2, procs))  # the same figures: nothing in the table changes
+        assert strips == []
+        assert column_text(table, 1)[1].strip() == "writer000"
+        moved = [(p[0], p[1], p[2], p[3] * 2, p[4]) if p[0] == 1001 else p for p in procs]
+        await feed(pilot, snap(3, moved))  # one row's figures move, and it goes first
+        assert {a[1] for a in strips} == {1, 2}  # the two rows that swapped
+        assert column_text(table, 1)[1].strip() == "writer001"
+        await pilot.press("end")
+        await pilot.pause()
+        assert 1099 in made
+        assert column_text(table, 1)[-1].strip() == "writer099"
