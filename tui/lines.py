@@ -316,6 +316,18 @@ class _ColumnView(_LineView):
         """Each line's strip, by what it was made from (RowTable.cell_inputs): under load most
         cells read the same from one second to the next, and are not made again."""
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Lines made while the screen is drawn (the first frame, a resize) work out each kind
+        of row's style once, as a publish does: one widget's lines share the same styles."""
+        table = self.table
+        if table._styles is not None:
+            return super().render_lines(crop)
+        table._styles = {}
+        try:
+            return super().render_lines(crop)
+        finally:
+            table._styles = None
+
     def _line(self, y: int, width: int) -> Strip:
         inputs = self.table.cell_inputs(self.index, y, width)
         made = self._made.get(y)
