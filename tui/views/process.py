@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
+from textual.widgets import Footer
 
 from outlets.text import latency_summary
 from probes import procfs, runstate, snapshot, tables, units
@@ -23,7 +24,7 @@ from tui.views.files import COLUMNS as FILE_COLUMNS
 from tui.views.files import FilesTable
 from tui.views.history import PROCESS_BYTES, PROCESS_P99, SPANS, HistoryPlot
 from tui.views.top import writes_rate
-from tui.widgets import HistPlot, KeyBar, StatusBar
+from tui.widgets import HistPlot, StatusBar
 
 CALL_COLUMNS = [
     Column("call", "CALL", 9),
@@ -129,7 +130,7 @@ class ProcessScreen(Screen):
             # over time, under its histograms (scroll down where they are tall)
             yield HistoryPlot(PROCESS_BYTES, id="process-history")
             yield HistoryPlot(PROCESS_P99, id="process-p99")
-        yield KeyBar()
+        yield Footer()
 
     def on_mount(self) -> None:
         self.set_focus(self.query_one(FilesTable))
