@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from textual import events, on, work
 from textual.app import App, ComposeResult
+from textual.screen import ModalScreen
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import get_current_worker
 
@@ -179,6 +180,8 @@ class WtopApp(App):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "filter" and len(self.screen_stack) > 1:  # help or too-small on top
             return False
+        if action == "view" and isinstance(self.screen, ModalScreen):  # the help or too-small
+            return False
         if action.startswith("replay_"):
             return self.replay is not None
         return True
@@ -262,6 +265,9 @@ class WtopApp(App):
 
     # -- actions ------------------------------------------------------------------------
     async def action_view(self, name: str) -> None:
+        if isinstance(self.focused, FilterBox):  # a digit typed in the filter is text
+            self.focused.insert_text_at_cursor(BY_NAME[name].key)
+            return
         page = self._process_page()
         if page is not None:
             page.dismiss()

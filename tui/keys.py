@@ -7,7 +7,11 @@ from textual.binding import Binding
 from tui.views import VIEWS
 
 KEYS = [
-    *(Binding(v.key, f"view('{v.name}')", v.name.capitalize(), id=f"view_{v.name}") for v in VIEWS),
+    # priority: handled as each key arrives, in order. A view shown for the first time is
+    # mounted while its key is handled; a key bound lower down waits for the widget that had
+    # the focus, and is looked up once it is done, against the focus of that moment: 4 1 /
+    # typed at once lost the 1 to the filter box that / had opened meanwhile (seen in CI)
+    *(Binding(v.key, f"view('{v.name}')", v.name.capitalize(), id=f"view_{v.name}", priority=True) for v in VIEWS),
     Binding("tab", "next_view(1)", "Next", id="next_view", priority=True),
     Binding("shift+tab", "next_view(-1)", "Prev", show=False, id="prev_view", priority=True),
     Binding("c", "period", "Period", id="period"),

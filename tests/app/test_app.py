@@ -600,3 +600,42 @@ async def test_a_row_s_cells_are_made_when_drawn_and_a_cell_that_reads_the_same_
         await pilot.pause()
         assert 1099 in made
         assert column_text(table, 1)[-1].strip() == "writer099"
+
+
+async def test_keys_typed_at_once_while_a_view_is_first_mounted_are_handled_in_order(monkeypatch):
+    """4 1 / keep typed at once, while the files view is mounted for the first time (slow on a
+    loaded machine: here its table takes 0.3 s to mount): every key counts, in order. The 1
+    used to wait for the top table, be looked up after / had moved the focus to the filter
+    box, and be lost there (seen in CI)."""
+    import asyncio
+
+    from tui.views.files import FilesTable
+
+    async def slow_mount(self) -> None:
+        await asyncio.sleep(0.3)
+
+    monkeypatch.setattr(FilesTable, "on_mount", slow_mount, raising=False)
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await feed(pilot, workload())
+        await pilot.press("4", "1", "slash", "k", "e", "e", "p")
+        for _ in range(20):
+            if app.view == "top" and app.name_filter == "keep":
+                break
+            await pilot.pause(0.05)
+        assert (app.view, app.name_filter, app.paused) == ("top", "keep", False)
+
+
+async def test_a_digit_in_the_filter_is_text_and_views_keys_wait_under_the_help():
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, workload())
+        await pilot.press("slash", "n", "g", "1", "2")
+        await pilot.pause()
+        assert (app.view, app.name_filter) == ("top", "ng12")
+        await pilot.press("escape", "question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("2")
+        await pilot.pause()
+        assert app.view == "top" and isinstance(app.screen, HelpScreen)
