@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.screen import ModalScreen
-from textual.widgets import ContentSwitcher, Footer
+from textual.widgets import ContentSwitcher
 from textual.worker import get_current_worker
 
 from probes import heap, runstate, writers
@@ -29,7 +29,7 @@ from tui.views import BY_NAME, VIEWS, ViewContext
 from tui.views.histograms import HistogramView
 from tui.views.process import ProcessScreen
 from tui.views.top import TopView
-from tui.widgets import StatusBar
+from tui.widgets import KeyBar, StatusBar
 from tui.worker import probe_loop
 
 
@@ -97,7 +97,7 @@ class WtopApp(App):
         with ContentSwitcher(initial="top", id="views"):
             yield BY_NAME["top"].make()
         yield FilterBox()
-        yield Footer()
+        yield KeyBar()
 
     def on_resize(self, event) -> None:
         fit_to_terminal(self, event.size)

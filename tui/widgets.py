@@ -11,12 +11,36 @@ from rich.segment import Segment
 from rich.text import Text
 from textual.geometry import Region
 from textual.strip import Strip
+from textual.widgets import Footer
 from textual_plotext import PlotextPlot
 
 from probes import runstate, tables, units, writers
 from probes.names import safe_name, scrub
 from probes.snapshot import Log2Histogram
 from tui.lines import SlicedLines, changed_span
+
+
+class KeyBar(Footer):
+    """Textual's footer, made again only when the keys it shows change. Textual's makes its
+    keys again (a widget each, styled one by one) every time the screen's bindings are
+    announced: three times as the dashboard starts and twice a view switch, for the same
+    keys each time."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self._shown: tuple | None = None
+
+    def bindings_changed(self, screen) -> None:
+        keys = tuple(
+            (b.key, b.description, enabled, tooltip)
+            for (_node, b, enabled, tooltip) in screen.active_bindings.values()
+            if b.show
+        )
+        if keys == self._shown and self._bindings_ready:
+            return
+        super().bindings_changed(screen)
+        if screen.app.app_focus and self.is_attached and screen is self.screen:  # made again
+            self._shown = keys
 
 
 class StatusBar(SlicedLines):

@@ -639,3 +639,38 @@ async def test_a_digit_in_the_filter_is_text_and_views_keys_wait_under_the_help(
         await pilot.press("2")
         await pilot.pause()
         assert app.view == "top" and isinstance(app.screen, HelpScreen)
+
+
+async def test_the_key_bar_is_made_again_only_when_its_keys_change():
+    """Textual's footer makes a widget for each key every time the bindings are announced
+    (three times as the dashboard starts, twice a view switch, for the same keys): the key
+    bar is made once for each set of keys, and shows the keys of the view on screen."""
+    from textual.widgets._footer import FooterKey
+
+    from tui.widgets import KeyBar
+
+    made = []
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        bar = app.screen.query_one(KeyBar)
+        recompose = bar.recompose
+
+        async def counted():
+            made.append(app.view)
+            await recompose()
+
+        bar.recompose = counted
+        await feed(pilot, workload())
+        await pilot.pause()
+        keys = {k.description for k in bar.query(FooterKey)}
+        assert "Sort" in keys and made == []  # made before the count began, not again since
+        await pilot.press("2")
+        await pilot.pause()
+        await pilot.pause()
+        assert made == ["sizes"]
+        assert "Sort" not in {k.description for k in bar.query(FooterKey)}
+        await pilot.press("1")
+        await pilot.pause()
+        await pilot.pause()
+        assert made == ["sizes", "top"]
+        assert {k.description for k in bar.query(FooterKey)} == keys

@@ -13,7 +13,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from outlets.text import latency_summary
 from probes import procfs, runstate, snapshot, tables, units
@@ -24,7 +23,7 @@ from tui.views.files import COLUMNS as FILE_COLUMNS
 from tui.views.files import FilesTable
 from tui.views.history import PROCESS_BYTES, PROCESS_P99, SPANS, HistoryPlot
 from tui.views.top import writes_rate
-from tui.widgets import HistPlot, StatusBar
+from tui.widgets import HistPlot, KeyBar, StatusBar
 
 CALL_COLUMNS = [
     Column("call", "CALL", 9),
@@ -130,7 +129,7 @@ class ProcessScreen(Screen):
             # over time, under its histograms (scroll down where they are tall)
             yield HistoryPlot(PROCESS_BYTES, id="process-history")
             yield HistoryPlot(PROCESS_P99, id="process-p99")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.set_focus(self.query_one(FilesTable))
