@@ -1084,15 +1084,17 @@ TRACEPOINT_PROBE(task, task_newtask)
 #endif
 
 #ifdef HAVE_EXEC
-// exec changes the name a process is shown under; keep `info` current. Fires only on
-// exec, never on the write path; raw (it reads only the current task's own fields through
-// helpers), so it detaches at once.
+// exec changes the name a process is shown under, and may follow a change of its user
+// (su, setpriv, a daemon's wrapper: set the ids, then exec); keep `info` current. Fires only
+// on exec, never on the write path; raw (it reads only the current task's own fields
+// through helpers), so it detaches at once.
 RAW_TRACEPOINT_PROBE(sched_process_exec)
 {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     struct proc_info *pi = wtop_info.lookup(&tgid);
     if (pi) {
         bpf_get_current_comm(&pi->comm, sizeof(pi->comm));
+        pi->uid = (u32)bpf_get_current_uid_gid();
         pi->cgroup = bpf_get_current_cgroup_id();
     }
     return 0;

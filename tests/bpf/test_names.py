@@ -175,3 +175,28 @@ def test_a_process_that_takes_the_id_of_one_that_ended_is_named_as_itself():
         s = src.sample()
     assert [(p.comm, p.bytes, p.writes) for p in s.processes if p.pid == old] == [("wtop-new", 200, 1)]
     assert [(t.tid, t.comm, t.bytes) for t in s.threads if t.pid == old] == [(old, "wtop-new", 200)]
+
+
+# Writes 100 bytes as root, then runs again through setpriv as nobody, the same process
+# (setpriv sets the ids, then execs), and writes 200 more.
+AS_NOBODY = """
+import os, sys
+os.write(os.open("/dev/null", os.O_WRONLY), b"x" * (200 if sys.argv[1:] else 100))
+if not sys.argv[1:]:
+    again = [sys.executable, "-c", os.environ["WTOP_AS_NOBODY"], "again"]
+    os.execv("/usr/bin/setpriv", ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", *again])
+"""
+
+
+def test_a_process_that_execs_as_another_user_is_shown_as_that_user():
+    """su, setpriv and daemons' wrappers set the ids and then exec: the process's row shows
+    the user it is now, as ps does, not the one it first wrote as."""
+    from probes.live import LiveSource
+    from probes.program import ProbeOptions
+
+    with LiveSource(ProbeOptions()) as src:
+        src.sample()
+        p = subprocess.Popen([sys.executable, "-c", AS_NOBODY], env={**os.environ, "WTOP_AS_NOBODY": AS_NOBODY})
+        assert p.wait(30) == 0
+        s = src.sample()
+    assert [(r.uid, r.bytes, r.writes) for r in s.processes if r.pid == p.pid] == [(65534, 300, 2)]
