@@ -265,9 +265,6 @@ class WtopApp(App):
 
     # -- actions ------------------------------------------------------------------------
     async def action_view(self, name: str) -> None:
-        if isinstance(self.focused, FilterBox):  # a digit typed in the filter is text
-            self.focused.insert_text_at_cursor(BY_NAME[name].key)
-            return
         page = self._process_page()
         if page is not None:
             page.dismiss()
