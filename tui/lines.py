@@ -285,9 +285,7 @@ class LazyCells(Sequence):
     def __len__(self) -> int:
         return len(self._rows)
 
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
+    def __getitem__(self, i: int) -> tuple[Text, ...]:  # rows are read one at a time
         cells = self._made.get(i)
         if cells is None:
             cells = self._made[i] = self._make(self._rows[i])
