@@ -322,16 +322,23 @@ static __always_inline int wtop_wanted(u64 pid_tgid)
     return 1;
 }
 
-// A new process: its name, user and cgroup, from the current task (for io_uring and libaio
-// the one that submitted: a completion may run anywhere).
+// A process's name, user and cgroup, from the current task: the one that wrote, that execs,
+// or that forks (a child has its parent's name, ids and cgroup).
+static __always_inline void wtop_describe(struct proc_info *pi)
+{
+    bpf_get_current_comm(&pi->comm, sizeof(pi->comm));
+    pi->uid = (u32)bpf_get_current_uid_gid();
+    pi->cgroup = bpf_get_current_cgroup_id();
+}
+
+// A new process (for io_uring and libaio the one that submitted: a completion may run
+// anywhere).
 static __always_inline void wtop_note_process(u32 tgid)
 {
     if (wtop_info.lookup(&tgid))
         return;
     struct proc_info pi = {};
-    pi.uid = (u32)bpf_get_current_uid_gid();
-    bpf_get_current_comm(&pi.comm, sizeof(pi.comm));
-    pi.cgroup = bpf_get_current_cgroup_id();
+    wtop_describe(&pi);
     wtop_info.update(&tgid, &pi);
 }
 
@@ -1074,11 +1081,8 @@ TRACEPOINT_PROBE(task, task_newtask)
     if (args->clone_flags & WTOP_CLONE_THREAD)
         return 0;
     struct proc_info *pi = wtop_info.lookup(&tid);
-    if (pi) {
-        bpf_probe_read_kernel(&pi->comm, sizeof(pi->comm), args->comm);
-        pi->uid = (u32)bpf_get_current_uid_gid();
-        pi->cgroup = bpf_get_current_cgroup_id();
-    }
+    if (pi)
+        wtop_describe(pi); // the parent: the child is its copy
     return 0;
 }
 #endif
@@ -1092,11 +1096,8 @@ RAW_TRACEPOINT_PROBE(sched_process_exec)
 {
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     struct proc_info *pi = wtop_info.lookup(&tgid);
-    if (pi) {
-        bpf_get_current_comm(&pi->comm, sizeof(pi->comm));
-        pi->uid = (u32)bpf_get_current_uid_gid();
-        pi->cgroup = bpf_get_current_cgroup_id();
-    }
+    if (pi)
+        wtop_describe(pi);
     return 0;
 }
 #endif
