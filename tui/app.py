@@ -180,8 +180,8 @@ class WtopApp(App):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "filter" and len(self.screen_stack) > 1:  # help or too-small on top
             return False
-        if action == "view" and isinstance(self.screen, ModalScreen):  # the help or too-small
-            return False
+        if action in ("view", "next_view") and isinstance(self.screen, ModalScreen):
+            return False  # no view moves behind the help or too-small (its focus went with it)
         if action.startswith("replay_"):
             return self.replay is not None
         return True

@@ -641,6 +641,22 @@ async def test_a_digit_in_the_filter_is_text_and_views_keys_wait_under_the_help(
         assert app.view == "top" and isinstance(app.screen, HelpScreen)
 
 
+async def test_tab_under_the_help_moves_no_view_and_escape_still_closes_it():
+    """tab (a priority key, as the view keys) switched the view behind the help, whose focus
+    went with it: escape then no longer closed the help."""
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, workload())
+        await pilot.press("question_mark")
+        await pilot.pause()
+        await pilot.press("tab", "shift+tab")
+        await pilot.pause()
+        assert app.view == "top" and isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen) and app.view == "top"
+
+
 async def test_the_key_bar_is_made_again_only_when_its_keys_change():
     """Textual's footer makes a widget for each key every time the bindings are announced
     (three times as the dashboard starts, twice a view switch, for the same keys): the key
