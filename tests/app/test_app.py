@@ -245,12 +245,25 @@ async def test_worker_samples_on_schedule_and_stops_on_quit():
     assert source.calls == calls  # the worker stopped
 
 
+class GatedSource(CountingSource):
+    """A CountingSource whose reads wait until the test opens the gate: the test's first
+    look at the screen comes before any read of the worker's, however slow the machine."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate = threading.Event()
+
+    def sample(self):
+        self.gate.wait(30)
+        return super().sample()
+
+
 async def test_figures_read_before_the_screen_are_in_its_first_frame():
     """run_dashboard reads the first interval before the screen starts (a frame without
     figures and then one with them cost 30-60 ms of a start): the first frame shows it, the
     outlets get it from the worker, and the worker's own first read comes an interval on,
     counting towards --count after it."""
-    source = CountingSource()
+    source = GatedSource()
     first = snap(1, [(4242, "postgres", 0, 8192, 2)], elapsed=0.2)
     seen: list = []
     config = AppConfig(interval=0.3, start_worker=True, host="testhost", count=2)
@@ -260,6 +273,7 @@ async def test_figures_read_before_the_screen_are_in_its_first_frame():
         (row,) = table_rows(app)
         assert row[:4] == ["4242", "postgres", "root", "40.0 KiB/s"]  # 8 KiB in 0.2 s
         assert "run 8.0 KiB, 2 writes" in app.query_one("#status").plain
+        source.gate.set()
         while app.is_running:  # --count 2: the first interval and the worker's one
             await pilot.pause(0.02)
     assert source.calls == 1 and seen == [first, snap(1, [(1, "init", 0, 100, 1)], elapsed=0.05)]
