@@ -29,6 +29,7 @@ BPF_MAP_UPDATE_ELEM = 2
 BPF_MAP_DELETE_ELEM = 3
 BPF_MAP_GET_NEXT_KEY = 4
 BPF_MAP_LOOKUP_BATCH = 24  # Linux 5.6
+BPF_MAP_DELETE_BATCH = 27  # Linux 5.6
 _NO_BATCH_ERRNOS = (errno.EINVAL, errno.EOPNOTSUPP, 524)  # 524: the kernel's ENOTSUPP
 
 _batch_ok: bool | None = None
@@ -124,6 +125,50 @@ def lookup(map_fd: int, key, value) -> bool:
 
 def update(map_fd: int, key, value, flags: int = 0) -> None:
     _bpf(BPF_MAP_UPDATE_ELEM, _Elem(map_fd=map_fd, key=_addr(key), value=_addr(value), flags=flags))
+
+
+def push_all(map_fd: int, values, value_size: int, count: int) -> None:
+    """Push count values from one buffer into a queue map, in order (there is no batch push)."""
+    attr = _Elem(map_fd=map_fd, key=0)
+    base = ct.addressof(values)
+    for i in range(count):
+        attr.value = base + value_size * i
+        _bpf(BPF_MAP_UPDATE_ELEM, attr)
+
+
+def delete_each(map_fd: int, keys, key_size: int, count: int) -> list[bool]:
+    """Delete count keys laid end to end in one buffer; whether each was there. In batches
+    where the kernel has them (one call for all: a sweep of 10,000 keys one by one took 30-50
+    ms here), else key by key."""
+    done = [True] * count
+    base = ct.addressof(keys)
+    at = 0
+    if _batch_ok is not False and not force_no_batch:
+        while at < count:
+            attr = _Batch(keys=base + key_size * at, count=count - at, map_fd=map_fd)
+            try:
+                _bpf(BPF_MAP_DELETE_BATCH, attr)
+                return done
+            except BpfError as exc:
+                if exc.errno != errno.ENOENT:
+                    if exc.errno in _NO_BATCH_ERRNOS and attr.count == 0:
+                        break  # no batches here: key by key from `at`
+                    raise
+                at += attr.count  # deleted up to the missing key
+                done[at] = False
+                at += 1
+        else:
+            return done
+    attr = _Elem(map_fd=map_fd)
+    for i in range(at, count):
+        attr.key = base + key_size * i
+        try:
+            _bpf(BPF_MAP_DELETE_ELEM, attr)
+        except BpfError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+            done[i] = False
+    return done
 
 
 def delete(map_fd: int, key) -> bool:

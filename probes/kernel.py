@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes as ct
 import itertools
+import mmap
 import operator
 import os
 import platform
@@ -48,6 +49,12 @@ NTYPES = len(CALLS) + len(SYNCS)
 FD_FIELDS = COUNTS  # struct fd_stats: bytes, writes, errors, calls[15], syncs
 FD_KEY = struct.Struct("<IiII16s")  # struct fd_key: tgid, fd, tid, pad, comm
 FD_VALUE = struct.Struct(f"{FD_FIELDS * 8}s")  # struct fd_stats, whole
+CELL_SIZE = FD_VALUE.size + FD_KEY.size  # struct cell: its counters, its key
+CELL_KEY = struct.Struct(f"<{FD_VALUE.size}xIiII16s")  # a cell's key, its counters skipped
+CELL_VALUE = struct.Struct(f"{FD_VALUE.size}s{FD_KEY.size}x")  # a cell's counters, whole
+CELL_TGID = FD_VALUE.size  # where a cell's tgid is: 0 for a free cell
+FREE = (0, 0, 0, 0, bytes(16))
+"""The key of a free cell (no process has tgid 0)."""
 FOREIGN = 1
 """fd_key's pad for writes that completed apart from their thread (writes.c)."""
 DIRTY_KEY = struct.Struct("<II8s")  # struct dirty_key: tgid, pad, the bdi's name's first 8 bytes
@@ -60,6 +67,15 @@ CPU_STATS = struct.Struct(f"<{len(FAMILIES) * FAM_WORDS + len(CPU_FIELDS) + 2 * 
 CTL = struct.Struct("<QII")  # struct wtop_ctl: epoch, focus, pad
 DISK_STATS = struct.Struct(f"<{BUCKETS}Q8Q")  # struct disk_stats
 DISK_FIELDS = ("bytes", "ios", "errors", "flushes", "lat_sum", "lat_max", "lat_epoch", "no_issue")
+
+
+def release_at_least(major: int, minor: int) -> bool:
+    """Whether the running kernel's release is major.minor or later."""
+    try:
+        have = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
+    except ValueError:
+        return False
+    return have >= (major, minor)
 
 
 def _close_quietly(fd: int) -> None:
@@ -131,6 +147,7 @@ class Kernel:
             tracepoints=wanted,
             rename_has_pid=rename_has_pid(bpfsys.tracefs()),
             modern=opts.modern and os.path.exists(BTF_VMLINUX),
+            fetch=opts.fetch and release_at_least(5, 12),
         )
         self.notes: list[str] = missing_notes(wanted)
         self._progs, self._maps, self.loaded_from, opts = load(opts)
@@ -140,6 +157,10 @@ class Kernel:
                 "probes: the plain programs (the lean ones need BTF and Linux 5.17): about 50 ns more a "
                 "call, and libaio walked up to 32 requests a call"
             )
+        if not opts.fetch:
+            self.fill_free()
+        self._cells_mm: mmap.mmap | None = None
+        """The cells in place (with opts.fetch: a BPF_F_MMAPABLE array), else read into _cells."""
         self._links: list[tuple[int | None, int | None]] = []
         """(perf event fd or None, BPF link or raw tracepoint fd or None) per attached program."""
         self._perf_left: list[int] = []
@@ -166,8 +187,17 @@ class Kernel:
         """The interval number the kernel stamps maxima with; advanced after each read."""
         self._zero = ct.c_uint32(0)
         self._cpu_buf = ct.create_string_buffer(CPU_STATS.size * self.ncpu)
-        self._keys = ct.create_string_buffer(n * FD_KEY.size)
-        self._proc_vals = ct.create_string_buffer(n * FD_VALUE.size)
+        self._cell_idx = (ct.c_uint32 * n)()
+        self._cells_high = 0
+        """How many cells the last read looked at."""
+        if opts.fetch:
+            size = -(-n * CELL_SIZE // mmap.PAGESIZE) * mmap.PAGESIZE
+            rw = mmap.PROT_READ | mmap.PROT_WRITE
+            self._cells_mm = mmap.mmap(self._maps["wtop_cells"], size, mmap.MAP_SHARED, rw)
+            self._cells = None
+        else:
+            self._cells = ct.create_string_buffer(n * CELL_SIZE)
+        self._empty_cell = ct.create_string_buffer(CELL_SIZE)
         self._dirty_keys = ct.create_string_buffer(DIRTY_MAX * DIRTY_KEY.size)
         self._dirty_vals = ct.create_string_buffer(DIRTY_MAX * 8)
         self._name_buf = ct.create_string_buffer(INFO.size)
@@ -240,6 +270,9 @@ class Kernel:
         self.begin_close()
         for t in self._closing:
             t.join()
+        if self._cells_mm is not None:
+            self._cells_mm.close()
+            self._cells_mm = None
         for fd in self._progs + list(self._maps.values()):
             _close_quietly(fd)
         self._progs, self._maps = [], {}
@@ -397,17 +430,46 @@ class Kernel:
         (tgid, fd, tid, pad, raw comm). pad is FOREIGN for writes that completed apart from
         their thread (io_uring, libaio).
 
-        Each entry's struct becomes an int in C (an unpack, then int.from_bytes): 20,000
-        entries in 17 ms, where a tuple of 19 counters each, column by column, took 33.
+        The cells taken so far, in one read; each cell's struct becomes an int in C (an
+        unpack, then int.from_bytes): 20,000 entries in 17 ms, where a tuple of 19 counters
+        each, column by column, took 33.
         """
-        size = FD_VALUE.size
-        cap = self.opts.map_size
-        n = bpfsys.lookup_all(self._maps["wtop_procs"], self._keys, self._proc_vals, FD_KEY.size, size, cap)
-        if n == 0:
+        high = min(self.cells_taken(), self.opts.map_size)
+        if high == 0:
             return {}
-        values = map(operator.itemgetter(0), FD_VALUE.iter_unpack(memoryview(self._proc_vals)[: n * size]))
-        counts = map(int.from_bytes, values, itertools.repeat("little"))
-        return dict(zip(FD_KEY.iter_unpack(memoryview(self._keys)[: n * FD_KEY.size]), counts, strict=True))
+        if self._cells_mm is None:
+            high = bpfsys.lookup_all(self._maps["wtop_cells"], self._cell_idx, self._cells, 4, CELL_SIZE, high)
+        self._cells_high = high
+        with self._cell_view() as buf:
+            offsets = self._taken(buf, high)
+            keys = map(CELL_KEY.unpack_from, itertools.repeat(buf), offsets)
+            values = map(operator.itemgetter(0), map(CELL_VALUE.unpack_from, itertools.repeat(buf), offsets))
+            counts = map(int.from_bytes, values, itertools.repeat("little"))
+            return dict(zip(keys, counts, strict=True))
+
+    def _cell_view(self) -> memoryview:
+        """The cells as bytes: in place, or as the last read copied them."""
+        return memoryview(self._cells_mm if self._cells_mm is not None else self._cells).cast("B")
+
+    @staticmethod
+    def _taken(buf: memoryview, n: int) -> list[int]:
+        """Where the cells in use among the first n begin: those whose tgid is not 0 (a cell's
+        tgid is written last when it is taken, and first when it is freed). One pass over the
+        tgids in C: after a burst, most cells below the highest may be free."""
+        tgids = buf[: n * CELL_SIZE].cast("I")[CELL_TGID // 4 :: CELL_SIZE // 4]
+        return list(itertools.compress(range(0, n * CELL_SIZE, CELL_SIZE), tgids))
+
+    def cells_taken(self) -> int:
+        """How many cells the programs took fresh (wtop_next): the others were never used."""
+        buf = ct.c_uint64()
+        bpfsys.lookup(self._maps["wtop_next"], self._zero, buf)
+        return buf.value
+
+    def fill_free(self) -> None:
+        """Queue every cell, in order, for programs that cannot take fresh ones themselves
+        (without opts.fetch): before they start, so that wtop_next counts the cells taken."""
+        n = self.opts.map_size
+        bpfsys.push_all(self._maps["wtop_free"], (ct.c_uint32 * n)(*range(n)), 4, n)
 
     def read_dirty(self) -> dict[tuple[int, bytes], int]:
         """Cumulative folios dirtied by (tgid, the first 8 bytes of the backing device's name)."""
@@ -468,12 +530,49 @@ class Kernel:
 
     def delete(self, keys: list[tuple], pids: list[int]) -> None:
         """Drop the entries of processes that are gone (their last values were read): keys of
-        wtop_procs (five fields) and of wtop_dirty (two)."""
+        the process map (five fields) and of wtop_dirty (two). A process map entry's cell is
+        unmapped, emptied, then queued for the programs to take again."""
+        cells = [key for key in keys if len(key) != 2]
+        if cells:
+            self._free(cells)
         for key in keys:
             if len(key) == 2:  # (tgid, the backing device's name)
-                name, raw = "wtop_dirty", DIRTY_KEY.pack(key[0], 0, key[1])
-            else:
-                name, raw = "wtop_procs", FD_KEY.pack(*key)
-            bpfsys.delete(self._maps[name], ct.create_string_buffer(raw, len(raw)))
+                raw = DIRTY_KEY.pack(key[0], 0, key[1])
+                bpfsys.delete(self._maps["wtop_dirty"], ct.create_string_buffer(raw, len(raw)))
         for pid in pids:
             bpfsys.delete(self._maps["wtop_info"], ct.c_uint32(pid))
+
+    def _free(self, keys: list[tuple]) -> None:
+        # where the last read found each key (only this process frees a cell, so each is still
+        # there); a key it did not see is looked up
+        procs, free = self._maps["wtop_procs"], self._maps["wtop_free"]
+        with self._cell_view() as buf:
+            offsets = self._taken(buf, self._cells_high)
+            where = dict(zip(map(CELL_KEY.unpack_from, itertools.repeat(buf), offsets), offsets, strict=True))
+        found: list[tuple] = []
+        cells: list[int] = []
+        one = ct.c_uint32()
+        for key in keys:
+            off = where.get(key)
+            if off is not None:
+                cells.append(off // CELL_SIZE)
+            else:
+                raw = FD_KEY.pack(*key)
+                if not bpfsys.lookup(procs, ct.create_string_buffer(raw, len(raw)), one):
+                    continue
+                cells.append(one.value)
+            found.append(key)
+        if not found:
+            return
+        raw = b"".join(itertools.starmap(FD_KEY.pack, found))
+        deleted = bpfsys.delete_each(procs, ct.create_string_buffer(raw, len(raw)), FD_KEY.size, len(found))
+        cells = list(itertools.compress(cells, deleted))  # not there: freed already
+        mm = self._cells_mm
+        for i in cells:
+            off = i * CELL_SIZE
+            if mm is not None:  # the tgid first: the cell reads as free from then on
+                mm[off + CELL_TGID : off + CELL_TGID + 4] = bytes(4)
+                mm[off : off + CELL_SIZE] = bytes(CELL_SIZE)
+            else:
+                bpfsys.update(self._maps["wtop_cells"], ct.c_uint32(i), self._empty_cell)
+        bpfsys.push_all(free, (ct.c_uint32 * len(cells))(*cells), 4, len(cells))

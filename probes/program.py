@@ -105,6 +105,9 @@ MAPS = (
     "wtop_stats",
     "wtop_epoch",
     "wtop_procs",
+    "wtop_cells",
+    "wtop_free",
+    "wtop_next",
     "wtop_info",
     "wtop_starts",
     "wtop_focus",
@@ -219,6 +222,10 @@ class ProbeOptions:
     BTF raw tracepoints (tp_btf), which read registers without a helper call, and the libaio
     walks are bpf_loop callbacks, which the verifier checks once instead of once per turn. Used
     when the kernel has BTF; the loader falls back to the plain programs if they do not load."""
+    fetch: bool = True
+    """The programs take fresh cells for the process map's counters with an atomic
+    fetch-and-add (Linux 5.12). Without it, user space queues every cell before the programs
+    start (Kernel.fill_free)."""
 
     def __post_init__(self) -> None:
         if self.slots <= 0 or self.slots & (self.slots - 1):
@@ -260,6 +267,8 @@ def cflags(opts: ProbeOptions) -> list[str]:
         flags += [f"-DREG_LO={min(span)}", f"-DREG_WORDS={(max(span) - min(span)) // 8 + 1}"]
     if opts.modern:
         flags += ["-DWTOP_BTF", "-DWTOP_LOOP"]
+    if opts.fetch:
+        flags.append("-DWTOP_FETCH")
     if ENTER in opts.tracepoints:
         flags.append("-DHAVE_ENTER")
     if EXEC in opts.tracepoints:

@@ -106,17 +106,17 @@ BPF_TABLE("percpu_hash", u32, struct cpu_stats, wtop_focus, 4);
 // Cumulative counters per (process, file descriptor, thread, thread name at the time of the
 // call). User space reads them without deleting, computes the interval as a difference, and
 // sums them by process, by descriptor, by thread and by name (the seed's @[comm], exactly:
-// a thread that renames itself starts a new entry), and deletes only the entries of processes
+// a thread that renames itself starts a new entry), and frees only the entries of processes
 // that have exited, so nothing that arrives between a read and a clear is lost. fd is -1 when
 // the start of the call was not seen, or the call has no descriptor (msync, sync). One
-// lookup per call gives all four.
+// entry per call gives all four.
 struct fd_key {
     u32 tgid;
     s32 fd;
     u32 tid;
     u32 pad;
     char comm[16];
-};
+} __attribute__((aligned(8)));
 struct fd_stats {
     u64 bytes;
     u64 writes;
@@ -124,16 +124,35 @@ struct fd_stats {
     u64 calls[CALLS];
     u64 syncs;
 };
+// The counters live in an array of cells, each holding its own key (tgid 0: free), and a
+// hash maps each key to its cell. A thread's slot remembers the cell of its last call: the
+// next call of the same key checks the cell's key (four compares) and counts, where looking
+// the key up in a hash took 50-60 ns a write (bpf_stats, this VM). A key's first call looks
+// it up, or takes a cell: one user space freed (wtop_free, the cells of processes gone), else
+// a fresh one (wtop_next, an atomic fetch-and-add: Linux 5.12; without it, user space queues
+// every cell before the programs start, and wtop_next counts those taken).
 // One value per entry, not one per CPU: an entry is its thread's, and a thread runs on one CPU
 // at a time, so a call's plain adds race with nothing. What completes apart from its thread
 // (io_uring, libaio: wtop_add_async) is counted in entries of its own (pad FOREIGN), with
 // atomic adds. Per CPU, the map took 152 bytes x CPUs an entry: 640 MB of the kernel's per-CPU
 // memory at 64 CPUs, as much again in the dashboard, all copied by each read.
-// Preallocated (4-7 ms of a start; per CPU it took 41-78): made on demand
+// Preallocated (the hash: 4-7 ms of a start; per CPU it took 41-78): made on demand
 // (BPF_F_NO_PREALLOC), about half the entries of 10,000 processes writing at once were lost,
 // the kernel's allocator refilling its per-CPU cache only afterwards (tests/bpf/test_storm.py).
 #define FOREIGN 1
-BPF_TABLE("hash", struct fd_key, struct fd_stats, wtop_procs, WTOP_MAP_SIZE);
+struct cell {
+    struct fd_stats st; // first: a cell's counters are at its own address (clang may otherwise
+    struct fd_key key;  // add the offset before the null check, which the verifier refuses)
+};
+#ifdef WTOP_FETCH
+// user space reads the cells in place (Linux 5.5), and frees a cell by writing to it
+BPF_F_TABLE("array", int, struct cell, wtop_cells, WTOP_MAP_SIZE, BPF_F_MMAPABLE);
+#else
+BPF_ARRAY(wtop_cells, struct cell, WTOP_MAP_SIZE);
+#endif
+BPF_HASH(wtop_procs, struct fd_key, u32, WTOP_MAP_SIZE);
+BPF_QUEUE(wtop_free, u32, WTOP_MAP_SIZE);
+BPF_ARRAY(wtop_next, u64, 1); // cells taken fresh: user space reads cells below it
 
 // Name and user of each process, written once when the process first appears and again
 // when it calls exec (so `sh -c dd ...` shows as dd).
@@ -160,7 +179,9 @@ struct start_slot {
     u32 type;
     u32 comm_tid; // the thread whose name `comm` holds (0: none): see wtop_comm
     char comm[16];
-    u64 pad[2];   // 64 bytes: one cache line a slot
+    u32 cell;     // the cell of the slot's last counted call (see wtop_cached)
+    u32 pad1;
+    u64 pad[1];   // 64 bytes: one cache line a slot
 };
 BPF_ARRAY(wtop_starts, struct start_slot, WTOP_SLOTS);
 
@@ -369,29 +390,92 @@ static __always_inline void wtop_add_async(struct fd_stats *ps, long ret, u32 ty
         __sync_fetch_and_add(&ps->errors, 1);
 }
 
-// A (process, descriptor, thread, name) entry, made if new; *made says whether this call
-// made it. 0 when the map is full (counted).
-static __always_inline struct fd_stats *wtop_entry(struct fd_key *key, struct cpu_stats *cs, int *made)
+// The cell of a (process, descriptor, thread, name), taken if new; *made says whether this
+// call took it, *at which cell it is. 0 when no cell is left (counted).
+static __always_inline struct fd_stats *wtop_entry(struct fd_key *key, struct cpu_stats *cs, int *made, u32 *at)
 {
-    struct fd_stats *ps = wtop_procs.lookup(key);
-    if (ps)
-        return ps;
-    struct fd_stats zero = {};
-    // BPF_NOEXIST: another CPU may have created it meanwhile (-EEXIST), then look again.
-    *made = wtop_procs.insert(key, &zero) == 0;
-    ps = wtop_procs.lookup(key);
-    if (!ps)
+    u32 *ip = wtop_procs.lookup(key);
+    u32 i;
+    struct cell *c;
+    if (ip) {
+        i = *ip;
+        c = wtop_cells.lookup(&i);
+        if (!c)
+            return 0;
+        *at = i;
+        return &c->st;
+    }
+    u32 zero = 0;
+    u64 *next = wtop_next.lookup(&zero);
+    if (!next)
+        return 0;
+#ifdef WTOP_FETCH
+    if (wtop_free.pop(&i) != 0) {
+        if (*next >= WTOP_MAP_SIZE) {
+            cs->skip_map_full++;
+            return 0;
+        }
+        i = (u32)__sync_fetch_and_add(next, 1);
+    }
+#else
+    if (wtop_free.pop(&i) != 0) {
         cs->skip_map_full++;
-    return ps;
+        return 0;
+    }
+    __sync_fetch_and_add(next, 1); // the cells were queued in order: those below it are taken
+#endif
+    c = wtop_cells.lookup(&i);
+    if (!c) { // beyond the array: i came from a fetch-and-add that raced past the end
+        cs->skip_map_full++;
+        return 0;
+    }
+    // The key's cell is claimed in the hash first (BPF_NOEXIST: a completion on another CPU
+    // may have claimed one for the same key meanwhile), then the cell is given its key.
+    if (wtop_procs.insert(key, &i) != 0) {
+        wtop_free.push(&i, 0);
+        ip = wtop_procs.lookup(key);
+        if (!ip) {
+            cs->skip_map_full++;
+            return 0;
+        }
+        i = *ip;
+        c = wtop_cells.lookup(&i);
+        if (!c)
+            return 0;
+        *at = i;
+        return &c->st;
+    }
+    // tgid last: a cell whose tgid is 0 is free, and user space reads cells as they are
+    c->key.fd = key->fd;
+    c->key.tid = key->tid;
+    c->key.pad = key->pad;
+    __builtin_memcpy(c->key.comm, key->comm, sizeof(c->key.comm));
+    asm volatile("" ::: "memory");
+    c->key.tgid = key->tgid;
+    *made = 1;
+    *at = i;
+    return &c->st;
 }
 
-static __always_inline struct fd_stats *wtop_fd(struct fd_key *key, struct cpu_stats *cs)
+static __always_inline struct fd_stats *wtop_fd(struct fd_key *key, struct cpu_stats *cs, u32 *at)
 {
     int made = 0;
-    struct fd_stats *ps = wtop_entry(key, cs, &made);
+    struct fd_stats *ps = wtop_entry(key, cs, &made, at);
     if (ps && made)
         wtop_note_process(key->tgid);
     return ps;
+}
+
+// The cell the thread's slot remembers, if it holds this key.
+static __always_inline struct fd_stats *wtop_cached(u32 i, struct fd_key *key)
+{
+    struct cell *c = wtop_cells.lookup(&i);
+    if (!c)
+        return 0;
+    u64 *a = (u64 *)&c->key, *b = (u64 *)key;
+    if (a[0] != b[0] || a[1] != b[1] || a[2] != b[2] || a[3] != b[3])
+        return 0;
+    return &c->st;
 }
 
 // The log2 bucket of a value, as BCC's bpf_log2l counts it (floor(log2(v)) + 1; 0 and 1 in
@@ -510,9 +594,15 @@ static __always_inline int wtop_exit(u64 pid_tgid, long ret, u32 type, s32 fd, i
         wtop_comm(s, key.tid, key.comm);
     else
         bpf_get_current_comm(&key.comm, sizeof(key.comm));
-    struct fd_stats *ps = wtop_fd(&key, cs);
-    if (!ps)
-        return 0;
+    struct fd_stats *ps = s ? wtop_cached(s->cell, &key) : 0;
+    if (!ps) {
+        u32 at = 0;
+        ps = wtop_fd(&key, cs, &at);
+        if (!ps)
+            return 0;
+        if (s)
+            s->cell = at;
+    }
     wtop_add(ps, ret, type);
     return 0;
 }
@@ -602,7 +692,8 @@ static __always_inline int wtop_async_done(struct async_done *d)
     struct fd_key key = {.tgid = tgid, .fd = d->fd, .tid = d->tid, .pad = FOREIGN};
     __builtin_memcpy(key.comm, d->comm, sizeof(key.comm));
     int made = 0;
-    struct fd_stats *ps = wtop_entry(&key, cs, &made);
+    u32 at;
+    struct fd_stats *ps = wtop_entry(&key, cs, &made, &at);
     if (ps && type < CALLS)
         wtop_add_async(ps, ret, type);
     return 0;
@@ -811,7 +902,8 @@ static __always_inline void wtop_aio_count(struct cpu_stats *cs, struct fd_key *
         cs->errors++;
     }
     int made = 0;
-    struct fd_stats *ps = wtop_entry(key, cs, &made);
+    u32 at;
+    struct fd_stats *ps = wtop_entry(key, cs, &made, &at);
     if (ps)
         wtop_add_async(ps, ret, LIBAIO);
 }

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes as ct
+
 import pytest
 
 from probes import bpfsys
+from probes.kernel import FD_KEY
 from probes.live import LiveSource
 from probes.program import BLOCK, DIRTY_OLD, TRACEPOINTS, URING_SUBMIT_OLD, ProbeOptions, available_tracepoints
 from tests.bpf.conftest import run_to_end
@@ -28,15 +31,33 @@ def test_without_sys_enter_sizes_stay_exact_and_latency_says_why(spawn):
     assert any(n.startswith("latency: unavailable") for n in s.notes)
 
 
-def test_key_by_key_reads_when_batches_are_refused(spawn, monkeypatch):
+@pytest.mark.parametrize("fetch", [True, False], ids=["cells in place", "cells read"])
+def test_key_by_key_reads_when_batches_are_refused(spawn, monkeypatch, fetch):
     monkeypatch.setattr(bpfsys, "force_no_batch", True)
     ws = [spawn(b"k-nobatch", 100, 5 + i) for i in range(20)]
-    with LiveSource(ProbeOptions(comm="k-nobatch")) as src:
+    with LiveSource(ProbeOptions(comm="k-nobatch", fetch=fetch)) as src:
         src.sample()
         run_to_end(ws)
         s = src.sample()
+        src.sample()  # read again idle, then freed one by one
+        assert not any(src.has_entry(w.pid)[0] for w in ws)
     assert {p.pid: p.writes for p in s.processes} == {w.pid: 5 + i for i, w in enumerate(ws)}
     assert "maps: read key by key, this kernel has no batch map operations" in s.notes
+
+
+@pytest.mark.parametrize("batch", [True, False], ids=["batch", "key by key"])
+def test_delete_each_says_which_keys_were_there(monkeypatch, batch):
+    """A sweep deletes its keys in one call where the kernel can; a key already gone is said,
+    and the keys after it are still deleted."""
+    monkeypatch.setattr(bpfsys, "force_no_batch", not batch)
+    with LiveSource(ProbeOptions(comm="k-nobody")) as src:
+        fd = src.kernel.map_fd("wtop_procs")
+        keys = [FD_KEY.pack(4_000_000 + i, 3, 4_000_000 + i, 0, b"k-nobody") for i in range(4)]
+        for i in (0, 2, 3):
+            bpfsys.update(fd, ct.create_string_buffer(keys[i], len(keys[i])), ct.c_uint32(i))
+        raw = ct.create_string_buffer(b"".join(keys), 4 * FD_KEY.size)
+        assert bpfsys.delete_each(fd, raw, FD_KEY.size, 4) == [True, False, True, True]
+        assert not any(bpfsys.lookup(fd, ct.create_string_buffer(k, len(k)), ct.c_uint32()) for k in keys)
 
 
 @pytest.mark.parametrize("stats", ["1", "0"], ids=["bpf_stats on", "bpf_stats off"])
@@ -145,14 +166,14 @@ def test_names_are_read_as_asked_one_by_one_then_all_at_once(spawn, monkeypatch)
     }
 
 
-@pytest.mark.parametrize("name", ["wtop_procs", "wtop_dirty"])
-def test_the_big_maps_memory_does_not_grow_with_the_cpus(name):
+@pytest.mark.parametrize(("name", "kind"), [("wtop_procs", 1), ("wtop_cells", 2), ("wtop_dirty", 1)])
+def test_the_big_maps_memory_does_not_grow_with_the_cpus(name, kind):
     """One value an entry, whatever the number of CPUs: per CPU, the process map took 152 bytes
     x CPUs an entry of the kernel's per-CPU memory (640 MB at 64 CPUs), as much again in the
     dashboard, and every read copied it all. The kernel's own accounting of each map (its
     fdinfo) says so."""
     with LiveSource(ProbeOptions()) as src:
         info = fdinfo_of(src.kernel._maps[name])
-    assert int(info["map_type"]) == 1  # BPF_MAP_TYPE_HASH, not PERCPU_HASH (5)
+    assert int(info["map_type"]) == kind  # BPF_MAP_TYPE_HASH or ARRAY, not PERCPU_HASH (5) or _ARRAY (6)
     per_entry = int(info["memlock"]) / int(info["max_entries"])
     assert per_entry < int(info["key_size"]) + int(info["value_size"]) + 128, per_entry

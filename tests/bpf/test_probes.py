@@ -112,10 +112,17 @@ def test_own_writes_are_left_out(spawn):
     assert row_of(s, w.pid).writes == 10
 
 
-def test_map_full_is_counted_exactly(spawn):
+FETCH = pytest.mark.parametrize("fetch", [True, False], ids=["fetch_add", "queued"])
+"""Both ways the programs take a fresh cell: an atomic fetch-and-add (Linux 5.12), or a queue
+user space fills before they start (older kernels)."""
+
+
+@FETCH
+def test_map_full_is_counted_exactly(spawn, fetch):
     """A deliberately tiny process map: every write of the processes that do not fit is counted."""
     writers = [spawn(b"wtopfull", 8, 3) for _ in range(40)]
-    with LiveSource(ProbeOptions(comm="wtopfull", map_size=16)) as src:
+    with LiveSource(ProbeOptions(comm="wtopfull", map_size=16, fetch=fetch)) as src:
+        assert src.opts.fetch == fetch
         src.sample()
         for w in writers:
             w.go()
@@ -127,6 +134,28 @@ def test_map_full_is_counted_exactly(spawn):
     assert attributed == 48
     assert s.skipped.map_full == (40 - 16) * 3
     assert s.writes == 120 and s.sizes.total == 120  # the histograms still see every write
+
+
+@FETCH
+def test_the_cells_of_processes_gone_are_taken_again(spawn, fetch):
+    """The counters live in a fixed number of cells (map_size). Those of processes gone are
+    freed and taken again: three waves of 12 writers fit in 16 cells, every write is counted,
+    and no freed cell's old counts reach its next owner."""
+    with LiveSource(ProbeOptions(comm="wtopcell", map_size=16, fetch=fetch)) as src:
+        assert src.opts.fetch == fetch
+        src.sample()
+        for wave in range(3):
+            n = 3 + wave
+            ws = [spawn(b"wtopcell", 8 + wave, n) for _ in range(12)]
+            for w in ws:
+                w.go()
+            for w in ws:
+                w.wait()
+            s = src.sample()
+            assert {p.pid: (p.writes, p.bytes) for p in s.processes} == {w.pid: (n, n * (8 + wave)) for w in ws}
+            assert s.skipped.map_full == 0 and s.writes == 12 * n
+            src.sample()  # read again idle, then freed
+            assert not any(src.has_entry(w.pid)[0] for w in ws)
 
 
 def test_exit_without_entry_is_counted(spawn, tmp_path):
