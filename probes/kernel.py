@@ -268,9 +268,12 @@ class Kernel:
         self.begin_close()
         for t in self._closing:
             t.join()
-        if self._cells_mm is not None:
-            self._cells_mm.close()
-            self._cells_mm = None
+        mm, self._cells_mm = self._cells_mm, None
+        if mm is not None:
+            try:
+                mm.close()
+            except BufferError:  # a read still going on the worker's thread (the screen does not
+                pass  # wait for it): unmapped when that read lets go
         for fd in self._progs + list(self._maps.values()):
             _close_quietly(fd)
         self._progs, self._maps = [], {}

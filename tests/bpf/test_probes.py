@@ -276,6 +276,26 @@ def test_close_detaches_everything():
     assert maps_left(ids) == set()
 
 
+def test_close_during_a_read_of_the_cells_neither_fails_nor_leaves_a_map(spawn):
+    """The screen does not wait for the probe worker's thread: the source may be closed while
+    a read holds the process map's cells, mapped into wtop. Closing says nothing, the read
+    still sees what it read, and the map goes once the read lets go."""
+    before = existing_map_ids()
+    src = LiveSource(ProbeOptions(comm="wtop-late"))
+    ids = existing_map_ids() - before
+    w = spawn(b"wtop-late", 64, 3)
+    src.sample()
+    w.go()
+    w.wait()
+    src.sample()
+    assert src.kernel.opts.fetch  # cells mapped in place (Linux 5.12)
+    view = src.kernel._cell_view()  # what a read on the worker's thread holds
+    src.close()
+    assert bytes(view[:8]) != bytes(8)  # the first cell, taken by the writer: bytes = 3 * 64
+    view.release()
+    assert maps_left(ids) == set()
+
+
 def test_two_instances_do_not_disturb_each_other(spawn):
     w = spawn(b"wtop-twice", 32, 300)
     with LiveSource(ProbeOptions(pid=w.pid)) as a, LiveSource(ProbeOptions(pid=w.pid)) as b:
