@@ -112,17 +112,19 @@ def test_own_writes_are_left_out(spawn):
     assert row_of(s, w.pid).writes == 10
 
 
-FETCH = pytest.mark.parametrize("fetch", [True, False], ids=["fetch_add", "queued"])
+FETCH = pytest.mark.parametrize(
+    ("fetch", "modern"), [(True, True), (False, True), (False, False)], ids=["fetch_add", "queued", "queued_plain"]
+)
 """Both ways the programs take a fresh cell: an atomic fetch-and-add (Linux 5.12), or a queue
-user space fills before they start (older kernels)."""
+user space fills before they start (older kernels: with the plain programs, as before 5.12)."""
 
 
 @FETCH
-def test_map_full_is_counted_exactly(spawn, fetch):
+def test_map_full_is_counted_exactly(spawn, fetch, modern):
     """A deliberately tiny process map: every write of the processes that do not fit is counted."""
     writers = [spawn(b"wtopfull", 8, 3) for _ in range(40)]
-    with LiveSource(ProbeOptions(comm="wtopfull", map_size=16, fetch=fetch)) as src:
-        assert src.opts.fetch == fetch
+    with LiveSource(ProbeOptions(comm="wtopfull", map_size=16, fetch=fetch, modern=modern)) as src:
+        assert (src.opts.fetch, src.opts.modern) == (fetch, modern)
         src.sample()
         for w in writers:
             w.go()
@@ -137,12 +139,12 @@ def test_map_full_is_counted_exactly(spawn, fetch):
 
 
 @FETCH
-def test_the_cells_of_processes_gone_are_taken_again(spawn, fetch):
+def test_the_cells_of_processes_gone_are_taken_again(spawn, fetch, modern):
     """The counters live in a fixed number of cells (map_size). Those of processes gone are
     freed and taken again: three waves of 12 writers fit in 16 cells, every write is counted,
     and no freed cell's old counts reach its next owner."""
-    with LiveSource(ProbeOptions(comm="wtopcell", map_size=16, fetch=fetch)) as src:
-        assert src.opts.fetch == fetch
+    with LiveSource(ProbeOptions(comm="wtopcell", map_size=16, fetch=fetch, modern=modern)) as src:
+        assert (src.opts.fetch, src.opts.modern) == (fetch, modern)
         src.sample()
         for wave in range(3):
             n = 3 + wave
