@@ -790,6 +790,20 @@ def _burst(bins, n: int) -> tuple[int, int, int, float, float]:
         forker.wait(60)
 
 
+def cpu_model() -> str:
+    """The CPU's model as /proc/cpuinfo names it (figures differ between CPUs of one kind of
+    machine), else the architecture."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -807,7 +821,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     q = args.quick
     print(
-        f"wtop benchmark on {platform.node()}: Linux {platform.release()}, {os.cpu_count()} CPUs, "
+        f"wtop benchmark on {platform.node()}: Linux {platform.release()}, {os.cpu_count()} CPUs ({cpu_model()}), "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "
         f"{'quick' if q else 'full'} run, {time.strftime('%Y-%m-%d %H:%M')}"
     )
