@@ -234,7 +234,9 @@ async def test_worker_samples_on_schedule_and_stops_on_quit():
     source = CountingSource()
     app = make_app(source, interval=0.05, start_worker=True)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.6)
+        deadline = time.monotonic() + 10  # 5 intervals of 0.05 s: a quarter second when idle
+        while app.state.intervals < 5 and time.monotonic() < deadline:
+            await pilot.pause(0.05)
         assert app.state.intervals >= 5
         assert threading.main_thread().name not in source.threads
         t0 = time.monotonic()
@@ -288,7 +290,9 @@ class FailingSource:
 async def test_source_error_exits_with_its_message():
     app = make_app(FailingSource(), interval=0.05, start_worker=True)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.3)
+        deadline = time.monotonic() + 10  # the first read fails at once: the app ends by itself
+        while app.is_running and time.monotonic() < deadline:
+            await pilot.pause(0.05)
     assert app.return_code == 1 and app.error == "the BPF map went away"
 
 
