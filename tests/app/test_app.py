@@ -637,9 +637,8 @@ async def test_keys_typed_at_once_while_a_view_is_first_mounted_are_handled_in_o
     async with app.run_test(size=(100, 30)) as pilot:
         await feed(pilot, workload())
         await pilot.press("4", "1", "slash", "k", "e", "e", "p")
-        for _ in range(20):
-            if app.view == "top" and app.name_filter == "keep":
-                break
+        deadline = time.monotonic() + 10
+        while not (app.view == "top" and app.name_filter == "keep") and time.monotonic() < deadline:
             await pilot.pause(0.05)
         assert (app.view, app.name_filter, app.paused) == ("top", "keep", False)
 
