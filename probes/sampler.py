@@ -470,6 +470,8 @@ class Sampler:
         for key, vals in r.procs.items():
             old = prev_get(key)
             if old is None:
+                if not vals:  # nothing counted yet: a cell read as it was being taken
+                    continue
                 d = vals  # a new entry: all of it is this interval's
             elif vals != old:
                 d = vals - old

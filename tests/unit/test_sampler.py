@@ -205,6 +205,19 @@ def test_threads_and_names_at_the_time_of_the_write():
     ]
 
 
+def test_an_entry_with_nothing_counted_yet_makes_no_row():
+    """The kernel gives a cell its key, then counts into it; a read in between (or one that saw
+    the key half written, on a CPU that orders stores loosely) finds nothing counted: no
+    process, thread or file row comes of it, and its writes count when they come."""
+    w = World()
+    s = w.sampler(Reading(cpu(), {}, time=0.0))
+    snap, _, _ = s.step(Reading(cpu(), {k(100, 3): fd(0, 0), k(100, 0, 0, b""): fd(0, 0)}, time=1.0))
+    assert (snap.processes, snap.threads, snap.files) == ((), (), ())
+    snap, _, _ = s.step(Reading(cpu(8, 1), {k(100, 3): fd(8, 1)}, time=2.0))
+    assert [(p.pid, p.bytes, p.writes) for p in snap.processes] == [(100, 8, 1)]
+    assert [(t.tid, t.bytes) for t in snap.threads] == [(100, 8)]
+
+
 def test_packed_counters_keep_every_counter_apart():
     """Entries' counters are added and subtracted as one int each (sampler.pack_counts): every
     counter must come out as tuple arithmetic gives it, the biggest ones included."""
