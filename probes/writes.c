@@ -446,12 +446,19 @@ static __always_inline struct fd_stats *wtop_entry(struct fd_key *key, struct cp
         return &c->st;
     }
     // tgid last: a cell whose tgid is 0 is free, and user space reads cells as they are
-    c->key.fd = key->fd;
     c->key.tid = key->tid;
     c->key.pad = key->pad;
     __builtin_memcpy(c->key.comm, key->comm, sizeof(c->key.comm));
+#ifdef WTOP_FETCH
+    // tgid and fd in one exchange (an atomic that fetches, on the key's first 8 bytes): it
+    // orders the stores above before it, and the counts after it, on every CPU (x86 orders
+    // plain stores anyway; arm64 does not)
+    __sync_lock_test_and_set((u64 *)&c->key, ((u64)(u32)key->fd << 32) | key->tgid);
+#else
+    c->key.fd = key->fd;
     asm volatile("" ::: "memory");
     c->key.tgid = key->tgid;
+#endif
     *made = 1;
     *at = i;
     return &c->st;
