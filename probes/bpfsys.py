@@ -12,6 +12,7 @@ import errno
 import fcntl
 import os
 import platform
+import re
 
 _libc = ct.CDLL(None, use_errno=True)
 _libc.syscall.restype = ct.c_long
@@ -256,6 +257,12 @@ def _lookup_one_by_one(map_fd: int, keys, values, key_size: int, value_size: int
         prev = nxt
         n += 1
     return n
+
+
+def release_at_least(major: int, minor: int, release: str | None = None) -> bool:
+    """Whether the kernel's release (this one's by default) is major.minor or later."""
+    m = re.match(r"(\d+)\.(\d+)", release if release is not None else os.uname().release)
+    return bool(m) and (int(m[1]), int(m[2])) >= (major, minor)
 
 
 def possible_cpus() -> int:

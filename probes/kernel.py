@@ -67,15 +67,6 @@ DISK_STATS = struct.Struct(f"<{BUCKETS}Q8Q")  # struct disk_stats
 DISK_FIELDS = ("bytes", "ios", "errors", "flushes", "lat_sum", "lat_max", "lat_epoch", "no_issue")
 
 
-def release_at_least(major: int, minor: int) -> bool:
-    """Whether the running kernel's release is major.minor or later."""
-    try:
-        have = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
-    except ValueError:
-        return False
-    return have >= (major, minor)
-
-
 def _close_quietly(fd: int) -> None:
     try:
         os.close(fd)
@@ -145,7 +136,7 @@ class Kernel:
             tracepoints=wanted,
             rename_has_pid=rename_has_pid(bpfsys.tracefs()),
             modern=opts.modern and os.path.exists(BTF_VMLINUX),
-            fetch=opts.fetch and release_at_least(5, 12),
+            fetch=opts.fetch and bpfsys.release_at_least(5, 12),
         )
         self.notes: list[str] = missing_notes(wanted)
         self._progs, self._maps, self.loaded_from, opts = load(opts)

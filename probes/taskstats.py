@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import socket
 import struct
+
+from . import bpfsys
 
 NETLINK_GENERIC = 16
 GENL_ID_CTRL = 0x10
@@ -55,8 +56,7 @@ def names_last_thread(release: str | None = None) -> bool:
     """Whether this kernel's records say which thread was its process's last (AGROUP, with
     version 12: Linux 5.19 and later). Where they do, a process with no such record has not
     exited (unless records were lost)."""
-    m = re.match(r"(\d+)\.(\d+)", release if release is not None else os.uname().release)
-    return bool(m) and (int(m[1]), int(m[2])) >= (5, 19)
+    return bpfsys.release_at_least(5, 19, release)
 
 
 def _possible(ncpu: int, path: str = "/sys/devices/system/cpu/possible") -> str:
