@@ -176,7 +176,6 @@ class Kernel:
         """The interval number the kernel stamps maxima with; advanced after each read."""
         self._zero = ct.c_uint32(0)
         self._cpu_buf = ct.create_string_buffer(CPU_STATS.size * self.ncpu)
-        self._cell_idx = (ct.c_uint32 * n)()
         self._cells_high = 0
         """How many cells the last read looked at."""
         if opts.fetch:
@@ -184,9 +183,10 @@ class Kernel:
             rw = mmap.PROT_READ | mmap.PROT_WRITE
             self._cells_mm = mmap.mmap(self._maps["wtop_cells"], size, mmap.MAP_SHARED, rw)
             self._cells = None
-        else:
+        else:  # what only a copying read and a freeing write need
             self._cells = ct.create_string_buffer(n * CELL_SIZE)
-        self._empty_cell = ct.create_string_buffer(CELL_SIZE)
+            self._cell_idx = (ct.c_uint32 * n)()
+            self._empty_cell = ct.create_string_buffer(CELL_SIZE)
         self._dirty_keys = ct.create_string_buffer(DIRTY_MAX * DIRTY_KEY.size)
         self._dirty_vals = ct.create_string_buffer(DIRTY_MAX * 8)
         self._name_buf = ct.create_string_buffer(INFO.size)
