@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -11,6 +12,14 @@ from tests.conftest import hist, snap
 from tui.app import AppConfig, WtopApp
 
 FIXED_TIME = 1_700_000_000.0
+
+
+async def until(pilot, done, timeout: float = 10.0) -> None:
+    """Let the app run until done() says so, or timeout seconds: a signal to wait for, not a
+    time a loaded machine may need more of. The caller asserts what it waited for."""
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        await pilot.pause(0.05)
 
 
 def make_app(source=None, **config) -> WtopApp:

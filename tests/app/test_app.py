@@ -10,7 +10,7 @@ import pytest
 from textual.widgets import ContentSwitcher, Static
 
 from probes.snapshot import Cost, Family, Log2Histogram, Skipped
-from tests.app.conftest import FIXED_TIME, make_app, workload
+from tests.app.conftest import FIXED_TIME, make_app, until, workload
 from tests.conftest import hist, snap
 from tui.app import AppConfig, WtopApp
 from tui.messages import SnapshotReady
@@ -234,9 +234,7 @@ async def test_worker_samples_on_schedule_and_stops_on_quit():
     source = CountingSource()
     app = make_app(source, interval=0.05, start_worker=True)
     async with app.run_test(size=(80, 24)) as pilot:
-        deadline = time.monotonic() + 10  # 5 intervals of 0.05 s: a quarter second when idle
-        while app.state.intervals < 5 and time.monotonic() < deadline:
-            await pilot.pause(0.05)
+        await until(pilot, lambda: app.state.intervals >= 5)  # 5 intervals of 0.05 s: 0.25 s idle
         assert app.state.intervals >= 5
         assert threading.main_thread().name not in source.threads
         t0 = time.monotonic()
@@ -276,8 +274,7 @@ async def test_figures_read_before_the_screen_are_in_its_first_frame():
         assert row[:4] == ["4242", "postgres", "root", "40.0 KiB/s"]  # 8 KiB in 0.2 s
         assert "run 8.0 KiB, 2 writes" in app.query_one("#status").plain
         source.gate.set()
-        while app.is_running:  # --count 2: the first interval and the worker's one
-            await pilot.pause(0.02)
+        await until(pilot, lambda: not app.is_running)  # --count 2: the first interval and the worker's one
     assert source.calls == 1 and seen == [first, snap(1, [(1, "init", 0, 100, 1)], elapsed=0.05)]
     assert app.state.intervals == 2 and app.return_code == 0
 
@@ -290,9 +287,7 @@ class FailingSource:
 async def test_source_error_exits_with_its_message():
     app = make_app(FailingSource(), interval=0.05, start_worker=True)
     async with app.run_test(size=(80, 24)) as pilot:
-        deadline = time.monotonic() + 10  # the first read fails at once: the app ends by itself
-        while app.is_running and time.monotonic() < deadline:
-            await pilot.pause(0.05)
+        await until(pilot, lambda: not app.is_running)  # the first read fails at once: it ends itself
     assert app.return_code == 1 and app.error == "the BPF map went away"
 
 
@@ -637,9 +632,7 @@ async def test_keys_typed_at_once_while_a_view_is_first_mounted_are_handled_in_o
     async with app.run_test(size=(100, 30)) as pilot:
         await feed(pilot, workload())
         await pilot.press("4", "1", "slash", "k", "e", "e", "p")
-        deadline = time.monotonic() + 10
-        while not (app.view == "top" and app.name_filter == "keep") and time.monotonic() < deadline:
-            await pilot.pause(0.05)
+        await until(pilot, lambda: app.view == "top" and app.name_filter == "keep")
         assert (app.view, app.name_filter, app.paused) == ("top", "keep", False)
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-import time
 
-from tests.app.conftest import FIXED_TIME
+from tests.app.conftest import FIXED_TIME, until
 from tests.conftest import snap
 from tui.app import AppConfig, WtopApp
 from tui.views.top import TopTable
@@ -49,9 +48,7 @@ async def test_replay_steps_and_jumps():
 async def test_replay_plays_by_itself_and_pauses():
     app = WtopApp(None, AppConfig(interval=0.05, host="h"), replay=recording(100))
     async with app.run_test(size=(80, 24)) as pilot:
-        deadline = time.monotonic() + 20  # it plays on its own: wait for it, not for a rate
-        while app.replay_pos <= 3 and time.monotonic() < deadline:
-            await pilot.pause(0.1)
+        await until(pilot, lambda: app.replay_pos > 3, 20)  # it plays on its own: wait for it, not a rate
         assert app.replay_pos > 3
         await pilot.press("p")
         pos = app.replay_pos
