@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import json
 import os
 import platform
 import pty
@@ -27,6 +26,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from probes import bpfsys
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
@@ -273,9 +274,9 @@ def bench_write_runtime(bins, n: int, reps: int, other: bool = False) -> None:
             for name in names:
                 peer, ids = with_new_programs(PEERS[name])
                 try:
-                    t0 = bpftool_run_ns(ids)
+                    t0 = id_run_ns(ids)
                     ns_per_write(bins["writebench"], n, 1, peer, other)
-                    got[name].append((bpftool_run_ns(ids) - t0) / n)
+                    got[name].append((id_run_ns(ids) - t0) / n)
                 finally:
                     peer.close()
     med = {k: statistics.median(v) for k, v in got.items()}
@@ -532,14 +533,9 @@ def prog_run_ns(fds: list[int]) -> int:
     return prog_runs(fds)[0]
 
 
-def bpftool_progs() -> dict[int, dict]:
-    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout
-    return {p["id"]: p for p in json.loads(out)}
-
-
-def bpftool_run_ns(ids: set[int]) -> int:
-    """run_time_ns of these programs (bpftrace's: those that appeared with it)."""
-    return bpftool_runs(ids)[0]
+def id_run_ns(ids: set[int]) -> int:
+    """run_time_ns of the programs of these ids (bpftrace's: those that appeared with it)."""
+    return bpfsys.prog_runs(ids)[0]
 
 
 @contextlib.contextmanager
@@ -557,16 +553,16 @@ def bpf_stats():
 
 def with_new_programs(make):
     """(the peer make() started, the ids of the BPF programs that appeared with it)."""
-    before = set(bpftool_progs())
+    before = bpfsys.prog_ids()
     peer = make()
-    return peer, set(bpftool_progs()) - before
+    return peer, bpfsys.prog_ids() - before
 
 
 def bench_disk(n: int, reps: int) -> None:
     """What the block probes cost per write request, measured by the kernel itself
     (kernel.bpf_stats_enabled: each program's run time and run count). The request's own
     time is far too noisy here to show a difference of a few hundred ns (about 30 us, +-5 us
-    between runs), so the probes' time is measured directly, as bpftool shows it."""
+    between runs), so the probes' time is measured directly, as `bpftool prog` shows it."""
     backing = Path("/dev/shm/wtop-bench-disk.img")
     with open(backing, "wb") as f:
         f.truncate(n * 4096)
@@ -599,7 +595,7 @@ def bench_disk(n: int, reps: int) -> None:
                     bt, ids = with_new_programs(functools.partial(Bpftrace, BPFTRACE_DISK))
                     try:
                         results["bpftrace (issue->complete hist, bytes)"].append(
-                            measure(functools.partial(bpftool_run_ns, ids))
+                            measure(functools.partial(id_run_ns, ids))
                         )
                     finally:
                         bt.close()
@@ -656,7 +652,7 @@ def bench_families(bins, n: int, reps: int) -> None:
                 if shutil.which("bpftrace"):
                     bt, ids = with_new_programs(functools.partial(Bpftrace, bpftrace_family(call, kind != "sync")))
                     try:
-                        got["bpftrace"].append(run(kind, functools.partial(bpftool_run_ns, ids)))
+                        got["bpftrace"].append(run(kind, functools.partial(id_run_ns, ids)))
                     finally:
                         bt.close()
             rows.append((kind, call, got))
@@ -677,22 +673,10 @@ def prog_runs(fds: list[int]) -> tuple[int, int]:
     """(run_time_ns, run_cnt) summed over programs, from fdinfo (kernel.bpf_stats_enabled)."""
     t = c = 0
     for fd in fds:
-        with open(f"/proc/self/fdinfo/{fd}") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k == "run_time_ns":
-                    t += int(v)
-                elif k == "run_cnt":
-                    c += int(v)
+        t1, c1 = bpfsys.fd_runs(fd)
+        t += t1
+        c += c1
     return t, c
-
-
-def bpftool_runs(ids: set[int]) -> tuple[int, int]:
-    progs = bpftool_progs()
-    return (
-        sum(progs.get(i, {}).get("run_time_ns", 0) for i in ids),
-        sum(progs.get(i, {}).get("run_cnt", 0) for i in ids),
-    )
 
 
 def bench_dirty(n: int, reps: int) -> None:
@@ -726,7 +710,7 @@ def bench_dirty(n: int, reps: int) -> None:
                 if shutil.which("bpftrace"):
                     bt, ids = with_new_programs(functools.partial(Bpftrace, BPFTRACE_DIRTY))
                     try:
-                        got["bpftrace (@[pid, bdi] = count())"].append(run(functools.partial(bpftool_runs, ids)))
+                        got["bpftrace (@[pid, bdi] = count())"].append(run(functools.partial(bpfsys.prog_runs, ids)))
                     finally:
                         bt.close()
     finally:

@@ -29,6 +29,8 @@ BPF_MAP_LOOKUP_ELEM = 1
 BPF_MAP_UPDATE_ELEM = 2
 BPF_MAP_DELETE_ELEM = 3
 BPF_MAP_GET_NEXT_KEY = 4
+BPF_PROG_GET_NEXT_ID = 11
+BPF_PROG_GET_FD_BY_ID = 13
 BPF_MAP_LOOKUP_BATCH = 24  # Linux 5.6
 BPF_MAP_DELETE_BATCH = 27  # Linux 5.6
 _NO_BATCH_ERRNOS = (errno.EINVAL, errno.EOPNOTSUPP, 524)  # 524: the kernel's ENOTSUPP
@@ -257,6 +259,58 @@ def _lookup_one_by_one(map_fd: int, keys, values, key_size: int, value_size: int
         prev = nxt
         n += 1
     return n
+
+
+class _Id(ct.Structure):
+    _fields_ = [("id", ct.c_uint32), ("next_id", ct.c_uint32), ("open_flags", ct.c_uint32)]
+
+
+def prog_ids() -> set[int]:
+    """The ids of every BPF program loaded on the machine (as `bpftool prog list` shows them)."""
+    ids: set[int] = set()
+    attr = _Id()
+    while True:
+        try:
+            _bpf(BPF_PROG_GET_NEXT_ID, attr)
+        except BpfError as exc:
+            if exc.errno == errno.ENOENT:
+                return ids
+            raise
+        ids.add(attr.next_id)
+        attr = _Id(id=attr.next_id)
+
+
+def prog_runs(ids) -> tuple[int, int]:
+    """(run_time_ns, run_cnt) summed over the programs of these ids that are still loaded,
+    from their fdinfo (the kernel counts them while kernel.bpf_stats_enabled is 1)."""
+    t = c = 0
+    for i in ids:
+        try:
+            fd = _bpf(BPF_PROG_GET_FD_BY_ID, _Id(id=i))
+        except BpfError as exc:
+            if exc.errno == errno.ENOENT:  # unloaded meanwhile
+                continue
+            raise
+        try:
+            t1, c1 = fd_runs(fd)
+        finally:
+            os.close(fd)
+        t += t1
+        c += c1
+    return t, c
+
+
+def fd_runs(fd: int) -> tuple[int, int]:
+    """(run_time_ns, run_cnt) of the program behind fd, from /proc/self/fdinfo."""
+    t = c = 0
+    with open(f"/proc/self/fdinfo/{fd}") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k == "run_time_ns":
+                t = int(v)
+            elif k == "run_cnt":
+                c = int(v)
+    return t, c
 
 
 def release_at_least(major: int, minor: int, release: str | None = None) -> bool:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import time
 
 import pytest
 
+from probes import bpfsys
 from tests.conftest import start_wtop
 
 pytestmark = pytest.mark.bpf
@@ -60,3 +62,39 @@ def test_json_says_what_wtop_cost(spawn, on):
     else:
         assert all(c["probe_ns"] is None and c["probe_ns_per_run"] is None for c in costs)
         assert all(c["programs"] == [] for c in costs)
+
+
+def test_programs_are_found_by_id_and_their_run_time_read_without_bpftool():
+    """The benchmark finds a peer's programs (bpftrace's) as those that appeared with it, and
+    reads their run time by id through bpf(2), where a fresh machine has no bpftool. bpftool,
+    where the tests install it, is the ground truth: its figures only grow after ours."""
+    import subprocess
+
+    from bcc import BPF
+
+    before = bpfsys.prog_ids()
+    b = BPF(text="RAW_TRACEPOINT_PROBE(sys_enter) { return 0; }")
+    try:
+        ids = bpfsys.prog_ids() - before
+        assert len(ids) == 1
+        (pid,) = ids
+        with bpf_stats(True):
+            t0, c0 = bpfsys.prog_runs(ids)
+            with open("/dev/null", "wb", buffering=0) as f:
+                for _ in range(1000):
+                    f.write(b"x")
+            t1, c1 = bpfsys.prog_runs(ids)
+        assert c1 - c0 >= 1000 and t1 > t0  # every write() entered: at least 1,000 runs
+        shown = json.loads(
+            subprocess.run(
+                ["bpftool", "-j", "prog", "show", "id", str(pid)], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        assert shown["run_cnt"] >= c1 and shown["run_time_ns"] >= t1
+    finally:
+        b.cleanup()
+    deadline = time.monotonic() + 30  # the kernel frees a program after an RCU grace period
+    while pid in bpfsys.prog_ids():
+        assert time.monotonic() < deadline, "the program outlived its last fd"
+        time.sleep(0.01)
+    assert bpfsys.prog_runs({pid}) == (0, 0)  # unloaded: nothing, and no error
