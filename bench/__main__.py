@@ -42,6 +42,14 @@ RAW_TRACEPOINT_PROBE(sys_enter) { return 0; }
 RAW_TRACEPOINT_PROBE(sys_exit) { return 0; }
 """
 
+# The floor with what latency cannot do without: a clock read at each end of the call
+# (bpf_ktime_get_ns, kept from being optimized away). wtop can come no closer to the floor
+# than this while it times every call; "x floor" of this line is that limit on this machine.
+CLOCKS = """
+RAW_TRACEPOINT_PROBE(sys_enter) { return bpf_ktime_get_ns() == 1; }
+RAW_TRACEPOINT_PROBE(sys_exit) { return bpf_ktime_get_ns() == 1; }
+"""
+
 # The same on the per-call perf tracepoints wtop used before it traced every write path
 # (syscalls:sys_enter_write and its kin): cheaper for the calls it does not trace, dearer
 # for a write, and each one 30-80 ms to detach.
@@ -216,9 +224,11 @@ class Nothing:
         pass
 
 
+CLOCKS_PEER = "floor + one clock read each (latency)"
 PEERS = {
     "none": Nothing,
     "floor (empty programs, same tracepoints)": lambda: Bcc(EMPTY),
+    CLOCKS_PEER: lambda: Bcc(CLOCKS),
     "empty programs, per-call tracepoints": lambda: Bcc(EMPTY_PER_CALL),
     "wtop (default probes, drained 1/s)": Wtop,
     "wtop, the writer's own page open": lambda: Wtop(focus=True),
@@ -247,7 +257,7 @@ def ns_per_write(writebench: str, n: int, threads: int, peer=None, other: bool =
 def bench_write(bins, n: int, reps: int, threads: int, other: bool = False) -> dict[str, float]:
     """Median ns/write per peer (other: ns per getppid, a call wtop does not trace); the peers
     take turns each round so drift hits them alike."""
-    names = list(PEERS)
+    names = [k for k in PEERS if not (other and k == CLOCKS_PEER)]  # it reads the clock on every call
     if not shutil.which("bpftrace"):
         names.remove("bpftrace (same figures)")
         print("  (bpftrace not installed: apt-get install bpftrace)")
@@ -267,7 +277,13 @@ def bench_write_runtime(bins, n: int, reps: int, other: bool = False) -> None:
     kernel's own run time of each peer's programs per write (kernel.bpf_stats_enabled), the
     programs being those that appeared with the peer. bpf_stats adds two clock reads to each
     run, so these runs are apart from the wall-clock ones. other: per getppid() instead."""
-    names = [k for k in PEERS if k != "none" and (k != "bpftrace (same figures)" or shutil.which("bpftrace"))]
+    names = [
+        k
+        for k in PEERS
+        if k != "none"
+        and (k != "bpftrace (same figures)" or shutil.which("bpftrace"))
+        and not (other and k == CLOCKS_PEER)
+    ]
     got: dict[str, list[float]] = {k: [] for k in names}
     with bpf_stats():
         for _ in range(reps):
@@ -319,6 +335,12 @@ def report_write(title: str, med: dict[str, float], targets: bool = True) -> Non
         print(f", <= 0.3x bpftrace ({w / (bt - base):.2f}x)")
     else:
         print()
+    clocks = med.get(CLOCKS_PEER)
+    if clocks:
+        print(
+            f"  the two clock reads that time a call, alone: {(clocks - base) / floor:.2f}x floor; "
+            f"wtop's work beyond them: {w - (clocks - base):+.0f} ns"
+        )
 
 
 # -- the dashboard, measured from outside --------------------------------------------------
