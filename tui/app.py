@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,6 +89,11 @@ class WtopApp(App):
         self.error: str | None = None
         self.clock = clock
         self.exits = Exits(source, self.sinks, self.exit)
+        self.last_read: list[Snapshot] = []
+        """Intervals read on the way out, after the screen's last (see probe_loop)."""
+        self.worker_done = threading.Event()
+        """Set when the probe worker has returned (its last snapshots are in the outlets)."""
+        self.worker_started = False
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -111,6 +117,7 @@ class WtopApp(App):
         if self.first is not None:
             self._show(self.first)
         if self.source is not None and self.config.start_worker:
+            self.worker_started = True
             self.poll_source()
         if self.replay is not None:
             if self.replay_note:
@@ -136,7 +143,11 @@ class WtopApp(App):
         """
         worker = get_current_worker()
         stop, cancelled = self.exits.stop, lambda: worker.is_cancelled
-        probe_loop(self.source, self.sinks, self.config, stop, self.post_message, cancelled, self.first)
+        try:
+            post, last = self.post_message, self.last_read.append
+            probe_loop(self.source, self.sinks, self.config, stop, post, cancelled, self.first, last)
+        finally:
+            self.worker_done.set()
 
     @on(SnapshotReady)
     def _snapshot(self, message: SnapshotReady) -> None:

@@ -14,6 +14,10 @@ import time
 from probes import __version__
 from tui.cli import fail, probe_options
 
+LAST_READ_WAIT = 1.0
+"""How long the way out waits for the probe worker's last read (SIGTERM and SIGHUP end the
+process within tui.exits.EXIT_DEADLINE whatever happens)."""
+
 
 def no_screen_here(args: argparse.Namespace) -> str | None:
     """Why the dashboard cannot be drawn here (stdout is no terminal), None when it can."""
@@ -190,6 +194,7 @@ def filters_text(args: argparse.Namespace) -> str:
 
 
 def run_dashboard(args: argparse.Namespace, source, sinks: list) -> int:
+    from probes import runstate
     from tui.app import AppConfig, WtopApp
 
     if problem := screen_compat():
@@ -205,6 +210,11 @@ def run_dashboard(args: argparse.Namespace, source, sinks: list) -> int:
         app.run()
     except KeyboardInterrupt:
         pass
+    # the interval under way when the user quit: into the outlets (closed after this) and the
+    # summary, once the worker has read it (a few ms; a drain of a burst, tens)
+    if app.worker_started and app.worker_done.wait(LAST_READ_WAIT):
+        for snap in app.last_read:
+            runstate.fold(app.state, snap)
     if app.error:
         return fail(app.error)
     print_summary(app.state)

@@ -27,10 +27,16 @@ def probe_loop(
     post: Callable[[object], object],
     cancelled: Callable[[], bool],
     first: Snapshot | None = None,
+    last: Callable[[Snapshot], object] | None = None,
 ) -> None:
     """Until stop, cancellation, COUNT intervals or the end of the source; one line for the user
     on an error, never a traceback. first: the first interval, read before the screen started
-    and already shown by it: the outlets get it here, and the next is read an interval on."""
+    and already shown by it: the outlets get it here, and the next is read an interval on.
+
+    On the way out (stop), the interval under way is read too, as bpftrace prints its maps on
+    Ctrl+C: the outlets get it (a recording ends with the writes up to the quit, not up to the
+    last full interval) and so does last (the summary counts it), not the screen, which is
+    going."""
     fan = Fanout(sinks, lambda message: post(SinkFailed(message)))
     count = config.count
     try:
@@ -40,7 +46,13 @@ def probe_loop(
                 post(SourceEnded())
                 return
             count = count - 1 if count else None
-        for snap in samples(source, config.interval, stop, count, None if first is not None else FIRST_SAMPLE):
+        first_in = None if first is not None else FIRST_SAMPLE
+        for snap in samples(source, config.interval, stop, count, first_in, final=True):
+            if stop.is_set():  # read as the way out began: the screen will not show it
+                fan(snap)
+                if last is not None:
+                    last(snap)
+                continue
             if cancelled():
                 return
             fan(snap)

@@ -168,6 +168,33 @@ def test_the_dashboard_records_while_it_runs(term, spawn, tmp_path):
     assert sum(s.bytes for s in rep.snapshots) == 200_000
 
 
+@pytest.mark.parametrize("how", ["q", "SIGTERM"])
+def test_quitting_keeps_the_interval_under_way(term, spawn, tmp_path, how):
+    """The interval under way when the user quits goes into the recording and the summary, as
+    bpftrace prints its maps on Ctrl+C: with an interval of a minute, every write comes after
+    the screen's last figures, and all of them are there."""
+    rec = tmp_path / "quit.wtop.gz"
+    w = spawn(b"e2e-quit", 1000, 50)  # 50,000 bytes, then it exits
+    t = term(120, 40, ["--record", str(rec), "-c", "e2e-quit", "-i", "60"])
+    t.wait_for("skipped")  # the first figures, read before any write
+    w.go()
+    w.wait(15)  # each write was counted at its return, so all of them by its exit
+    if how == "q":
+        t.keys("q")
+    else:
+        os.kill(t.pid, signal.SIGTERM)
+    t.wait_exit()
+    from outlets.recording import read
+
+    rep = read(str(rec))
+    assert rep.problem is None
+    assert sum(s.bytes for s in rep.snapshots) == 50_000
+    assert sum(p.writes for s in rep.snapshots for p in s.processes if p.pid == w.pid) == 50
+    summary = t.wait_for("@sizes", history=True)
+    line = next(ln for ln in summary.splitlines() if "e2e-quit" in ln)
+    assert "48.8 KiB" in line and re.search(r"\b50\b", line), line
+
+
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
