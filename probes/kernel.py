@@ -49,10 +49,12 @@ NTYPES = len(CALLS) + len(SYNCS)
 FD_FIELDS = COUNTS  # struct fd_stats: bytes, writes, errors, calls[15], syncs
 FD_KEY = struct.Struct("<IiII16s")  # struct fd_key: tgid, fd, tid, pad, comm
 FD_VALUE = struct.Struct(f"{FD_FIELDS * 8}s")  # struct fd_stats, whole
-CELL_SIZE = FD_VALUE.size + FD_KEY.size  # struct cell: its counters, its key
-CELL_KEY = struct.Struct(f"<{FD_VALUE.size}xIiII16s")  # a cell's key, its counters skipped
-CELL_VALUE = struct.Struct(f"{FD_VALUE.size}s{FD_KEY.size}x")  # a cell's counters, whole
+CELL_SIZE = FD_VALUE.size + FD_KEY.size + 8  # struct cell: its counters, its key, its epoch
+CELL_KEY = struct.Struct(f"<{FD_VALUE.size}xIiII16s8x")  # a cell's key, its counters skipped
+CELL_VALUE = struct.Struct(f"{FD_VALUE.size}s{FD_KEY.size + 8}x")  # a cell's counters, whole
 CELL_TGID = FD_VALUE.size  # where a cell's tgid is: 0 for a free cell
+CELL_SEEN = FD_VALUE.size + FD_KEY.size  # where the epoch of its last count is
+_TGID = operator.itemgetter(0)
 FOREIGN = 1
 """fd_key's pad for writes that completed apart from their thread (writes.c)."""
 DIRTY_KEY = struct.Struct("<II8s")  # struct dirty_key: tgid, pad, the bdi's name's first 8 bytes
@@ -416,11 +418,13 @@ class Kernel:
             out[self._disk_keys[i]] = acc
         return out
 
-    def read_procs(self) -> dict[tuple, int]:
+    def read_procs(self, since: int | None = None) -> dict[tuple, int]:
         """Cumulative counters (bytes, writes, errors, calls..., syncs), packed as the sampler
         takes them (sampler.pack_counts: the struct's bytes as one little-endian int), by
         (tgid, fd, tid, pad, raw comm). pad is FOREIGN for writes that completed apart from
-        their thread (io_uring, libaio).
+        their thread (io_uring, libaio). since: only the cells counted in that epoch or later
+        (a cell keeps the epoch of its last count), the others being as an earlier read found
+        them (Reading.partial).
 
         The cells in use, read in place (or copied in one read); each cell's counters become
         an int in C (an unpack, then int.from_bytes), where a tuple of 19 counters each, column
@@ -434,11 +438,14 @@ class Kernel:
             high = bpfsys.lookup_all(self._maps["wtop_cells"], self._cell_idx, self._cells, 4, CELL_SIZE, high)
         self._cells_high = high
         with self._cell_view() as buf:
-            offsets = self._taken(buf, high)
+            offsets = self._taken(buf, high) if since is None else self._counted(buf, high, since)
             keys = map(CELL_KEY.unpack_from, itertools.repeat(buf), offsets)
             values = map(operator.itemgetter(0), map(CELL_VALUE.unpack_from, itertools.repeat(buf), offsets))
             counts = map(int.from_bytes, values, itertools.repeat("little"))
-            return dict(zip(keys, counts, strict=True))
+            out = dict(zip(keys, counts, strict=True))
+        if since is not None and out and min(map(_TGID, out)) == 0:  # a cell counted as it was freed
+            out = {k: v for k, v in out.items() if k[0]}
+        return out
 
     def _cell_view(self) -> memoryview:
         """The cells as bytes: in place, or as the last read copied them."""
@@ -451,6 +458,14 @@ class Kernel:
         tgids in C: after a burst, most cells below the highest may be free."""
         tgids = buf[: n * CELL_SIZE].cast("I")[CELL_TGID // 4 :: CELL_SIZE // 4]
         return list(itertools.compress(range(0, n * CELL_SIZE, CELL_SIZE), tgids))
+
+    @staticmethod
+    def _counted(buf: memoryview, n: int, since: int) -> list[int]:
+        """Where the cells among the first n that were counted in epoch `since` or later
+        begin: one pass over their epochs in C. A free cell's epoch is 0 (see _free), so only
+        a cell counted as it was freed can be among them: read_procs leaves it out."""
+        seen = buf[: n * CELL_SIZE].cast("Q")[CELL_SEEN // 8 :: CELL_SIZE // 8]
+        return list(itertools.compress(range(0, n * CELL_SIZE, CELL_SIZE), map(since.__le__, seen)))
 
     def cells_taken(self) -> int:
         """How many cells the programs took fresh (wtop_next): the others were never used."""

@@ -22,6 +22,9 @@ from .taskstats import Taskstats, TaskstatsError
 
 __all__ = ["LiveSource", "ProbeError"]
 
+FULL_EVERY = 10
+"""Every cell is read once in this many intervals; in between only those counted lately."""
+
 
 class LiveSource:
     """Real probes. Use as a context manager; sample() once per interval."""
@@ -34,6 +37,7 @@ class LiveSource:
         self._focus: int | None = None
         self._want_focus: int | None = None
         self.last_drain_s = 0.0
+        self._reads = 0
         # What threads dirtied comes from the kernel's accounting: exit records from now on,
         # then every thread's figure so far (what they did before wtop is not counted).
         self._exits: Taskstats | None = None
@@ -113,9 +117,15 @@ class LiveSource:
         disks = k.read_disks()
         k.advance_epoch(self._focus)
         stats = k.fdinfo_stats()
+        # The cells counted since the previous read, and any that a count began before that
+        # read's epoch (in flight across it): two epochs back. Every FULL_EVERY reads, every
+        # cell, so a count that somehow landed later than that is still read in time.
+        partial = self._reads % FULL_EVERY != 0
+        self._reads += 1
         return Reading(
             cpu=cpu,
-            procs=k.read_procs(),
+            procs=k.read_procs(since=k.epoch - 2 if partial else None),
+            partial=partial,
             names=k.names(),  # read as the sampler asks
             disks=disks,
             misses=stats.misses,

@@ -141,6 +141,9 @@ class Reading:
     """Monotonic seconds when read."""
     wall: float = 0.0
     """Epoch seconds when read."""
+    partial: bool = False
+    """procs holds only the entries that may have moved since the previous Reading (the
+    kernel's cells counted lately); the others are as that one read them."""
 
 
 def families_delta(cur: dict, prev: dict, sla_ns: int, sync_sla_ns: int) -> tuple[Family, ...]:
@@ -461,13 +464,18 @@ class Sampler:
         of processes that wrote nothing and no longer exist (their final values are in)."""
         prev = self._prev
         prev_get = prev.procs.get
+        moved = r.procs
+        if r.partial:  # the rest stand as last read: whole again, for the next step and upkeep
+            procs = prev.procs.copy()
+            procs.update(moved)
+            r = replace(r, procs=procs, partial=False)
         entries = []  # (key, delta) of the entries that moved: 20,000 in a burst, kept lean
         add_entry = entries.append
         # by thread in the same pass: a thread that wrote to two descriptors has two entries,
         # so keys repeat and _sum_by's first try, all keys distinct, would be work thrown away
         per_thread: dict[tuple, int] = {}
         thread_get = per_thread.get
-        for key, vals in r.procs.items():
+        for key, vals in moved.items():
             old = prev_get(key)
             if old is None:
                 if not vals:  # nothing counted yet: a cell read as it was being taken
@@ -573,7 +581,8 @@ class Sampler:
         )
         gone_keys: list[tuple] = []
         gone: set[int] = set()
-        idle = {key[0] for key in r.procs}.union(k[0] for k in r.dirty).difference(per_pid, dirty_pids)
+        idle = set(map(operator.itemgetter(0), r.procs))  # in C: 20,001 entries after a burst
+        idle = idle.union(k[0] for k in r.dirty).difference(per_pid, dirty_pids)
         if idle:
             gone = self._dead(list(idle), vouched)
             if gone:

@@ -143,6 +143,10 @@ struct fd_stats {
 struct cell {
     struct fd_stats st; // first: a cell's counters are at its own address (clang may otherwise
     struct fd_key key;  // add the offset before the null check, which the verifier refuses)
+    u64 seen;           // the epoch of its last count: an interval reads only the cells counted
+                        // lately (10,000 idle writers' cells took 5-7 ms a second to read, and
+                        // as long again to compare with the last read), all of them only now
+                        // and then (see Kernel.read_procs)
 };
 #ifdef WTOP_FETCH
 // user space reads the cells in place (Linux 5.5), and frees a cell by writing to it
@@ -363,9 +367,10 @@ static __always_inline void wtop_note_process(u32 tgid)
     wtop_info.update(&tgid, &pi);
 }
 
-// One returned call into its (process, descriptor, thread, name) entry.
-static __always_inline void wtop_add(struct fd_stats *ps, long ret, u32 type)
+// One returned call into its (process, descriptor, thread, name) entry, in epoch e.
+static __always_inline void wtop_add(struct fd_stats *ps, long ret, u32 type, u64 e)
 {
+    ((struct cell *)ps)->seen = e; // ps is its cell (see struct cell)
     if (type >= CALLS) {
         ps->syncs++;
         return;
@@ -380,8 +385,9 @@ static __always_inline void wtop_add(struct fd_stats *ps, long ret, u32 type)
 
 // The same for a write that completed apart from the thread that asked for it, in the
 // thread's FOREIGN entry, which completions on several CPUs may share.
-static __always_inline void wtop_add_async(struct fd_stats *ps, long ret, u32 type)
+static __always_inline void wtop_add_async(struct fd_stats *ps, long ret, u32 type, u64 e)
 {
+    ((struct cell *)ps)->seen = e;
     __sync_fetch_and_add(&ps->writes, 1);
     __sync_fetch_and_add(&ps->calls[type], 1);
     if (ret > 0)
@@ -610,7 +616,7 @@ static __always_inline int wtop_exit(u64 pid_tgid, long ret, u32 type, s32 fd, i
         if (s)
             s->cell = at;
     }
-    wtop_add(ps, ret, type);
+    wtop_add(ps, ret, type, e);
     return 0;
 }
 
@@ -702,7 +708,7 @@ static __always_inline int wtop_async_done(struct async_done *d)
     u32 at;
     struct fd_stats *ps = wtop_entry(&key, cs, &made, &at);
     if (ps && type < CALLS)
-        wtop_add_async(ps, ret, type);
+        wtop_add_async(ps, ret, type, e);
     return 0;
 }
 
@@ -912,7 +918,7 @@ static __always_inline void wtop_aio_count(struct cpu_stats *cs, struct fd_key *
     u32 at;
     struct fd_stats *ps = wtop_entry(key, cs, &made, &at);
     if (ps)
-        wtop_add_async(ps, ret, LIBAIO);
+        wtop_add_async(ps, ret, LIBAIO, e);
 }
 
 // One completion of an io_getevents: counted if it is a write wtop saw submitted. 1: stop.

@@ -160,6 +160,48 @@ def test_the_cells_of_processes_gone_are_taken_again(spawn, fetch, modern):
             assert not any(src.has_entry(w.pid)[0] for w in ws)
 
 
+@FETCH
+def test_an_interval_reads_only_the_cells_counted_lately(spawn, fetch, modern):
+    """A cell keeps the epoch of its last count, and an interval reads only those counted
+    since the last read (and every cell once in FULL_EVERY). An idle writer's cell is left
+    out, a busy one's read, and over the run every write of both is counted exactly once."""
+    idle = spawn(b"wtoplate", 64, 3, period_ms=60_000, repeats=2)  # 3 writes, then a minute asleep
+    busy = spawn(b"wtoplate", 32, 10, period_ms=20, repeats=40)  # 400 writes over a second or so
+    totals = {idle.pid: [0, 0], busy.pid: [0, 0]}
+
+    def add(snap):
+        for p in snap.processes:
+            if p.pid in totals:
+                totals[p.pid][0] += p.bytes
+                totals[p.pid][1] += p.writes
+
+    with LiveSource(ProbeOptions(comm="wtoplate", fetch=fetch, modern=modern)) as src:
+        add(src.sample())
+        idle.go()
+        deadline = time.monotonic() + 30
+        while totals[idle.pid][1] < 3:
+            assert time.monotonic() < deadline, totals
+            time.sleep(0.01)
+            add(src.sample())
+        busy.go()
+        left_out = read_whole = turns = 0
+        while busy.proc.poll() is None:
+            turns += 1
+            assert time.monotonic() < deadline, totals
+            time.sleep(0.02)
+            add(src.sample())
+            k = src.kernel
+            lately = {key[0] for key in k.read_procs(since=k.epoch - 2)}
+            left_out += idle.pid not in lately
+            read_whole += idle.pid in {key[0] for key in k.read_procs()}
+        add(src.sample())
+        add(src.sample())
+    assert totals == {idle.pid: [192, 3], busy.pid: [32 * 400, 400]}
+    # left out of the reads of what was counted lately (but for the read or two right after its
+    # writes), always in a whole read
+    assert turns >= 5 and left_out >= turns - 2 and read_whole == turns
+
+
 def test_exit_without_entry_is_counted(spawn, tmp_path):
     """A write already blocked when the probes attach ends without a start time: skipped, once."""
     fifo = tmp_path / "fifo"

@@ -335,3 +335,40 @@ def test_names_are_looked_up_one_by_one_then_read_whole():
     assert Names(few).getter(3)(7) == (b"one", 7, 0) and few.calls == [7]  # a few: one by one
     get = Names(many).getter(Names.ONE_BY_ONE + 1)  # more than that: all at once, a dict's own get
     assert many.calls == ["all"] and get(7) == (b"all", 7, 0) and get(500) is None and many.calls == ["all"]
+
+
+def test_a_partial_reading_gives_what_the_whole_one_gives():
+    """The live source reads only the cells counted lately (Reading.partial), the others
+    standing as last read. Interval by interval, the snapshots, the keys to delete and the
+    processes gone are those of whole readings: a new writer, one that goes idle, one that
+    writes again, one that ends (its keys go, and a reused pid starts from 0)."""
+    cum = [
+        {k(100, 3): fd(10, 1), k(200, 4): fd(5, 1)},
+        {k(100, 3): fd(30, 3), k(200, 4): fd(5, 1), k(300, 1): fd(7, 1)},
+        {k(100, 3): fd(30, 3), k(200, 4): fd(9, 2), k(300, 1): fd(7, 1), k(300, 2): fd(1, 1)},
+        {k(100, 3): fd(30, 3), k(200, 4): fd(9, 2), k(300, 1): fd(7, 1), k(300, 2): fd(1, 1)},
+        {k(100, 3): fd(30, 3), k(200, 4): fd(9, 2), k(300, 1): fd(4, 1)},  # 300 ended; its pid reused
+    ]
+    runs = []
+    for partial in (False, True):
+        w = World()
+        w.alive = {100, 200, 300}
+        s = w.sampler(Reading(cpu(), {}, time=0.0))
+        prev: dict = {}
+        out = []
+        for n, whole in enumerate(cum, 1):
+            if n == 4:
+                w.alive.discard(300)
+            if n == 5:  # the map as the kernel holds it after the deletes
+                w.alive.add(300)
+                prev = {key: v for key, v in prev.items() if key[0] != 300}
+            moved = {key: v for key, v in whole.items() if prev.get(key) != v}
+            assert len(moved) < len(whole) or n in (1, 5)  # partial readings do leave entries out
+            r = Reading(cpu(), moved if partial else dict(whole), time=float(n), partial=partial)
+            snap, keys, pids = s.step(r)
+            out.append(([(p.pid, p.bytes, p.writes) for p in snap.processes], sorted(keys), pids, snap.threads))
+            prev = dict(whole)
+        runs.append(out)
+    assert runs[0] == runs[1]
+    assert runs[0][3][1:3] == ([k(300, 1), k(300, 2)], [300])  # 300 ended: its keys go
+    assert runs[0][4][0] == [(300, 4, 1)]  # the reused pid's new entry, from 0
