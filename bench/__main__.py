@@ -524,7 +524,7 @@ def bench_terminal(seconds: float, label: str) -> None:
     peers = (("wtop", WTOP), ("htop -d 10", ["htop", "-d", "10"]), ("iotop-c -d 1", ["iotop-c", "-d", "1"]))
     for name, argv in peers:
         if not shutil.which(argv[0]) and argv[0] != PY:
-            print(f"  ({argv[0]} not installed)")
+            print(f"  ({argv[0]} not installed: apt-get install {argv[0]})")
             continue
         term = Pty(argv, 120, 40)
         time.sleep(4)  # past start-up
