@@ -119,7 +119,8 @@ class LiveSource:
         stats = k.fdinfo_stats()
         # The cells counted since the previous read, and any that a count began before that
         # read's epoch (in flight across it): two epochs back. Every FULL_EVERY reads, every
-        # cell, so a count that somehow landed later than that is still read in time.
+        # cell: a count in flight across a whole interval (a program preempted that long) is
+        # still read then, unless its process ended and its cells were freed before.
         partial = self._reads % FULL_EVERY != 0
         self._reads += 1
         return Reading(
