@@ -108,6 +108,8 @@ tracepoint:syscalls:sys_exit_write /args->ret > 0/ { @bytes[comm] = sum(args->re
 
 def build(tmp: Path) -> dict[str, str]:
     cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        sys.exit("bench: its writers are C programs, and no C compiler is here: apt-get install gcc")
     out = {}
     for name in ("writebench", "forker", "families"):
         exe = tmp / name
@@ -431,7 +433,8 @@ def load(bins, tmp: Path, processes: int, fast: int, files: Path | None = None) 
     show at all, and then it redraws nothing)."""
     writer = tmp / "writer"
     subprocess.run(
-        [shutil.which("cc"), "-O2", "-pthread", "-o", str(writer), str(ROOT / "tests/helpers/writer.c")], check=True
+        [shutil.which("cc") or "gcc", "-O2", "-pthread", "-o", str(writer), str(ROOT / "tests/helpers/writer.c")],
+        check=True,
     )
     procs = []
     for i in range(processes):
