@@ -110,20 +110,23 @@ def _bpf(cmd: int, attr: ct.Structure) -> int:
     return res
 
 
+def _found(cmd: int, attr: ct.Structure) -> int | None:
+    """_bpf, or None where the kernel has no such key, element or id (ENOENT)."""
+    try:
+        return _bpf(cmd, attr)
+    except BpfError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise
+
+
 def _addr(buf) -> int:
     return ct.addressof(buf) if buf is not None else 0
 
 
 def lookup(map_fd: int, key, value) -> bool:
     """Copy the value of key into value; False when the key is absent."""
-    attr = _Elem(map_fd=map_fd, key=_addr(key), value=_addr(value))
-    try:
-        _bpf(BPF_MAP_LOOKUP_ELEM, attr)
-    except BpfError as exc:
-        if exc.errno == errno.ENOENT:
-            return False
-        raise
-    return True
+    return _found(BPF_MAP_LOOKUP_ELEM, _Elem(map_fd=map_fd, key=_addr(key), value=_addr(value))) is not None
 
 
 def update(map_fd: int, key, value, flags: int = 0) -> None:
@@ -165,23 +168,13 @@ def delete_each(map_fd: int, keys, key_size: int, count: int) -> list[bool]:
     attr = _Elem(map_fd=map_fd)
     for i in range(at, count):
         attr.key = base + key_size * i
-        try:
-            _bpf(BPF_MAP_DELETE_ELEM, attr)
-        except BpfError as exc:
-            if exc.errno != errno.ENOENT:
-                raise
+        if _found(BPF_MAP_DELETE_ELEM, attr) is None:
             done[i] = False
     return done
 
 
 def delete(map_fd: int, key) -> bool:
-    try:
-        _bpf(BPF_MAP_DELETE_ELEM, _Elem(map_fd=map_fd, key=_addr(key)))
-    except BpfError as exc:
-        if exc.errno == errno.ENOENT:
-            return False
-        raise
-    return True
+    return _found(BPF_MAP_DELETE_ELEM, _Elem(map_fd=map_fd, key=_addr(key))) is not None
 
 
 def lookup_batch(map_fd: int, keys, values, key_size: int, value_size: int, capacity: int) -> int:
@@ -240,21 +233,13 @@ def _lookup_one_by_one(map_fd: int, keys, values, key_size: int, value_size: int
     seen: set[bytes] = set()
     while n < capacity:
         nxt = base_k + key_size * n
-        try:
-            _bpf(BPF_MAP_GET_NEXT_KEY, _Elem(map_fd=map_fd, key=prev, value=nxt))
-        except BpfError as exc:
-            if exc.errno == errno.ENOENT:
-                break
-            raise
+        if _found(BPF_MAP_GET_NEXT_KEY, _Elem(map_fd=map_fd, key=prev, value=nxt)) is None:
+            break
         raw = ct.string_at(nxt, key_size)
         if raw in seen:  # the previous key was deleted meanwhile and the walk restarted
             break
         seen.add(raw)
-        try:
-            _bpf(BPF_MAP_LOOKUP_ELEM, _Elem(map_fd=map_fd, key=nxt, value=base_v + value_size * n))
-        except BpfError as exc:
-            if exc.errno != errno.ENOENT:
-                raise
+        if _found(BPF_MAP_LOOKUP_ELEM, _Elem(map_fd=map_fd, key=nxt, value=base_v + value_size * n)) is None:
             continue  # deleted between the two calls
         prev = nxt
         n += 1
@@ -269,15 +254,10 @@ def prog_ids() -> set[int]:
     """The ids of every BPF program loaded on the machine (as `bpftool prog list` shows them)."""
     ids: set[int] = set()
     attr = _Id()
-    while True:
-        try:
-            _bpf(BPF_PROG_GET_NEXT_ID, attr)
-        except BpfError as exc:
-            if exc.errno == errno.ENOENT:
-                return ids
-            raise
+    while _found(BPF_PROG_GET_NEXT_ID, attr) is not None:
         ids.add(attr.next_id)
         attr = _Id(id=attr.next_id)
+    return ids
 
 
 def prog_runs(ids) -> tuple[int, int]:
@@ -285,12 +265,9 @@ def prog_runs(ids) -> tuple[int, int]:
     from their fdinfo (the kernel counts them while kernel.bpf_stats_enabled is 1)."""
     t = c = 0
     for i in ids:
-        try:
-            fd = _bpf(BPF_PROG_GET_FD_BY_ID, _Id(id=i))
-        except BpfError as exc:
-            if exc.errno == errno.ENOENT:  # unloaded meanwhile
-                continue
-            raise
+        fd = _found(BPF_PROG_GET_FD_BY_ID, _Id(id=i))
+        if fd is None:  # unloaded meanwhile
+            continue
         try:
             t1, c1 = fd_runs(fd)
         finally:
