@@ -106,10 +106,16 @@ tracepoint:syscalls:sys_exit_write /args->ret > 0/ { @bytes[comm] = sum(args->re
 """
 
 
-def build(tmp: Path) -> dict[str, str]:
+def compiler() -> str:
+    """The C compiler the writers are built with; without one, bench ends with a line saying so."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         sys.exit("bench: its writers are C programs, and no C compiler is here: apt-get install gcc")
+    return cc
+
+
+def build(tmp: Path) -> dict[str, str]:
+    cc = compiler()
     out = {}
     for name in ("writebench", "forker", "families"):
         exe = tmp / name
@@ -227,6 +233,7 @@ class Nothing:
 
 
 CLOCKS_PEER = "floor + one clock read each (latency)"
+BPFTRACE_PEER = "bpftrace (same figures)"
 PEERS = {
     "none": Nothing,
     "floor (empty programs, same tracepoints)": lambda: Bcc(EMPTY),
@@ -236,8 +243,14 @@ PEERS = {
     "wtop, the writer's own page open": lambda: Wtop(focus=True),
     "wtop, the dashboard at 120x40": Dashboard,
     "naive BCC (hashes, atomics)": lambda: Bcc(NAIVE),
-    "bpftrace (same figures)": lambda: Bpftrace(BPFTRACE),
+    BPFTRACE_PEER: lambda: Bpftrace(BPFTRACE),
 }
+
+
+def peer_names(other: bool) -> list[str]:
+    """The peers that run here: bpftrace where it is installed; the clock reads' peer only
+    per write (other: per getppid, where it would read the clock on a call wtop does not time)."""
+    return [k for k in PEERS if (k != BPFTRACE_PEER or shutil.which("bpftrace")) and not (other and k == CLOCKS_PEER)]
 
 
 def ns_per_write(writebench: str, n: int, threads: int, peer=None, other: bool = False) -> float:
@@ -259,9 +272,8 @@ def ns_per_write(writebench: str, n: int, threads: int, peer=None, other: bool =
 def bench_write(bins, n: int, reps: int, threads: int, other: bool = False) -> dict[str, float]:
     """Median ns/write per peer (other: ns per getppid, a call wtop does not trace); the peers
     take turns each round so drift hits them alike."""
-    names = [k for k in PEERS if not (other and k == CLOCKS_PEER)]  # it reads the clock on every call
+    names = peer_names(other)
     if not shutil.which("bpftrace"):
-        names.remove("bpftrace (same figures)")
         print("  (bpftrace not installed: apt-get install bpftrace)")
     samples = {k: [] for k in names}
     for _ in range(reps):
@@ -279,13 +291,7 @@ def bench_write_runtime(bins, n: int, reps: int, other: bool = False) -> None:
     kernel's own run time of each peer's programs per write (kernel.bpf_stats_enabled), the
     programs being those that appeared with the peer. bpf_stats adds two clock reads to each
     run, so these runs are apart from the wall-clock ones. other: per getppid() instead."""
-    names = [
-        k
-        for k in PEERS
-        if k != "none"
-        and (k != "bpftrace (same figures)" or shutil.which("bpftrace"))
-        and not (other and k == CLOCKS_PEER)
-    ]
+    names = [k for k in peer_names(other) if k != "none"]
     got: dict[str, list[float]] = {k: [] for k in names}
     with bpf_stats():
         for _ in range(reps):
@@ -299,7 +305,7 @@ def bench_write_runtime(bins, n: int, reps: int, other: bool = False) -> None:
                     peer.close()
     med = {k: statistics.median(v) for k, v in got.items()}
     floor = med["floor (empty programs, same tracepoints)"]
-    bt = None if other else med.get("bpftrace (same figures)")  # its programs do not run on getppid
+    bt = None if other else med.get(BPFTRACE_PEER)  # its programs do not run on getppid
     what = "getppid" if other else "write"
     print(f"\n   the same by the kernel's own clock (bpf_stats): the programs' run time per {what}, median of {reps}")
     print(f"  {'peer':<42} {'ns/' + what:>11} {'x floor':>8} {'x bpftrace':>11}")
@@ -321,7 +327,7 @@ def bench_write_runtime(bins, n: int, reps: int, other: bool = False) -> None:
 def report_write(title: str, med: dict[str, float], targets: bool = True) -> None:
     base = med["none"]
     floor = med["floor (empty programs, same tracepoints)"] - base
-    bt = med.get("bpftrace (same figures)")
+    bt = med.get(BPFTRACE_PEER)
     print(f"\n{title}")
     print(f"  {'peer':<42} {'ns/call':>9} {'added':>8} {'x floor':>8} {'x bpftrace':>11}")
     for name, v in med.items():
@@ -432,10 +438,7 @@ def load(bins, tmp: Path, processes: int, fast: int, files: Path | None = None) 
     a page dirtied a second, which iotop-c shows as DISK WRITE (a /dev/null writer it does not
     show at all, and then it redraws nothing)."""
     writer = tmp / "writer"
-    subprocess.run(
-        [shutil.which("cc") or "gcc", "-O2", "-pthread", "-o", str(writer), str(ROOT / "tests/helpers/writer.c")],
-        check=True,
-    )
+    subprocess.run([compiler(), "-O2", "-pthread", "-o", str(writer), str(ROOT / "tests/helpers/writer.c")], check=True)
     procs = []
     for i in range(processes):
         target = str(files / f"load{i}.log") if files else "/dev/null"
