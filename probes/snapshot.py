@@ -168,7 +168,8 @@ class FileWrites(NamedTuple):
 
     pid: int
     fd: int
-    """-1 when the start of the call was not seen (no descriptor known)."""
+    """-1 when the call names no descriptor (msync, sync). A call whose start was not seen has
+    its descriptor read from its registers at its exit (recordings made before had -1)."""
     path: str
     """Resolved in user space from /proc/PID/fd/FD, made safe; "(closed)" when it was gone."""
     kind: str

@@ -314,6 +314,15 @@ static __always_inline u32 wtop_family(u32 type)
 // the call's number: an int on arm64 (syscallno), the low half of orig_ax on x86_64
 #define WTOP_NR(base) ((s32)WTOP_LOAD(u32, base, REG_NR))
 
+// The descriptor a call writes to, from its saved registers, which the call leaves as they
+// were but for its return value's (arm64's first argument is read from orig_x0): at its
+// enter, or at an exit whose enter was not seen. copy_file_range and splice write to their
+// third argument, tee to its second; msync and sync have none.
+#define WTOP_FD(reg, type)                                                                     \
+    ((type) == MSYNC || (type) == SYNC ? -1                                                    \
+     : (type) == COPY_FILE_RANGE || (type) == 7 ? (s32)reg(REG_ARG2)                           \
+     : (type) == 9 ? (s32)reg(REG_ARG1) : (s32)reg(REG_ARG0))
+
 // A 64-bit process (32-bit ones number their calls differently: the kernel's own
 // per-call tracepoints leave them out too).
 static __always_inline int wtop_native(void *regs)
@@ -1056,9 +1065,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 #endif
     if ((REG(REG_MODE) & REG_MODE_MASK) != REG_MODE_NATIVE)
         return 0;
-    // The descriptor written to: copy_file_range and splice write to their third argument,
-    // tee to its second; msync and sync have none.
-    u64 fd = type == 5 || type == 7 ? REG(REG_ARG2) : type == 9 ? REG(REG_ARG1) : REG(REG_ARG0);
+    s32 fd = WTOP_FD(REG, type);
     u64 aux = 0;
     if (type == SENDMMSG)
         aux = REG(REG_ARG1);
@@ -1073,7 +1080,7 @@ RAW_TRACEPOINT_PROBE(sys_enter)
         return 0;
     s->tid = tid;
     s->type = type;
-    s->fd = type == MSYNC || type == SYNC ? -1 : (s32)fd;
+    s->fd = fd;
     s->aux = aux;
     s->ts = bpf_ktime_get_ns();
     return 0;
@@ -1140,10 +1147,13 @@ RAW_TRACEPOINT_PROBE(sys_exit)
             return 0;
         if (!wtop_wanted(pid_tgid) || !wtop_native(regs))
             return 0;
+#define EXIT_REG(off) WTOP_REG(regs, off)
+        fd = WTOP_FD(EXIT_REG, type);
+#undef EXIT_REG
         // sendmmsg's array is its second argument, still in its register (x86_64, arm64)
         if (type == SENDMMSG)
             aux = WTOP_REG(regs, REG_ARG1);
-        return wtop_exit_apart(ctx, pid_tgid, ret, type, -1, timed, 0, aux);
+        return wtop_exit_apart(ctx, pid_tgid, ret, type, fd, timed, 0, aux);
     }
     return wtop_exit(pid_tgid, ret, type, fd, timed, delta, mine);
 }

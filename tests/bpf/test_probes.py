@@ -223,6 +223,10 @@ def test_exit_without_entry_is_counted(spawn, tmp_path):
     assert s.latency.total == 0  # no start time, no latency: nothing invented
     r = row_of(s, w.pid)
     assert (r.bytes, r.writes) == (256 * 1024, 1)
+    # its descriptor read from its registers at the exit (-1 before: none known); the writer
+    # has ended, so the path is no longer there to read
+    (f,) = [f for f in s.files if f.pid == w.pid]
+    assert f.fd >= 3 and (f.path, f.bytes) == ("(closed)", 256 * 1024)
 
 
 def test_slow_writes_hit_the_sla_counter_and_max(spawn, tmp_path):
