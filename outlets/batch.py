@@ -17,7 +17,7 @@ from typing import TextIO
 
 from outlets import Fanout, Sink
 from outlets.codec import to_json
-from outlets.text import latency_summary
+from outlets.text import latency_summary, latency_unknown
 from probes import heap, procfs, runstate, tables, units, writers
 from probes.names import scrub
 from probes.schedule import samples
@@ -85,8 +85,9 @@ def text_block(snap: Snapshot, state: runstate.RunState, top: int, accumulated: 
             lines.append(_row_line(p.pid, p.comm, p.uid, *rates, avg, p.bytes, p.writes))
         if top and len(procs) > top:
             lines.append(f"{'':>8} ({len(procs) - top} more processes wrote in this interval; -n 0 shows all)")
+    unknown = latency_unknown(snap.notes)
     pairs = latency_summary(snap.latency, snap.latency_max_ns, snap.sla_ns, snap.sla_missed)
-    lines.append("latency " + "  ".join(f"{k} {v}" for k, v in pairs))
+    lines.append("latency " + (unknown or "  ".join(f"{k} {v}" for k, v in pairs)))
     by_call = [f"{c} {w:,} ({b:,} B)" for c, w, b in zip(CALLS, snap.call_writes, snap.call_bytes, strict=False) if w]
     if by_call:
         lines.append("calls " + ", ".join(by_call))
@@ -94,7 +95,8 @@ def text_block(snap: Snapshot, state: runstate.RunState, top: int, accumulated: 
     if sync is not None and sync.calls:
         counts = ", ".join(f"{c} {n:,}" for c, n in zip(SYNCS, snap.sync_calls, strict=False) if n)
         pairs = latency_summary(sync.latency, sync.latency_max_ns, sync.sla_ns, sync.sla_missed)
-        lines.append(f"syncs {counts}  latency " + "  ".join(f"{k} {v}" for k, v in pairs))
+        timed = "" if unknown else "  latency " + "  ".join(f"{k} {v}" for k, v in pairs)
+        lines.append(f"syncs {counts}{timed}")
         synced = sorted((p for p in snap.processes if p.syncs), key=lambda p: (-p.syncs, p.pid))
         lines.append("syncs by process " + ", ".join(f"{p.comm}[{p.pid}] {p.syncs:,}" for p in synced[: top or None]))
     if snap.dirtied:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from outlets.text import histogram_lines, latency_summary
+from outlets.text import histogram_lines, latency_summary, latency_unknown
 from probes import procfs, runstate, tables, units
 from probes.names import scrub
 from probes.snapshot import CALLS, SYNCS
@@ -47,9 +47,13 @@ def summary(state: runstate.RunState, top: int = 15) -> str:
     lines.append("@sizes (bytes, the write family):")
     lines += histogram_lines(state.sizes)
     lines.append("")
-    lines.append("@latency:")
-    lines += histogram_lines(state.latency, label=units.ns_bucket_label)
-    if state.last is not None:
+    unknown = latency_unknown(state.last.notes) if state.last is not None else None
+    if unknown:
+        lines.append(f"@latency: {unknown}")
+    else:
+        lines.append("@latency:")
+        lines += histogram_lines(state.latency, label=units.ns_bucket_label)
+    if state.last is not None and not unknown:
         pairs = latency_summary(state.latency, state.latency_max_ns, state.last.sla_ns, state.sla_missed)
         lines.append("  ".join(f"{k} {v}" for k, v in pairs))
     for name, fam in state.families.items():
@@ -59,6 +63,8 @@ def summary(state: runstate.RunState, top: int = 15) -> str:
         if name != "sync":
             lines.append(f"@sizes[{name}] (bytes, {fam.calls:,} calls, {units.human_bytes(fam.bytes)}):")
             lines += histogram_lines(fam.sizes)
+        if unknown:
+            continue
         lines.append(f"@latency[{name}]:")
         lines += histogram_lines(fam.latency, label=units.ns_bucket_label)
         pairs = latency_summary(fam.latency, fam.latency_max_ns, fam.sla_ns, fam.sla_missed)

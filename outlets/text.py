@@ -25,6 +25,12 @@ def histogram_lines(hist: Log2Histogram, label=units.bucket_label, width: int = 
     return out
 
 
+def latency_unknown(notes: tuple[str, ...]) -> str | None:
+    """Why there is no latency at all, from a snapshot's notes ("off (--no-latency): ...", or
+    the kernel's lack), else None: figures then say so rather than show empty histograms."""
+    return next((n.split(": ", 1)[1] for n in notes if n.startswith("latency:")), None)
+
+
 def latency_summary(
     hist: Log2Histogram, max_ns: int, sla_ns: int, sla_missed: int, compact: bool = False
 ) -> list[tuple[str, str]]:

@@ -140,7 +140,7 @@ class Kernel:
             modern=opts.modern and os.path.exists(BTF_VMLINUX),
             fetch=opts.fetch and bpfsys.release_at_least(5, 12),
         )
-        self.notes: list[str] = missing_notes(wanted)
+        self.notes: list[str] = missing_notes(wanted, opts.latency)
         self._progs, self._maps, self.loaded_from, opts = load(opts)
         self.opts = opts
         if not opts.modern:

@@ -126,10 +126,18 @@ DEFAULT_SLOTS = 65536
 DEFAULT_DISKS = 256
 
 
-def missing_notes(have: tuple[tuple[str, str], ...]) -> list[str]:
-    """What the user is told when this kernel lacks some of TRACEPOINTS."""
+NO_LATENCY_NOTE = (
+    "latency: off (--no-latency): calls are counted at their exit alone, not timed; libaio's writes are not seen"
+)
+
+
+def missing_notes(have: tuple[tuple[str, str], ...], latency: bool = True) -> list[str]:
+    """What the user is told when this kernel lacks some of TRACEPOINTS (latency False: the
+    user chose no sys_enter, --no-latency)."""
     notes = []
-    if ENTER not in have:
+    if not latency:
+        notes.append(NO_LATENCY_NOTE)
+    elif ENTER not in have:
         notes.append("latency: unavailable, this kernel has no raw_syscalls:sys_enter tracepoint")
     if EXEC not in have:
         notes.append("names: not updated on exec, no sched:sched_process_exec tracepoint")
@@ -222,6 +230,10 @@ class ProbeOptions:
     BTF raw tracepoints (tp_btf), which read registers without a helper call, and the libaio
     walks are bpf_loop callbacks, which the verifier checks once instead of once per turn. Used
     when the kernel has BTF; the loader falls back to the plain programs if they do not load."""
+    latency: bool = True
+    """Time every traced call (sys_enter keeps its start). False (wtop --no-latency): no program
+    on sys_enter at all, every call counted at its exit from its registers; no latency, and no
+    libaio (its requests are read at io_submit's enter). About half of what wtop adds to a write."""
     fetch: bool = True
     """The programs take fresh cells for the process map's counters with an atomic
     fetch-and-add (Linux 5.12). Without it, user space queues every cell before the programs
@@ -236,7 +248,10 @@ class ProbeOptions:
             raise ValueError("disks must be at least 1")
         if self.comm is not None and not 0 < len(self.comm.encode()) <= 15:
             raise ValueError("a process name (comm) is 1 to 15 bytes")
-        object.__setattr__(self, "tracepoints", tuple(tuple(tp) for tp in self.tracepoints))  # from JSON: lists
+        tracepoints = tuple(tuple(tp) for tp in self.tracepoints)  # from JSON: lists
+        if not self.latency:  # nothing on sys_enter (see latency)
+            tracepoints = tuple(tp for tp in tracepoints if tp != ENTER)
+        object.__setattr__(self, "tracepoints", tracepoints)
         if REQUIRED not in self.tracepoints:
             raise ValueError("raw_syscalls:sys_exit is needed: it is where calls are counted")
 

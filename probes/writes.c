@@ -13,7 +13,9 @@
 //   FILTER_CGROUP    only this cgroup v2 id (the inode of its directory)
 //   NR_<CALL>        this architecture's number of each traced system call (absent: not traced)
 //   REG_*            where this architecture keeps a system call's arguments in pt_regs
-//   HAVE_ENTER       raw_syscalls sys_enter is used: latency and the descriptor of each call
+//   HAVE_ENTER       raw_syscalls sys_enter is used: latency, and libaio's requests (without it,
+//                    wtop --no-latency: each call is counted at its exit alone, its descriptor
+//                    read from its registers there)
 //   WTOP_BTF         the system calls' programs are loaded as BTF raw tracepoints (tp_btf):
 //                    their pt_regs is a typed pointer, its registers are read by plain loads
 //   WTOP_LOOP        the libaio and sendmmsg walks are bpf_loop callbacks (Linux 5.17), which
@@ -1103,7 +1105,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     if (wtop_type(WTOP_NR(regs)) < 0)
         return 0;
 #endif
-    u64 pid_tgid = bpf_get_current_pid_tgid();
+    u64 pid_tgid;
     long ret = (long)ctx->args[1];
     // What the call was, from its slot or from its registers; then one way to count it (one
     // copy of the counting code for the verifier to check, not one per way in).
@@ -1114,6 +1116,7 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     u64 aux = 0;
     struct start_slot *mine = 0;
 #ifdef HAVE_ENTER
+    pid_tgid = bpf_get_current_pid_tgid();
     u32 tid = (u32)pid_tgid;
     struct start_slot *s = wtop_slot(tid);
     if (!s)
@@ -1145,6 +1148,9 @@ RAW_TRACEPOINT_PROBE(sys_exit)
         // thread's. Only a traced call's enter writes a slot.)
         if (type < 0 || type >= IO_SUBMIT) // libaio's calls matter only with their enter
             return 0;
+#ifndef HAVE_ENTER
+        pid_tgid = bpf_get_current_pid_tgid();
+#endif
         if (!wtop_wanted(pid_tgid) || !wtop_native(regs))
             return 0;
 #define EXIT_REG(off) WTOP_REG(regs, off)
@@ -1153,6 +1159,21 @@ RAW_TRACEPOINT_PROBE(sys_exit)
         // sendmmsg's array is its second argument, still in its register (x86_64, arm64)
         if (type == SENDMMSG)
             aux = WTOP_REG(regs, REG_ARG1);
+#ifndef HAVE_ENTER
+        // wtop --no-latency: no enter, so every traced call comes this way and is counted here,
+        // not handed over (sendmmsg still is, for its walk). The thread's slot keeps its name
+        // and its cell as with an enter (nothing else writes it now: wtop_comm and wtop_cached
+        // check that what it holds is this thread's). The type goes through the per-CPU cursor
+        // so that the verifier checks the counting once, for a type in a range, not once for
+        // each constant the switch gave.
+        if (type != SENDMMSG) {
+            struct cursor *c = wtop_cur();
+            if (!c)
+                return 0;
+            c->type = type;
+            return wtop_exit(pid_tgid, ret, *(volatile u32 *)&c->type, fd, timed, 0, wtop_slot((u32)pid_tgid));
+        }
+#endif
         return wtop_exit_apart(ctx, pid_tgid, ret, type, fd, timed, 0, aux);
     }
     return wtop_exit(pid_tgid, ret, type, fd, timed, delta, mine);

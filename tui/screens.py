@@ -129,7 +129,7 @@ class HelpScreen(ModalScreen):
                 )
             text += "".join(f"  {scrub(line)}\n" for line in self.programs)
         if self.notes:
-            text += "\nOn this kernel:\n" + "".join(f"  {scrub(n)}\n" for n in self.notes)
+            text += "\nHow wtop runs here:\n" + "".join(f"  {scrub(n)}\n" for n in self.notes)
         with VerticalScroll():
             yield Static(text, markup=False)
 

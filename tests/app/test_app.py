@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 from textual.widgets import ContentSwitcher, Static
 
+from probes.program import NO_LATENCY_NOTE
 from probes.snapshot import Cost, Family, Log2Histogram, Skipped
 from tests.app.conftest import FIXED_TIME, make_app, until, workload
 from tests.conftest import hist, snap
@@ -305,16 +306,24 @@ async def test_a_tiny_terminal_says_how_much_room_it_needs():
         assert app.state.intervals == 1
 
 
-async def test_missing_latency_is_said_in_its_view_and_help():
+@pytest.mark.parametrize(
+    "note",
+    ["latency: unavailable, this kernel has no syscalls:sys_enter_write tracepoint", NO_LATENCY_NOTE],
+    ids=["kernel", "no-latency"],
+)
+async def test_missing_latency_is_said_in_its_view_and_help(note):
     from dataclasses import replace
 
-    note = "latency: unavailable, this kernel has no syscalls:sys_enter_write tracepoint"
+    from tui.widgets import HistPlot
+
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await feed(pilot, replace(workload(), notes=(note, "recursion: unavailable, no fdinfo")))
         await pilot.press("3")
         facts = str(app.query_one("#latency-facts").render())
-        assert "write latency unavailable, this kernel has no syscalls:sys_enter_write" in facts
+        assert "write latency " + note.split(": ", 1)[1] in facts
+        # its plots are empty because nothing was timed, not because nothing was written
+        assert [p.empty for p in app.query(HistPlot) if p.id.startswith("latency-")] == ["not timed"] * 2
         assert "recursion n/a" in app.query_one("#status").plain
         await pilot.press("question_mark")
         assert note in str(app.screen.query_one(Static).render())

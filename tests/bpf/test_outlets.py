@@ -45,6 +45,22 @@ def test_json_lines_add_up_to_exactly_what_was_written(spawn):
     assert all(b["low"] == 2048 for d in lines for b in d["sizes"]["buckets"])
 
 
+def test_no_latency_counts_every_write_and_says_nothing_was_timed(spawn):
+    """wtop --no-latency as a user runs it: the JSON adds up to exactly what was written, with
+    no latency in it, and says why."""
+    w = spawn(b"out-nolat", 3000, 25, period_ms=100, repeats=4)  # 300,000 bytes in 100 writes
+    p = start_wtop("--json", "--no-latency", "-c", "out-nolat", "0.5")
+    w.go()
+    w.wait(60)
+    out, err = finish(p)
+    assert p.returncode == 0, err
+    lines = [json.loads(line) for line in out.decode().splitlines()]
+    assert sum(d["bytes"] for d in lines) == 300_000
+    assert sum(p["writes"] for d in lines for p in d["processes"] if p["pid"] == w.pid) == 100
+    assert sum(d["latency"]["total"] for d in lines) == 0 and sum(d["skipped"]["no_entry"] for d in lines) == 0
+    assert all(any(n.startswith("latency: off (--no-latency)") for n in d["notes"]) for d in lines)
+
+
 def test_batch_text_and_a_closed_pipe(spawn):
     w = spawn(b"out-text", 100, 10, period_ms=50)
     w.go()

@@ -77,12 +77,16 @@ def row(snaps, pid):
     return sum(r.bytes for r in rows), sum(r.writes for r in rows), dict(zip(CALLS, calls, strict=True))
 
 
-def test_every_path_and_every_sync_call_exactly(helper_bins, tmp_path):
+@pytest.mark.parametrize("latency", [True, False], ids=["timed", "no-latency"])
+def test_every_path_and_every_sync_call_exactly(helper_bins, tmp_path, latency):
+    """latency False (--no-latency): no sys_enter program; each call is counted at its exit
+    from its registers alone, and its descriptor (the third argument of copy_file_range and
+    splice, the second of tee) is still the one it wrote to."""
     p = subprocess.Popen(
         [helper_bins["paths"], "wtop-paths", str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
     try:
-        with LiveSource(ProbeOptions(pid=p.pid)) as src:
+        with LiveSource(ProbeOptions(pid=p.pid, latency=latency)) as src:
             src.sample()
             before = io_of(p.pid)
             p.stdin.write(b"g")
@@ -105,15 +109,21 @@ def test_every_path_and_every_sync_call_exactly(helper_bins, tmp_path):
     fam = {f.name: f for f in s.families}
     assert (fam["copy"].calls, fam["copy"].bytes) == (12, 10000 + 18000 + 12288 + 5000 + 800)
     assert (fam["send"].calls, fam["send"].bytes) == (12, 700 + 360 + 240)
-    assert fam["send"].sizes.total == 12 and fam["send"].latency.total == 12
+    timed = 1 if latency else 0
+    assert fam["send"].sizes.total == 12 and fam["send"].latency.total == 12 * timed
     assert (fam["write"].calls, fam["write"].bytes) == (2, 805) and s.sizes.total == 2
     # the syncs: counted by type and by process, timed in their own histogram, no bytes
     assert dict(zip(SYNCS, s.sync_calls, strict=True)) == SYNC_CALLS
     assert next(r for r in s.processes if r.pid == p.pid).syncs == sum(SYNC_CALLS.values())
-    assert (fam["sync"].calls, fam["sync"].bytes, fam["sync"].latency.total) == (9, 0, 9)
+    assert (fam["sync"].calls, fam["sync"].bytes, fam["sync"].latency.total) == (9, 0, 9 * timed)
     dst = [f for f in s.files if f.pid == p.pid and f.path.endswith("/dst.bin")]
     assert sum(f.syncs for f in dst) == 3 + 2 + 1 + 1  # fsync, fdatasync, sync_file_range, syncfs
+    # each call's bytes on the descriptor it wrote to, whichever argument names it
+    assert sum(f.bytes for f in dst) >= 10000  # copy_file_range's (its third argument)
+    assert not [f for f in s.files if f.pid == p.pid and f.fd < 0 and f.bytes]
     assert writes_skipped(s) == 0
+    assert s.latency.total == 2 * timed and s.sla_missed == 0
+    assert any(n.startswith("latency: off") for n in s.notes) is not latency
 
 
 def watch(run, timeout: float = 120.0):

@@ -37,3 +37,23 @@ def test_summary_lists_the_disks_with_write_next_to_them():
     assert row.split() == ["sda", "8.0", "KiB", "2", "4", "82.8us", "100.0us", "16.0", "KiB", "0", "B"]
     assert text.splitlines()[-2].split()[0] == "DISK"
     assert "disk 2, exits lost 0, disk missed 0)" in text
+
+
+def test_without_latency_the_reports_say_so_instead_of_empty_figures():
+    """--no-latency (or a kernel without sys_enter): the batch line and the summary say why
+    there is no latency, rather than percentiles of nothing and empty histograms."""
+    from probes.program import NO_LATENCY_NOTE
+    from probes.snapshot import Family
+
+    sync = Family("sync", calls=2, sla_ns=10_000_000)
+    s = replace(snap(1, [(10, "pg", 0, 8192, 2)], sizes=hist(b13=2)), notes=(NO_LATENCY_NOTE,), families=(sync,))
+    s = replace(s, sync_calls=(2, 0, 0, 0, 0, 0))
+    lines = text_block(s, runstate.merge([s]), 10).splitlines()
+    assert "latency " + NO_LATENCY_NOTE.split(": ", 1)[1] in lines
+    assert next(ln for ln in lines if ln.startswith("syncs ")) == "syncs fsync 2"  # no latency of nothing
+    text = summary(runstate.merge([s]))
+    assert "@latency: off (--no-latency): calls are counted at their exit alone" in text
+    assert "@latency[" not in text and "p50" not in text
+    assert "[4K, 8K)" in text  # the sizes are whole
+    timed = summary(runstate.merge([replace(s, notes=())]))
+    assert "@latency:\n" in timed and "p50" in timed

@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
-from outlets.text import latency_summary
+from outlets.text import latency_summary, latency_unknown
 from probes import runstate, units
 from probes.snapshot import FAMILIES, Family
 from tui.views.history import MIN_HEIGHT, SLA_SHARE, SPANS, HistoryPlot
@@ -136,16 +136,20 @@ class HistogramView(VerticalScroll):
         else:
             h_int, h_run = snap.latency, state.latency
             what = "write() latency"
-        self.query_one(f"#{self.kind}-interval", HistPlot).set_data(h_int, f"{what}: last {snap.elapsed:.1f}s")
-        self.query_one(f"#{self.kind}-run", HistPlot).set_data(h_run, f"{what}: whole run")
+        plots = self.query_one(f"#{self.kind}-interval", HistPlot), self.query_one(f"#{self.kind}-run", HistPlot)
+        if self.kind == "latency":  # empty because nothing was timed, not because nothing was written
+            for plot in plots:
+                plot.empty = "not timed" if latency_unknown(snap.notes) else "no writes in this period"
+        plots[0].set_data(h_int, f"{what}: last {snap.elapsed:.1f}s")
+        plots[1].set_data(h_run, f"{what}: whole run")
         self.query_one(f"#{self.kind}-facts", Static).update(self.facts(state, fams))
 
     def facts(self, state: runstate.RunState, fams: tuple[Family, Family] | None = None) -> Text:
         snap = state.last
         t = Text(no_wrap=True, overflow="ellipsis")
-        missing = [n.split(": ", 1)[1] for n in snap.notes if n.startswith("latency:")]
-        if self.kind == "latency" and missing:  # the kernel cannot tell: say so, invent nothing
-            t.append("write latency " + missing[0], style="bold yellow")
+        missing = latency_unknown(snap.notes)
+        if self.kind == "latency" and missing:  # nothing was timed: say so, invent nothing
+            t.append("write latency " + missing, style="bold yellow")
             t.append("\nsizes, bytes and the top writers are still exact", style="dim")
             return t
         if fams is not None:
