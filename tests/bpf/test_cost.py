@@ -73,7 +73,7 @@ def test_programs_are_found_by_id_and_their_run_time_read_without_bpftool():
     from bcc import BPF
 
     before = bpfsys.prog_ids()
-    b = BPF(text="RAW_TRACEPOINT_PROBE(sys_enter) { return 0; }")
+    b = BPF(text=b"RAW_TRACEPOINT_PROBE(sys_enter) { return 0; }")
     try:
         ids = bpfsys.prog_ids() - before
         assert len(ids) == 1
