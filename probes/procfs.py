@@ -20,8 +20,8 @@ def resolve_fd(pid: int, fd: int, cached: tuple[str, str, str, str] | None = Non
     reads no kernel structs). It may have been closed, or reused, by the time it is resolved;
     with cached, a target that has not changed keeps its kind without a stat. disk is the
     "major:minor" of the whole disk holding a file, or written to as a device ("" if none)."""
-    if fd < 0:
-        return "(start of the call not seen)", "?", "", ""
+    if fd < 0:  # msync and sync name no descriptor
+        return "(no descriptor: msync, sync)", "?", "", ""
     link = f"/proc/{pid}/fd/{fd}"
     try:
         target = os.readlink(link)
