@@ -128,6 +128,8 @@ class HelpScreen(ModalScreen):
                     "  (the kernel then counts it, at a few tens of ns an event)\n"
                 )
             text += "".join(f"  {scrub(line)}\n" for line in self.programs)
+            if not any(n.startswith("latency: off") for n in self.notes):
+                text += "  (wtop --no-latency times no call: its probes then cost about half as much a write)\n"
         if self.notes:
             text += "\nHow wtop runs here:\n" + "".join(f"  {scrub(n)}\n" for n in self.notes)
         with VerticalScroll():

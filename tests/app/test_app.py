@@ -184,8 +184,13 @@ async def test_help_lists_what_each_probe_cost_as_bpftop_does():
             ["sys_enter", "40.0k", "100", "0.40%"],
             ["block_rq_issue", "0", "-", "0.00%"],
         ]
+        assert "wtop --no-latency times no call" in text  # the lever, where the cost is shown
         await pilot.press("escape")
-        await feed(pilot, replace(workload(2), cost=Cost(0.005)))
+        await feed(pilot, replace(workload(2), cost=Cost(0.005), notes=(NO_LATENCY_NOTE,)))
+        await pilot.press("question_mark")
+        assert "wtop --no-latency times no call" not in str(app.screen.query_one(Static).render())  # already so
+        await pilot.press("escape")
+        await feed(pilot, replace(workload(3), cost=Cost(0.005)))
         await pilot.press("question_mark")
         text = str(app.screen.query_one(Static).render())
         assert "sysctl kernel.bpf_stats_enabled=1" in text
