@@ -12,6 +12,7 @@ from textual.geometry import Size
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from outlets.text import latency_unknown
 from probes.names import scrub
 
 MIN_SIZE = (60, 12)
@@ -128,7 +129,7 @@ class HelpScreen(ModalScreen):
                     "  (the kernel then counts it, at a few tens of ns an event)\n"
                 )
             text += "".join(f"  {scrub(line)}\n" for line in self.programs)
-            if not any(n.startswith("latency: off") for n in self.notes):
+            if latency_unknown(self.notes) is None:  # the calls are timed: the lever is there
                 text += "  (wtop --no-latency times no call: its probes then cost about half as much a write)\n"
         if self.notes:
             text += "\nHow wtop runs here:\n" + "".join(f"  {scrub(n)}\n" for n in self.notes)
