@@ -254,6 +254,8 @@ def check_modes(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error("--replay shows a recording: --record and --prometheus need live probes")
     if args.replay and (args.pid or args.comm or args.user is not None):
         p.error("filters act in the kernel while recording; a replay shows what was recorded")
+    if args.pid == os.getpid():  # `exec wtop -p $$`: its own writes would feed what it shows
+        p.error("-p names wtop itself")
     if args.replay and args.no_latency:
         p.error("--no-latency acts in the kernel while recording; a replay shows what was recorded")
     if args.no_latency and (args.sla != 10_000_000 or args.sync_sla is not None):

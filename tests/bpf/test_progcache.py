@@ -47,6 +47,22 @@ def test_the_second_start_loads_from_the_cache_and_counts_the_same(spawn, cache_
     assert counted(spawn, b"cache-test") == ("cache", 200_000, 200, False)
 
 
+def test_a_pid_filter_loads_the_lean_programs_from_the_cache_too(spawn, cache_dir):
+    """With -p the compiler drops the comparison with wtop's own id (the filter already leaves
+    wtop out): the cache loaded nothing, every -p start compiled and then fell back to the
+    plain programs."""
+    w = spawn(b"cache-pid", 1000, 200)
+    with LiveSource(ProbeOptions(pid=w.pid)) as src:
+        assert (src.kernel.loaded_from, src.kernel.opts.modern) == ("compiled", True)
+    with LiveSource(ProbeOptions(pid=w.pid)) as src:  # the next start for that process
+        assert (src.kernel.loaded_from, src.kernel.opts.modern) == ("cache", True)
+        src.sample()
+        w.go()
+        w.wait()
+        row = next(p for p in src.sample().processes if p.pid == w.pid)
+    assert (row.bytes, row.writes) == (200_000, 200)
+
+
 def test_a_damaged_entry_is_compiled_again(spawn, cache_dir):
     counted(spawn, b"cache-test")
     (entry,) = cache_dir.iterdir()

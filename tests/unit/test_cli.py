@@ -58,6 +58,19 @@ def test_bad_options_get_one_line_and_exit_2(args, fragment):
     assert "Traceback" not in r.stderr
 
 
+def test_a_pid_filter_naming_wtop_itself_is_one_line():
+    """`exec wtop -p $$`: wtop's own writes would feed what it shows."""
+    r = subprocess.run(
+        ["sh", "-c", f'exec "{sys.executable}" -m tui.cli -p $$ --batch'],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=30,
+    )
+    assert r.returncode == 2 and "-p names wtop itself" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
 def test_not_root_is_one_clear_line():
     r = run(as_nobody=True)
     assert r.returncode == 1
