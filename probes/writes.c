@@ -183,11 +183,8 @@ struct start_slot {
     s32 fd;
     u64 aux;  // sendmmsg: the user's array of messages, whose lengths the kernel fills in
     u32 type;
-    u32 comm_tid; // the thread whose name `comm` holds (0: none): see wtop_comm
-    char comm[16];
     u32 cell;     // the cell of the slot's last counted call (see wtop_cached)
-    u32 pad1;
-    u64 pad[1];   // 64 bytes: one cache line a slot
+    u64 pad[4];   // 64 bytes: one cache line a slot
 };
 BPF_ARRAY(wtop_starts, struct start_slot, WTOP_SLOTS);
 
@@ -570,25 +567,62 @@ static __always_inline void wtop_count(struct cpu_stats *cs, long ret, u32 type,
     }
 }
 
-// A returned call: count it. fd is -1 when unknown; timed as for wtop_count (-1: this
-// kernel has no sys_enter to time it with, nothing was missed).
-// The writing thread's name, kept in its slot: bpf_get_current_comm is a helper call, and a
-// call costs 30-50 ns on the machines wtop was measured on (mitigations). Every way a name
-// changes (prctl, /proc/PID/comm, exec) passes task:task_rename, which forgets the name
-// kept for that thread; without that tracepoint the name is read on every call.
-static __always_inline void wtop_comm(struct start_slot *s, u32 tid, char *out)
+// The writing thread's name: bpf_get_current_comm is a helper call, and a costly one (40 ns
+// of a write by bpf_stats here, where a plain helper call costs about 12). It is kept per
+// CPU, for the thread that last returned there: a thread writing many times in its time on
+// a CPU reads it once. Per CPU because sys_exit runs once at a time on a CPU (the kernel skips
+// a program that would start again on a CPU where it is running), so nothing writes the name
+// kept there while it is copied out: kept in the thread's slot, which a thread may share with
+// another (their tids hashed alike), one thread wrote its name there while the other copied
+// it out (a test catches it with every thread in one slot). Every way a name changes (prctl,
+// /proc/PID/comm, exec) passes task:task_rename, and a new task may take a dead thread's id:
+// both move wtop_names_gen on, and every CPU reads the name again. Without task_rename the
+// name is read on every call.
+#ifdef HAVE_RENAME
+struct comm_seen {
+    u32 tid;
+    u32 pad;
+    u64 gen;
+    char comm[16];
+};
+BPF_PERCPU_ARRAY(wtop_comm_seen, struct comm_seen, 1);
+BPF_ARRAY(wtop_names_gen, u64, 1);
+#endif
+
+static __always_inline void wtop_comm(u32 tid, char *out)
 {
 #ifdef HAVE_RENAME
-    if (s->comm_tid != tid) {
-        bpf_get_current_comm(s->comm, sizeof(s->comm));
-        s->comm_tid = tid;
+    u32 zero = 0;
+    struct comm_seen *c = wtop_comm_seen.lookup(&zero);
+    u64 *gen = wtop_names_gen.lookup(&zero);
+    if (c && gen) {
+        u64 g = *gen; // before the name is read: a rename after this moves it on for the next call
+        if (c->tid != tid || c->gen != g) {
+            bpf_get_current_comm(c->comm, sizeof(c->comm));
+            c->tid = tid;
+            c->gen = g;
+        }
+        __builtin_memcpy(out, c->comm, 16);
+        return;
     }
-    __builtin_memcpy(out, s->comm, 16);
-#else
+#endif
     bpf_get_current_comm(out, 16);
+}
+
+// A thread's name may have changed, or its id gone to a new thread: every name kept is read
+// again.
+static __always_inline void wtop_forget_names(void)
+{
+#ifdef HAVE_RENAME
+    u32 zero = 0;
+    u64 *gen = wtop_names_gen.lookup(&zero);
+    if (gen)
+        __sync_fetch_and_add(gen, 1);
 #endif
 }
 
+// A returned call: count it. fd is -1 when unknown; timed as for wtop_count (-1: this
+// kernel has no sys_enter to time it with, nothing was missed).
 static __always_inline int wtop_exit(u64 pid_tgid, long ret, u32 type, s32 fd, int timed, u64 delta, struct start_slot *s)
 {
     // copy_file_range that copied nothing (cp's last call, at the end of the file) is no
@@ -614,10 +648,7 @@ static __always_inline int wtop_exit(u64 pid_tgid, long ret, u32 type, s32 fd, i
         if (fs)
             wtop_count(fs, ret, type, timed, delta, e);
     }
-    if (s)
-        wtop_comm(s, key.tid, key.comm);
-    else
-        bpf_get_current_comm(&key.comm, sizeof(key.comm));
+    wtop_comm(key.tid, key.comm);
     struct fd_stats *ps = s ? wtop_cached(s->cell, &key) : 0;
     if (!ps) {
         u32 at = 0;
@@ -1122,9 +1153,19 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     if (!s)
         return 0;
     timed = 0;
-    if (s->tid == tid) {
-        if (s->ts == 0) // the thread's own slot with no call of wtop's in flight: not traced
-            return 0;
+    int own = s->tid == tid;
+    if (own && s->ts == 0) {
+#ifdef WTOP_BTF
+        // A traced call (its number said so above) in the thread's own slot, with no start:
+        // a thread sharing the slot cleared it (its exit read the slot as its own just before
+        // this thread's enter filled it). Counted from the registers, untimed, not lost.
+        own = 0;
+#else
+        return 0; // the thread's own slot with no call of wtop's in flight: not traced (the
+                  // plain programs look at the call's number only below: every call comes here)
+#endif
+    }
+    if (own) {
         u64 now = bpf_ktime_get_ns();
         delta = now >= s->ts ? now - s->ts : 0;
         type = s->type;
@@ -1161,11 +1202,11 @@ RAW_TRACEPOINT_PROBE(sys_exit)
             aux = WTOP_REG(regs, REG_ARG1);
 #ifndef HAVE_ENTER
         // wtop --no-latency: no enter, so every traced call comes this way and is counted here,
-        // not handed over (sendmmsg still is, for its walk). The thread's slot keeps its name
-        // and its cell as with an enter (nothing else writes it now: wtop_comm and wtop_cached
-        // check that what it holds is this thread's). The type goes through the per-CPU cursor
-        // so that the verifier checks the counting once, for a type in a range, not once for
-        // each constant the switch gave.
+        // not handed over (sendmmsg still is, for its walk). The thread's slot keeps the cell
+        // of its last call (wtop_cached checks its whole key: a thread sharing the slot costs
+        // a lookup, never a wrong cell). The type goes through
+        // the per-CPU cursor so that the verifier checks the counting once, for a type in a
+        // range, not once for each constant the switch gave.
         if (type != SENDMMSG) {
             struct cursor *c = wtop_cur();
             if (!c)
@@ -1190,9 +1231,7 @@ TRACEPOINT_PROBE(task, task_rename)
 #else
     u32 tid = (u32)bpf_get_current_pid_tgid();
 #endif
-    struct start_slot *s = wtop_slot(tid);
-    if (s && s->comm_tid == tid)
-        s->comm_tid = 0; // its next call reads its new name
+    wtop_forget_names(); // its next call reads its new name
     struct proc_info *pi = wtop_info.lookup(&tid); // a main thread's tid is its process's id
     if (pi)
         bpf_probe_read_kernel(&pi->comm, sizeof(pi->comm), args->newcomm);
@@ -1202,8 +1241,8 @@ TRACEPOINT_PROBE(task, task_rename)
 
 #ifdef HAVE_NEWTASK
 // A new task may take the id of one that ended (ids wrap at pid_max, 32768 by default): what
-// wtop kept under that id is the dead one's. The name its slot keeps is forgotten (the new
-// thread's first write reads its own; a fork inherits its parent's name with no rename), and
+// wtop kept under that id is the dead one's. The names kept are forgotten (the new thread's
+// first write reads its own; a fork inherits its parent's name with no rename), and
 // a new process's entry in `info` is made its own: its name, its creator's user and cgroup,
 // as the child inherits them. Fires on fork and clone, never on the write path. (The slot's
 // call in flight is left alone: a thread that shares the slot may be filling it meanwhile.)
@@ -1211,9 +1250,7 @@ TRACEPOINT_PROBE(task, task_rename)
 TRACEPOINT_PROBE(task, task_newtask)
 {
     u32 tid = args->pid;
-    struct start_slot *s = wtop_slot(tid);
-    if (s && s->comm_tid == tid)
-        s->comm_tid = 0;
+    wtop_forget_names();
     if (args->clone_flags & WTOP_CLONE_THREAD)
         return 0;
     struct proc_info *pi = wtop_info.lookup(&tid);
