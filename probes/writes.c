@@ -572,9 +572,9 @@ static __always_inline void wtop_count(struct cpu_stats *cs, long ret, u32 type,
 // CPU, for the thread that last returned there: a thread writing many times in its time on
 // a CPU reads it once. Per CPU because sys_exit runs once at a time on a CPU (the kernel skips
 // a program that would start again on a CPU where it is running), so nothing writes the name
-// kept there while it is copied out: kept in the thread's slot, which a thread may share with
-// another (their tids hashed alike), one thread wrote its name there while the other copied
-// it out (a test catches it with every thread in one slot). Every way a name changes (prctl,
+// kept there while it is copied out. (It was kept in the thread's slot, which two threads may
+// share, their tids hashed alike: one wrote its name there while the other copied it out; a
+// test catches that with every thread in one slot.) Every way a name changes (prctl,
 // /proc/PID/comm, exec) passes task:task_rename, and a new task may take a dead thread's id:
 // both move wtop_names_gen on, and every CPU reads the name again. Without task_rename the
 // name is read on every call.
@@ -1204,9 +1204,9 @@ RAW_TRACEPOINT_PROBE(sys_exit)
         // wtop --no-latency: no enter, so every traced call comes this way and is counted here,
         // not handed over (sendmmsg still is, for its walk). The thread's slot keeps the cell
         // of its last call (wtop_cached checks its whole key: a thread sharing the slot costs
-        // a lookup, never a wrong cell). The type goes through
-        // the per-CPU cursor so that the verifier checks the counting once, for a type in a
-        // range, not once for each constant the switch gave.
+        // a lookup, never a wrong cell). The type goes through the per-CPU cursor so that the
+        // verifier checks the counting once, for a type in a range, not once for each
+        // constant the switch gave.
         if (type != SENDMMSG) {
             struct cursor *c = wtop_cur();
             if (!c)
