@@ -212,14 +212,37 @@ def store(
         pass
 
 
+KEEP = 32
+"""Entries kept, the most recently used: one is made for each version of wtop, set of options
+and filter (each -p PID its own), and without a bound they would pile up for good."""
+
+
 def _write(path: str, entry: dict) -> None:
-    """An entry, whole or not at all: root's own file in root's own directory."""
+    """An entry, whole or not at all: root's own file in root's own directory; then the least
+    recently used beyond KEEP go."""
     os.makedirs(DIR, mode=0o700, exist_ok=True)
     tmp = path + f".{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(entry, f)
     os.replace(tmp, path)
+    _prune()
+
+
+def _prune() -> None:
+    """Remove the entries beyond the KEEP most recently used (load touches what it reads)."""
+    try:
+        entries = [e for e in os.scandir(DIR) if e.name.endswith(".json") and e.is_file(follow_symlinks=False)]
+        if len(entries) <= KEEP:
+            return
+        entries.sort(key=lambda e: e.stat(follow_symlinks=False).st_mtime_ns, reverse=True)
+    except OSError:
+        return
+    for e in entries[KEEP:]:
+        try:
+            os.unlink(e.path)
+        except OSError:
+            pass
 
 
 def _trusted(path: str) -> bool:
@@ -375,6 +398,7 @@ def load(opts: ProbeOptions, names: list[str], self_tgid: int) -> tuple[list[int
     try:
         with open(path) as f:
             entry = json.load(f)
+        os.utime(path)  # used: the last to go (see KEEP)
         if isinstance(entry, dict) and entry.get("refused"):
             raise Refused(entry["refused"])
         map_fds = []

@@ -43,3 +43,23 @@ def test_a_callback_named_twice_is_placed_once_and_a_program_without_one_is_unch
 def test_a_marker_of_a_callback_that_was_not_stored_is_an_error():
     with pytest.raises(ValueError):
         _linked(bytearray(marker(3) + insn(EXIT)), [bytearray(insn(EXIT))])
+
+
+def test_the_cache_keeps_the_entries_used_last(tmp_path, monkeypatch):
+    """One entry a version, option set and filter (each -p PID its own): beyond KEEP, the
+    least recently used go when an entry is written."""
+    import os
+
+    from probes import progcache
+
+    monkeypatch.setattr(progcache, "DIR", str(tmp_path))
+    for i in range(progcache.KEEP + 5):
+        f = tmp_path / f"{i:04d}.json"
+        f.write_text("{}")
+        os.utime(f, ns=(10**18 + i * 10**9, 10**18 + i * 10**9))  # the later, the more recent
+    (tmp_path / "0000.json.123").write_text("")  # another start's entry being written: not ours
+    os.utime(tmp_path / "0001.json")  # just used (load touches what it reads)
+    progcache._write(str(tmp_path / "new.json"), {"refused": "x"})
+    left = sorted(p.name for p in tmp_path.iterdir())
+    kept = {f"{i:04d}.json" for i in range(7, progcache.KEEP + 5)} | {"0001.json", "new.json"}
+    assert set(left) == kept | {"0000.json.123"} and len(kept) == progcache.KEEP
