@@ -423,10 +423,7 @@ def load(opts: ProbeOptions, names: list[str], self_tgid: int) -> tuple[list[int
             raise ValueError("callbacks differ")
         for p in entry["progs"]:
             insns, selves = _patched(p, map_fds, self_tgid)
-            # (With -p the compiler drops the comparison with wtop's own id: the filter already
-            # leaves wtop out, being another process, and nothing is there to patch. Requiring
-            # it made every -p start compile, then load the plain programs.)
-            if p["name"] == prog_name(REQUIRED) and not selves and opts.pid is None:
+            if p["name"] == prog_name(REQUIRED) and not selves:
                 raise ValueError("wtop's own process id was not found in the bytecode")
             insns, callbacks = _linked(insns, funcs)
             buf = (ct.c_char * len(insns)).from_buffer(insns)
