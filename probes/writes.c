@@ -45,6 +45,8 @@
 #define LIBAIO 14
 #define SENDMMSG 12
 #define COPY_FILE_RANGE 5
+#define SPLICE 7
+#define TEE 9
 #define MSYNC 18
 #define SYNC 20
 // libaio's own calls: not counted as calls, they carry the asynchronous writes
@@ -319,8 +321,8 @@ static __always_inline u32 wtop_family(u32 type)
 // third argument, tee to its second; msync and sync have none.
 #define WTOP_FD(reg, type)                                                                     \
     ((type) == MSYNC || (type) == SYNC ? -1                                                    \
-     : (type) == COPY_FILE_RANGE || (type) == 7 ? (s32)reg(REG_ARG2)                           \
-     : (type) == 9 ? (s32)reg(REG_ARG1) : (s32)reg(REG_ARG0))
+     : (type) == COPY_FILE_RANGE || (type) == SPLICE ? (s32)reg(REG_ARG2)                      \
+     : (type) == TEE ? (s32)reg(REG_ARG1) : (s32)reg(REG_ARG0))
 
 // A 64-bit process (32-bit ones number their calls differently: the kernel's own
 // per-call tracepoints leave them out too).

@@ -258,7 +258,7 @@ def check_modes(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error("-p names wtop itself")
     if args.replay and args.no_latency:
         p.error("--no-latency acts in the kernel while recording; a replay shows what was recorded")
-    if args.no_latency and (args.sla != 10_000_000 or args.sync_sla is not None):
+    if args.no_latency and (args.sla != p.get_default("sla") or args.sync_sla is not None):
         p.error("--sla and --sync-sla count slow calls: --no-latency times none")
     args.cgroup_id = None
     if args.cgroup:

@@ -166,6 +166,10 @@ class DiffPlot(PlotextPlot):
         return self._frame[y] if y < len(self._frame) else Strip.blank(width, self.rich_style)
 
 
+NO_WRITES = "no writes in this period"
+"""What an empty histogram says by default."""
+
+
 class HistPlot(DiffPlot):
     """A horizontal bar chart of a log2 histogram, one row per bucket, labels like bpftrace's."""
 
@@ -173,9 +177,7 @@ class HistPlot(DiffPlot):
     HistPlot { height: auto; min-height: 4; width: 1fr; }
     """
 
-    def __init__(
-        self, label: Callable[[int], str] = units.bucket_label, empty: str = "no writes in this period", **kw
-    ) -> None:
+    def __init__(self, label: Callable[[int], str] = units.bucket_label, empty: str = NO_WRITES, **kw) -> None:
         super().__init__(**kw)
         self.title = ""
         """Drawn by replot (not a reactive: its repaint would send the whole plot again)."""

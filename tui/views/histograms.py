@@ -12,7 +12,7 @@ from outlets.text import latency_summary, latency_unknown
 from probes import runstate, units
 from probes.snapshot import FAMILIES, Family
 from tui.views.history import MIN_HEIGHT, SLA_SHARE, SPANS, HistoryPlot
-from tui.widgets import HistPlot
+from tui.widgets import NO_WRITES, HistPlot
 
 PERIODS = ("both", "interval", "run")
 FAMILY_CHOICES = (*FAMILIES, "all")
@@ -138,8 +138,9 @@ class HistogramView(VerticalScroll):
             what = "write() latency"
         plots = self.query_one(f"#{self.kind}-interval", HistPlot), self.query_one(f"#{self.kind}-run", HistPlot)
         if self.kind == "latency":  # empty because nothing was timed, not because nothing was written
+            empty = "not timed" if latency_unknown(snap.notes) else NO_WRITES
             for plot in plots:
-                plot.empty = "not timed" if latency_unknown(snap.notes) else "no writes in this period"
+                plot.empty = empty
         plots[0].set_data(h_int, f"{what}: last {snap.elapsed:.1f}s")
         plots[1].set_data(h_run, f"{what}: whole run")
         self.query_one(f"#{self.kind}-facts", Static).update(self.facts(state, fams))
