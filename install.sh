@@ -80,9 +80,10 @@ ln -sfn "$here/.venv/bin/wtop" /usr/local/bin/wtop
 # The first start compiles the probes with BCC (1-2 s); every start after it loads what the
 # compile cache kept (/var/cache/wtop, probes/progcache.py) in about 0.15 s. Compile them now,
 # with one short interval, so that the user's first `sudo wtop` is as quick as the next (and
-# the first `sudo wtop --no-latency`, whose programs differ).
+# the first `sudo wtop --no-latency` or `--time-every-call`, whose programs differ).
 if "$here/.venv/bin/wtop" --json 0.1 1 >/dev/null 2>/tmp/wtop-prepare.log \
-    && "$here/.venv/bin/wtop" --json --no-latency 0.1 1 >/dev/null 2>>/tmp/wtop-prepare.log; then
+    && "$here/.venv/bin/wtop" --json --no-latency 0.1 1 >/dev/null 2>>/tmp/wtop-prepare.log \
+    && "$here/.venv/bin/wtop" --json --time-every-call 0.1 1 >/dev/null 2>>/tmp/wtop-prepare.log; then
     say "probes compiled and cached: the first start is as quick as the next"
 else
     say "WARNING: the probes could not be loaded now (log: /tmp/wtop-prepare.log): the first start will say why"

@@ -17,7 +17,7 @@ from typing import TextIO
 
 from outlets import Fanout, Sink
 from outlets.codec import to_json
-from outlets.text import latency_summary, latency_unknown
+from outlets.text import latency_summary, latency_unknown, timed_share
 from probes import heap, procfs, runstate, tables, units, writers
 from probes.names import scrub
 from probes.schedule import samples
@@ -87,7 +87,9 @@ def text_block(snap: Snapshot, state: runstate.RunState, top: int, accumulated: 
             lines.append(f"{'':>8} ({len(procs) - top} more processes wrote in this interval; -n 0 shows all)")
     unknown = latency_unknown(snap.notes)
     pairs = latency_summary(snap.latency, snap.latency_max_ns, snap.sla_ns, snap.sla_missed)
-    lines.append("latency " + (unknown or "  ".join(f"{k} {v}" for k, v in pairs)))
+    write = snap.family("write")
+    share = timed_share(snap.latency.total, write.calls) if write is not None and not unknown else ""
+    lines.append("latency " + (unknown or "  ".join(f"{k} {v}" for k, v in pairs) + (f"  ({share})" if share else "")))
     by_call = [f"{c} {w:,} ({b:,} B)" for c, w, b in zip(CALLS, snap.call_writes, snap.call_bytes, strict=False) if w]
     if by_call:
         lines.append("calls " + ", ".join(by_call))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from outlets.text import histogram_lines, latency_summary, latency_unknown
+from outlets.text import histogram_lines, latency_summary, latency_unknown, timed_share
 from probes import procfs, runstate, tables, units
 from probes.names import scrub
 from probes.snapshot import CALLS, SYNCS
@@ -51,7 +51,9 @@ def summary(state: runstate.RunState, top: int = 15) -> str:
     if unknown:
         lines.append(f"@latency: {unknown}")
     else:
-        lines.append("@latency:")
+        write = state.families.get("write")
+        share = timed_share(state.latency.total, write.calls) if write is not None else ""
+        lines.append(f"@latency ({share}):" if share else "@latency:")
         lines += histogram_lines(state.latency, label=units.ns_bucket_label)
     if state.last is not None and not unknown:
         pairs = latency_summary(state.latency, state.latency_max_ns, state.last.sla_ns, state.sla_missed)
@@ -65,7 +67,8 @@ def summary(state: runstate.RunState, top: int = 15) -> str:
             lines += histogram_lines(fam.sizes)
         if unknown:
             continue
-        lines.append(f"@latency[{name}]:")
+        share = timed_share(fam.latency.total, fam.calls)
+        lines.append(f"@latency[{name}] ({share}):" if share else f"@latency[{name}]:")
         lines += histogram_lines(fam.latency, label=units.ns_bucket_label)
         pairs = latency_summary(fam.latency, fam.latency_max_ns, fam.sla_ns, fam.sla_missed)
         lines.append("  ".join(f"{k} {v}" for k, v in pairs))

@@ -31,6 +31,13 @@ def latency_unknown(notes: tuple[str, ...]) -> str | None:
     return next((n.split(": ", 1)[1] for n in notes if n.startswith("latency:")), None)
 
 
+def timed_share(timed: int, calls: int) -> str:
+    """'timed 1,234 of 9,876 calls' when fewer calls were timed than were made (a storm's timing
+    paced, or calls begun before the probes), else '': the latency figures are then those of
+    the timed ones."""
+    return f"timed {timed:,} of {calls:,} calls" if 0 <= timed < calls else ""
+
+
 def latency_summary(
     hist: Log2Histogram, max_ns: int, sla_ns: int, sla_missed: int, compact: bool = False
 ) -> list[tuple[str, str]]:

@@ -28,7 +28,9 @@ from .program import (
     BTF_HOOKS,
     BTF_VMLINUX,
     CALLS,
+    ENTER,
     FAMILIES,
+    PACE_NOTE,
     RAW,
     REGISTERS,
     REQUIRED,
@@ -143,6 +145,8 @@ class Kernel:
         self.notes: list[str] = missing_notes(wanted, opts.latency)
         self._progs, self._maps, self.loaded_from, opts = load(opts)
         self.opts = opts
+        if opts.pace and opts.modern and ENTER in opts.tracepoints:
+            self.notes.append(PACE_NOTE)
         if not opts.modern:
             self.notes.append(
                 "probes: the plain programs (the lean ones need BTF and Linux 5.17): about 50 ns more a "

@@ -126,6 +126,14 @@ DEFAULT_SLOTS = 65536
 DEFAULT_DISKS = 256
 
 
+PACE_GAP_NS = 2000
+PACE_RUN = 64
+PACE_NOTE = (
+    f"timing: paced in storms: a CPU that made {PACE_RUN} data calls in a row under {PACE_GAP_NS // 1000} us apart "
+    "times one in 2 to 8 of the next, every call still counted (--time-every-call times them all)"
+)
+"""Said when the programs pace their timing (ProbeOptions.pace; writes.c: wtop_pace, which
+takes PACE_GAP_NS and PACE_RUN from here)."""
 NO_LATENCY_NOTE = (
     "latency: off (--no-latency): calls are counted at their exit alone, not timed; libaio's writes are not seen"
 )
@@ -234,6 +242,12 @@ class ProbeOptions:
     """Time every traced call (sys_enter keeps its start). False (wtop --no-latency): no program
     on sys_enter at all, every call counted at its exit from its registers; no latency, and no
     libaio (its requests are read at io_submit's enter). About half of what wtop adds to a write."""
+    pace: bool = True
+    """Timing paced in storms: a CPU that made PACE_RUN timed data calls in a row, each under
+    PACE_GAP_NS after the last, times one in 2, 4 or 8 of those that follow (writes.c:
+    wtop_pace), until they come further apart; every call is still counted in full. False
+    (wtop --time-every-call): every call timed. Only the lean programs pace (modern, with
+    latency)."""
     fetch: bool = True
     """The programs take fresh cells for the process map's counters with an atomic
     fetch-and-add (Linux 5.12). Without it, user space queues every cell before the programs
@@ -284,6 +298,8 @@ def cflags(opts: ProbeOptions) -> list[str]:
         flags += ["-DWTOP_BTF", "-DWTOP_LOOP"]
     if opts.fetch:
         flags.append("-DWTOP_FETCH")
+    if opts.pace and opts.modern and ENTER in opts.tracepoints:
+        flags += ["-DWTOP_PACE", f"-DPACE_GAP_NS={PACE_GAP_NS}", f"-DPACE_RUN={PACE_RUN}"]
     if ENTER in opts.tracepoints:
         flags.append("-DHAVE_ENTER")
     if EXEC in opts.tracepoints:

@@ -20,6 +20,9 @@
 //                    their pt_regs is a typed pointer, its registers are read by plain loads
 //   WTOP_LOOP        the libaio and sendmmsg walks are bpf_loop callbacks (Linux 5.17), which
 //                    the loader links (probes/progcache.py)
+//   WTOP_PACE        with WTOP_BTF and HAVE_ENTER: a storm of calls is timed in part, PACE_RUN
+//                    calls in a row under PACE_GAP_NS apart making one (see wtop_pace; without
+//                    it, wtop --time-every-call, every call is timed)
 //   HAVE_EXEC        sched_process_exec: follow renames on exec
 //   HAVE_RENAME      task:task_rename: follow prctl(PR_SET_NAME) and /proc/PID/comm
 //   HAVE_BLOCK       block:block_rq_issue and block_rq_complete exist: the disks view
@@ -546,14 +549,15 @@ static __always_inline void wtop_time(struct fam_stats *fs, u64 delta, u64 e, u6
 }
 
 // Count one returned call into a set of counters. timed: 1 with its latency in delta, 0
-// when the start was not seen. `type` is a constant in each inlined copy of the write path.
+// when the start was not seen, -1 when nothing could time it (no sys_enter), 2 when its enter
+// chose not to (see wtop_pace). `type` is a constant in each inlined copy of the write path.
 static __always_inline void wtop_count(struct cpu_stats *cs, long ret, u32 type, int timed, u64 delta, u64 e)
 {
     u32 f = wtop_family(type);
     if (f >= FAMILIES || type >= TYPES)
         return;
     struct fam_stats *fs = &cs->fam[f];
-    if (timed > 0) {
+    if (timed == 1) {
         wtop_time(fs, delta, e, f == F_SYNC ? WTOP_SYNC_SLA_NS : WTOP_SLA_NS);
     } else if (timed == 0) {
         cs->skip_no_entry++;
@@ -1124,6 +1128,29 @@ static __always_inline int wtop_exit_apart(void *ctx, u64 pid_tgid, long ret, u3
 }
 
 #ifdef HAVE_ENTER
+#if defined(WTOP_PACE) && defined(WTOP_BTF)
+// The pace of timing, per CPU. Timing a call costs two clock reads, about as much again as
+// the two tracepoints themselves (bench part 1: the reads alone 1.9-2.2x the floor on an AMD
+// EPYC VM). A storm of data calls on a CPU, PACE_RUN timed ones in a row each less than
+// PACE_GAP_NS after the last (a loop of small writes to a pipe, a socket or /dev/null), has
+// then one in 2, 4 or 8 of its calls timed (1 << shift), evenly; the others are counted in
+// full at their exit, from their registers, without latency. A shorter burst, or calls
+// further apart, are all timed; so are the sync calls, io_uring and libaio. Only timed calls
+// measure the pace (the gap between two covers 1 << shift calls): a gap over 4 x
+// PACE_GAP_NS times twice as many, one over 64 x (the storm is over) every call, so at most 7
+// calls after a storm go untimed.
+#define PACE_SHIFT_MAX 3 // PACE_GAP_NS and PACE_RUN come from program.py
+struct pace {
+    u64 last;  // when this CPU last timed a data call
+    u32 skip;  // data calls to leave untimed before the next timed one
+    u32 shift; // one in 1 << shift timed
+    u32 fast;  // timed calls in a row that came less than PACE_GAP_NS apart
+    u32 pad;
+};
+BPF_PERCPU_ARRAY(wtop_pace, struct pace, 1);
+#define WTOP_PACED
+#endif
+
 // Every system call's entry: one switch for the calls wtop does not trace.
 RAW_TRACEPOINT_PROBE(sys_enter)
 {
@@ -1133,6 +1160,25 @@ RAW_TRACEPOINT_PROBE(sys_enter)
     u64 pid_tgid = wtop_pid_tgid((void *)ctx->args[0], 0);
     if (!wtop_wanted(pid_tgid))
         return 0;
+#ifdef WTOP_PACED
+    struct pace *p = 0;
+    if (type <= SENDMMSG) {
+        u32 zero = 0;
+        p = wtop_pace.lookup(&zero);
+        if (p && p->skip) {
+            p->skip--;
+            // Not timed: the thread's slot says so (its tid, no start), and the exit counts
+            // the call from its registers. (A thread sharing the slot, in a call of its own,
+            // then has its call counted that way too, untimed.)
+            struct start_slot *s = wtop_slot((u32)pid_tgid);
+            if (s) {
+                s->tid = (u32)pid_tgid;
+                s->ts = 0;
+            }
+            return 0;
+        }
+    }
+#endif
     void *regs = (void *)ctx->args[0];
 #ifdef WTOP_BTF
     if (!regs)
@@ -1164,7 +1210,29 @@ RAW_TRACEPOINT_PROBE(sys_enter)
     s->type = type;
     s->fd = fd;
     s->aux = aux;
-    s->ts = bpf_ktime_get_ns();
+    u64 now = bpf_ktime_get_ns();
+    s->ts = now;
+#ifdef WTOP_PACED
+    if (p) {
+        u64 gap = now - p->last;
+        u32 shift = p->shift;
+        p->last = now;
+        if (gap < PACE_GAP_NS) {
+            if (p->fast < PACE_RUN)
+                p->fast++;
+            else if (shift < PACE_SHIFT_MAX)
+                shift++;
+        } else {
+            p->fast = 0;
+            if (gap > PACE_GAP_NS * 64)
+                shift = 0;
+            else if (gap > PACE_GAP_NS * 4 && shift > 0)
+                shift--;
+        }
+        p->shift = shift;
+        p->skip = (1u << shift) - 1;
+    }
+#endif
     return 0;
 }
 #endif
@@ -1206,9 +1274,13 @@ RAW_TRACEPOINT_PROBE(sys_exit)
     if (own && s->ts == 0) {
 #ifdef WTOP_BTF
         // A traced call (its number said so above) in the thread's own slot, with no start:
-        // a thread sharing the slot cleared it (its exit read the slot as its own just before
-        // this thread's enter filled it). Counted from the registers, untimed, not lost.
+        // its enter chose not to time it (wtop_pace), or a thread sharing the slot cleared
+        // it (its exit read the slot as its own just before this thread's enter filled it).
+        // Counted from the registers, untimed, not lost.
         own = 0;
+#ifdef WTOP_PACED
+        timed = 2;
+#endif
 #else
         return 0; // the thread's own slot with no call of wtop's in flight: not traced (the
                   // plain programs look at the call's number only below: every call comes here)
@@ -1248,24 +1320,30 @@ RAW_TRACEPOINT_PROBE(sys_exit)
         fd = WTOP_FD(EXIT_REG, type);
 #undef EXIT_REG
         // sendmmsg's array is its second argument, still in its register (x86_64, arm64)
-        if (type == SENDMMSG)
+        if (type == SENDMMSG) {
             aux = WTOP_REG(regs, REG_ARG1);
-#ifndef HAVE_ENTER
-        // wtop --no-latency: no enter, so every traced call comes this way and is counted here,
-        // not handed over (sendmmsg still is, for its walk). The thread's slot keeps the cell
-        // of its last call (wtop_cached checks its whole key: a thread sharing the slot costs
-        // a lookup, never a wrong cell). The type goes through the per-CPU cursor so that the
-        // verifier checks the counting once, for a type in a range, not once for each
-        // constant the switch gave.
-        if (type != SENDMMSG) {
-            struct cursor *c = wtop_cur();
-            if (!c)
-                return 0;
-            c->type = type;
-            return wtop_exit(pid_tgid, ret, *(volatile u32 *)&c->type, fd, timed, 0, wtop_slot((u32)pid_tgid));
+            return wtop_exit_apart(ctx, pid_tgid, ret, type, fd, timed, 0, aux);
         }
+#if defined(WTOP_PACED) || !defined(HAVE_ENTER)
+        // Calls left untimed on purpose (wtop_pace), and every call under --no-latency (no
+        // enter), come this way often: counted here, not handed over. The thread's slot keeps
+        // the cell of its last call (wtop_cached checks its whole key: a thread sharing the
+        // slot costs a lookup, never a wrong cell). The type goes through the per-CPU cursor
+        // so that the verifier checks the counting once, for a type in a range, not once for
+        // each constant the switch gave.
+        struct cursor *c = wtop_cur();
+        if (!c)
+            return 0;
+        c->type = type;
+        type = *(volatile u32 *)&c->type;
+#ifdef HAVE_ENTER
+        mine = s;
+#else
+        mine = wtop_slot((u32)pid_tgid);
 #endif
+#else
         return wtop_exit_apart(ctx, pid_tgid, ret, type, fd, timed, 0, aux);
+#endif
     }
     return wtop_exit(pid_tgid, ret, type, fd, timed, delta, mine);
 }

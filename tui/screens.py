@@ -24,10 +24,10 @@ process traced with eBPF, counted in the kernel.
 Views
   1    top writers: processes by bytes/s in the last interval
   2    write sizes: log2 histogram of successful write sizes
-  3    write latency: sys_enter to sys_exit of each write call;
-       p50/p90/p99 estimated in the bucket (~), max and SLA exact;
-       f in either: the write family, copies, sends, io_uring,
-       libaio, syncs (fsync..., --sync-sla), or all of them
+  3    write latency: sys_enter to sys_exit of each write call,
+       a storm's one in 2 to 8; p50/p90/p99 estimated in the
+       bucket (~), max and SLA exact; f in either: write, copies,
+       sends, io_uring, libaio, syncs (--sync-sla), or all of them
   4    files: (process, file) pairs by bytes/s; the path from
        /proc/PID/fd; kind file, pipe, socket, terminal, other,
        or ? when closed before it could be read; SYNCS/S (from
@@ -130,7 +130,7 @@ class HelpScreen(ModalScreen):
                 )
             text += "".join(f"  {scrub(line)}\n" for line in self.programs)
             if latency_unknown(self.notes) is None:  # the calls are timed: the lever is there
-                text += "  (wtop --no-latency times no call: its probes then cost about half as much a write)\n"
+                text += "  (wtop --no-latency times no call: its probes then cost about two thirds as much a write)\n"
         if self.notes:
             text += "\nHow wtop runs here:\n" + "".join(f"  {scrub(n)}\n" for n in self.notes)
         with VerticalScroll():

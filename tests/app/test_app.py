@@ -714,3 +714,27 @@ async def test_the_key_bar_is_made_again_only_when_its_keys_change():
         await pilot.pause()
         assert made == ["sizes", "top"]
         assert {k.description for k in bar.query(FooterKey)} == keys
+
+
+async def test_paced_latency_says_how_many_calls_were_timed():
+    """A storm's timing paced: the latency view says, for the interval and the run, how many of
+    the calls were timed; the help says what pacing is, from the note."""
+    from dataclasses import replace
+
+    from probes.program import PACE_NOTE
+    from probes.snapshot import Family
+
+    s = workload()
+    write = Family("write", calls=s.writes, latency=s.latency, sla_ns=s.sla_ns)  # 7,174 timed of 7,178
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, replace(s, notes=(PACE_NOTE,), families=(write,)))
+        await pilot.press("3")
+        facts = str(app.query_one("#latency-facts").render()).splitlines()
+        assert facts[0].startswith("interval") and facts[0].endswith(f"timed 7,174 of {s.writes:,} calls")
+        assert facts[1].startswith("run") and facts[1].endswith(f"timed 7,174 of {s.writes:,} calls")
+        await pilot.press("question_mark")
+        assert PACE_NOTE in str(app.screen.query_one(Static).render())
+        await pilot.press("escape")
+        await feed(pilot, replace(workload(2), families=(replace(write, latency=s.latency, calls=7_174),)))
+        assert "timed" not in str(app.query_one("#latency-facts").render()).splitlines()[0]

@@ -258,13 +258,14 @@ for i in range(300):
 """
 
 
-def test_a_task_on_the_kernel_stack_of_one_that_ended_is_counted_as_itself():
+@pytest.mark.parametrize("pace", [True, False], ids=["paced", "every call timed"])
+def test_a_task_on_the_kernel_stack_of_one_that_ended_is_counted_as_itself(pace):
     """Every child's write is its own: none is counted under the child before it, whose
     registers sat at the same address."""
     from probes.live import LiveSource
     from probes.program import ProbeOptions
 
-    with LiveSource(ProbeOptions()) as src:
+    with LiveSource(ProbeOptions(pace=pace)) as src:
         src.sample()
         out = subprocess.run([sys.executable, "-c", ONE_CPU_CHILDREN], capture_output=True, text=True, check=True)
         s = src.sample()

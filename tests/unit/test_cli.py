@@ -48,6 +48,8 @@ def run(*args: str, as_nobody: bool = False) -> subprocess.CompletedProcess:
         (["--bogus"], "unrecognized arguments"),
         (["--no-latency", "--sla", "1ms"], "--no-latency times none"),
         (["--no-latency", "--replay", "x.wtop.gz"], "a replay shows what was recorded"),
+        (["--no-latency", "--time-every-call"], "choose one"),
+        (["--time-every-call", "--replay", "x.wtop.gz"], "a replay shows what was recorded"),
     ],
 )
 def test_bad_options_get_one_line_and_exit_2(args, fragment):
@@ -85,8 +87,13 @@ def test_ebpf_prints_the_program_with_its_options():
     assert "RAW_TRACEPOINT_PROBE(sys_exit)" in r.stdout and "#define NR_COPY_FILE_RANGE" in r.stdout
     assert "#define FILTER_COMM_0 0x786e69676eULL" in r.stdout  # b"nginx" as a little-endian u64
     assert "#define HAVE_ENTER" in r.stdout and "RAW_TRACEPOINT_PROBE(sys_enter)" in r.stdout
+    assert {"#define WTOP_PACE", "#define PACE_RUN 64"} <= set(r.stdout.splitlines())  # storms paced
     r = run("--ebpf", "--no-latency")  # no program on sys_enter: its code is compiled out
     assert r.returncode == 0 and "#define HAVE_ENTER" not in r.stdout and "#define HAVE_EXEC" in r.stdout
+    assert "#define WTOP_PACE" not in r.stdout.splitlines()  # nothing to pace
+    r = run("--ebpf", "--time-every-call")
+    assert r.returncode == 0 and "#define HAVE_ENTER" in r.stdout.splitlines()
+    assert "#define WTOP_PACE" not in r.stdout.splitlines()
 
 
 def test_help_has_examples_and_version():

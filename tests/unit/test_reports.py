@@ -57,3 +57,27 @@ def test_without_latency_the_reports_say_so_instead_of_empty_figures():
     assert "[4K, 8K)" in text  # the sizes are whole
     timed = summary(runstate.merge([replace(s, notes=())]))
     assert "@latency:\n" in timed and "p50" in timed
+
+
+def test_paced_latency_says_how_many_calls_were_timed():
+    """A storm's timing paced: the batch line and the summary say whose figures the latency's
+    are (the timed calls, of all that were made); with every call timed they say nothing more."""
+    from probes.program import PACE_NOTE
+    from probes.snapshot import Family
+
+    write = Family("write", calls=1000, latency=hist(b10=200), sla_ns=10_000_000)
+    send = Family("send", calls=8, latency=hist(b12=8), sla_ns=10_000_000)
+    s = replace(
+        snap(1, [(10, "pg", 0, 64_000, 1000)], latency=hist(b10=200)), notes=(PACE_NOTE,), families=(write, send)
+    )
+    lines = text_block(s, runstate.merge([s]), 10).splitlines()
+    line = next(ln for ln in lines if ln.startswith("latency "))
+    assert line.endswith("(timed 200 of 1,000 calls)") and "p50" in line
+    assert "note: " + PACE_NOTE in lines
+    text = summary(runstate.merge([s, replace(s, seq=2)]))
+    assert "@latency (timed 400 of 2,000 calls):" in text
+    assert "@latency[send]:" in text  # every send was timed: nothing to say
+    whole = replace(s, families=(replace(write, latency=hist(b10=1000)), send), latency=hist(b10=1000))
+    assert "timed" not in next(
+        ln for ln in text_block(whole, runstate.merge([whole]), 10).splitlines() if ln.startswith("latency ")
+    )

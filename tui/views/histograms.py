@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
-from outlets.text import latency_summary, latency_unknown
+from outlets.text import latency_summary, latency_unknown, timed_share
 from probes import runstate, units
 from probes.snapshot import FAMILIES, Family
 from tui.views.history import MIN_HEIGHT, SLA_SHARE, SPANS, HistoryPlot
@@ -176,26 +176,30 @@ class HistogramView(VerticalScroll):
         wide = self.wide
         if fams is not None:
             rows = (
-                ("interval", cur.latency, cur.latency_max_ns, cur.sla_missed, cur.sla_ns),
-                ("run", run.latency, run.latency_max_ns, run.sla_missed, cur.sla_ns),
+                ("interval", cur.latency, cur.latency_max_ns, cur.sla_missed, cur.sla_ns, cur.calls),
+                ("run", run.latency, run.latency_max_ns, run.sla_missed, cur.sla_ns, run.calls),
             )
         else:
+            calls_i, calls_r = (f.calls if f else None for f in (snap.family("write"), state.families.get("write")))
             rows = (
-                ("interval", snap.latency, snap.latency_max_ns, snap.sla_missed, snap.sla_ns),
-                ("run", state.latency, state.latency_max_ns, state.sla_missed, snap.sla_ns),
+                ("interval", snap.latency, snap.latency_max_ns, snap.sla_missed, snap.sla_ns, calls_i),
+                ("run", state.latency, state.latency_max_ns, state.sla_missed, snap.sla_ns, calls_r),
             )
-        for label, hist, mx, missed, sla_ns in rows:
+        for label, hist, mx, missed, sla_ns, calls in rows:
             t.append(f"{label:<9}" if wide else f"{label[:3]} ", style="bold")
             for name, value in latency_summary(hist, mx, sla_ns, missed, compact=not wide):
                 style = "bold red" if name.startswith(">") and missed else ""
                 t.append(f"{name} ", style="dim")
                 t.append(f"{value}  ", style=style)
+            share = timed_share(hist.total, calls) if calls else ""
+            if share:  # a storm paced, or calls begun before the probes: say whose figures these are
+                t.append(share if wide else share.replace(" calls", ""), style="yellow")
             t.append("\n")
         sla_ns, flag = (rows[0][4], "--sync-sla") if self.family == "sync" else (snap.sla_ns, "--sla")
         if wide:
             t.append(
-                f"calls slower than {units.human_ns(sla_ns)} ({flag}) are counted exactly in the kernel; "
-                "p50/p90/p99 are estimated within their log2 bucket (~); f: next family",
+                f"timed calls over {units.human_ns(sla_ns)} ({flag}) counted exactly in the kernel; "
+                "p50/p90/p99 estimated within their log2 bucket (~); f: next family",
                 style="dim",
             )
         else:
