@@ -250,3 +250,24 @@ async def test_dirtied_bytes_in_the_top_writers_the_page_and_the_disks_view():
         await pilot.pause()
         head = "\n".join(t.plain for t in app.screen.query_one("#process-head", DiffLines).texts)
         assert "dirtied 4.0 MiB/s, run 8.0 MiB" in head
+
+
+async def test_the_page_says_how_many_of_its_calls_were_timed():
+    """A storm's timing paced: the page's line of figures while open says how many of its
+    write calls were timed (the latency figures are theirs)."""
+    from probes.snapshot import Family
+
+    def paced(seq):
+        s = workload_disks(seq)
+        write = Family("write", calls=4096, latency=s.focus.latency, sla_ns=s.sla_ns)  # 1,024 timed
+        return replace(s, focus=replace(s.focus, writes=4096, families=(write,)))
+
+    app = make_app(FocusSource())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, paced(1))
+        await pilot.press("enter")
+        await pilot.pause()
+        await feed(pilot, paced(2))
+        head = "\n".join(t.plain for t in app.screen.query_one("#process-head", DiffLines).texts)
+        line = next(ln for ln in head.splitlines() if ln.startswith("while open"))
+        assert "p50 ~" in line and line.endswith("timed 1,024 of 4,096 calls")

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 
-from outlets.text import latency_summary
+from outlets.text import latency_summary, timed_share
 from probes import procfs, runstate, snapshot, tables, units
 from probes.procfs import cmdline
 from tui.lines import Column, DiffLines, RowTable
@@ -254,6 +254,10 @@ class ProcessScreen(Screen):
                 for name, value in summary[:4]:
                     line4.append(f"  {name} ", style="dim")
                     line4.append(value)
+                write = next((f for f in run.families if f.name == "write"), None)
+                share = timed_share(run.latency.total, write.calls) if write is not None else ""
+                if share:  # a storm's timing paced (see the latency view)
+                    line4.append(f"  {share}", style="yellow")
         elif focus is None and self.live:
             line4.append("counting its own histograms from the next interval...", style="dim")
         else:
