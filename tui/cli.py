@@ -108,6 +108,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def parser() -> argparse.ArgumentParser:
+    from probes.program import PACE_GAP_NS, PACE_RUN
+
     p = Parser(
         prog="wtop",
         description="top for writes: who is writing what, live, traced with eBPF.",
@@ -144,9 +146,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--time-every-call",
         action="store_true",
-        help="time every call, even in a storm of them (by default a CPU that made 64 data calls in a row "
-        "under 2 us apart times one in 2 to 8 of the next, and counts them all: the two clock reads "
-        "that time a call cost about as much as the tracepoints themselves)",
+        help=f"time every call, even in a storm of them (by default a CPU that made {PACE_RUN} data calls in a "
+        f"row under {PACE_GAP_NS // 1000} us apart times one in 2 to 8 of the next, and counts them all: the two "
+        "clock reads that time a call cost about as much as the tracepoints themselves)",
     )
     p.add_argument(
         "--map-size",
