@@ -66,7 +66,10 @@ FAM_FIELDS = ("lat_sum", "lat_max", "lat_epoch", "sla_missed", "calls", "bytes",
 FAM_WORDS = 2 * BUCKETS + len(FAM_FIELDS)  # struct fam_stats
 CPU_FIELDS = ("bytes", "writes", "errors", "skip_map_full", "skip_no_entry")
 CPU_STATS = struct.Struct(f"<{len(FAMILIES) * FAM_WORDS + len(CPU_FIELDS) + 2 * NTYPES}Q")  # struct cpu_stats
-CTL = struct.Struct("<QII")  # struct wtop_ctl: epoch, focus, pad
+CTL = struct.Struct("<QII")  # struct wtop_ctl: epoch, focus, slot
+FOCUS_SLOTS = 4  # writes.c
+FOCUS_STATS = CPU_STATS.size + 8  # struct focus_stats: a struct cpu_stats, then the tgid it counts and a pad
+FOCUS_TGID = struct.Struct("<II")
 DISK_STATS = struct.Struct(f"<{BUCKETS}Q8Q")  # struct disk_stats
 DISK_FIELDS = ("bytes", "ios", "errors", "flushes", "lat_sum", "lat_max", "lat_epoch", "no_issue")
 
@@ -182,6 +185,11 @@ class Kernel:
         """The interval number the kernel stamps maxima with; advanced after each read."""
         self._zero = ct.c_uint32(0)
         self._cpu_buf = ct.create_string_buffer(CPU_STATS.size * self.ncpu)
+        self._focus_buf = ct.create_string_buffer(FOCUS_STATS * self.ncpu)
+        self._focus_slot = 0
+        """The entry of wtop_focus named last (they are used in turn)."""
+        self._focus_slots: dict[int, int] = {}
+        """The entry of wtop_focus that counts each focused process."""
         self._cells_high = 0
         """How many cells the last read looked at."""
         if opts.fetch:
@@ -350,18 +358,20 @@ class Kernel:
             self._total(each, "recursion_misses", rest), self._total(each, "recursion_misses", disks), runs, programs
         )
 
-    def read_cpu(self, name: str = "wtop_stats", key=None) -> dict | None:
-        """A struct cpu_stats summed over CPUs (the totals, or the focused process's).
+    def read_cpu(self, name: str = "wtop_stats", key=None, stride: int = CPU_STATS.size) -> dict | None:
+        """A struct cpu_stats summed over CPUs (the totals, or the focused process's: stride
+        FOCUS_STATS, each CPU's copy with the process's tgid after it).
 
         "families" holds each family's histograms and counts by name; the write family's are
         also at the top level (sizes, lat, lat_max, sla_missed, lat_sum: the seed's figures).
         lat_max is the largest of the CPUs that saw a call in the current epoch."""
-        if not bpfsys.lookup(self._maps[name], self._zero if key is None else key, self._cpu_buf):
+        buf = self._cpu_buf if stride == CPU_STATS.size else self._focus_buf
+        if not bpfsys.lookup(self._maps[name], self._zero if key is None else key, buf):
             return None
         words = [0] * (CPU_STATS.size // 8)
         lat_max = [0] * len(FAMILIES)
         for cpu in range(self.ncpu):
-            v = CPU_STATS.unpack_from(self._cpu_buf, cpu * CPU_STATS.size)
+            v = CPU_STATS.unpack_from(buf, cpu * stride)
             words = list(map(operator.add, words, v))
             for f in range(len(FAMILIES)):
                 base = f * FAM_WORDS + 2 * BUCKETS
@@ -394,7 +404,9 @@ class Kernel:
         return acc
 
     def read_focus(self, pid: int) -> dict | None:
-        return self.read_cpu("wtop_focus", ct.c_uint32(pid))
+        """The focused process's own counters (add_focus_entry), None if it has no entry."""
+        slot = self._focus_slots.get(pid)
+        return None if slot is None else self.read_cpu("wtop_focus", ct.c_uint32(slot), FOCUS_STATS)
 
     def read_disks(self) -> dict[int, dict]:
         """Cumulative struct disk_stats by kernel dev_t, summed over CPUs."""
@@ -524,21 +536,44 @@ class Kernel:
 
     # -- control and upkeep ------------------------------------------------------------------
     def write_ctl(self, focus: int | None) -> None:
+        slot = self._focus_slots.get(focus, 0) if focus else 0
         bpfsys.update(
-            self._maps["wtop_epoch"], self._zero, ct.create_string_buffer(CTL.pack(self.epoch, focus or 0, 0))
+            self._maps["wtop_epoch"], self._zero, ct.create_string_buffer(CTL.pack(self.epoch, focus or 0, slot))
         )
 
     def advance_epoch(self, focus: int | None) -> None:
         self.epoch += 1
         self.write_ctl(focus)
 
+    def _name_focus_entry(self, slot: int, pid: int) -> None:
+        """Entry `slot` of wtop_focus zeroed, naming pid (0: nobody) in every CPU's copy."""
+        buf = ct.create_string_buffer(FOCUS_STATS * self.ncpu)
+        for cpu in range(self.ncpu):
+            FOCUS_TGID.pack_into(buf, cpu * FOCUS_STATS + CPU_STATS.size, pid, 0)
+        bpfsys.update(self._maps["wtop_focus"], ct.c_uint32(slot), buf)
+
     def add_focus_entry(self, pid: int) -> None:
-        """A zeroed entry for a process about to be focused (the kernel only counts into an
-        existing entry, so the entry comes before the name in the control word)."""
-        bpfsys.update(self._maps["wtop_focus"], ct.c_uint32(pid), ct.create_string_buffer(CPU_STATS.size * self.ncpu))
+        """The next entry of wtop_focus, zeroed, for a process about to be focused (the kernel
+        counts only into the entry that names the process, so the entry comes before the name
+        in the control word)."""
+        self._focus_slot = (self._focus_slot + 1) % FOCUS_SLOTS
+        self._name_focus_entry(self._focus_slot, pid)
+        self._focus_slots[pid] = self._focus_slot
 
     def delete_focus_entry(self, pid: int) -> None:
-        bpfsys.delete(self._maps["wtop_focus"], ct.c_uint32(pid))
+        """The entry of a process no longer focused names nobody: a call of it in flight counts
+        nowhere."""
+        slot = self._focus_slots.pop(pid, None)
+        if slot is not None:
+            self._name_focus_entry(slot, 0)
+
+    def focus_names(self) -> list[int]:
+        """The process each entry of wtop_focus names (0: nobody), as CPU 0's copy says: for tests."""
+        out = []
+        for slot in range(FOCUS_SLOTS):
+            bpfsys.lookup(self._maps["wtop_focus"], ct.c_uint32(slot), self._focus_buf)
+            out.append(FOCUS_TGID.unpack_from(self._focus_buf, CPU_STATS.size)[0])
+        return out
 
     def delete(self, keys: list[tuple], pids: list[int]) -> None:
         """Drop the entries of processes that are gone (their last values were read): keys of
