@@ -40,7 +40,10 @@ Schema "wtop/1", one object per interval (`wtop --json`):
                   children it reaped dirtied, dirtied_children (they have their own rows)
     sizes         {buckets: [{low, high, count}] (non-empty only; value in [low, high)), total}
     latency       {buckets: [{low_ns, high_ns, count}], total, max_ns, sum_ns, p50_ns, p90_ns, p99_ns
-                   (estimates within the log2 bucket), sla_ns, sla_missed, sla_missed_share}
+                   (estimates within the log2 bucket), sla_ns, sla_missed, sla_missed_share}: of
+                  the timed calls, as ever (a call whose start was not seen has no latency); in a
+                  storm whose timing is paced (see notes), one in 2 to 8, so total is then below
+                  the family's calls
     notes         [what the source could not do]
 
 Fields are only ever added within a schema version; a change of meaning is a new version.
