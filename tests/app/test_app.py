@@ -738,3 +738,9 @@ async def test_paced_latency_says_how_many_calls_were_timed():
         await pilot.press("escape")
         await feed(pilot, replace(workload(2), families=(replace(write, latency=s.latency, calls=7_174),)))
         assert "timed" not in str(app.query_one("#latency-facts").render()).splitlines()[0]
+    async with make_app().run_test(size=(80, 24)) as pilot:  # narrow: the share, in one word
+        await feed(pilot, replace(s, notes=(PACE_NOTE,), families=(replace(write, calls=4 * 7_174),)))
+        await pilot.press("3")
+        facts = str(pilot.app.query_one("#latency-facts").render()).splitlines()
+        assert [ln.startswith(("int", "run")) and "timed" not in ln for ln in facts[:2]] == [True, True]
+        assert facts[2].startswith("25% of the calls timed; > 10.0ms (--sla)")

@@ -191,11 +191,14 @@ class HistogramView(VerticalScroll):
                 style = "bold red" if name.startswith(">") and missed else ""
                 t.append(f"{name} ", style="dim")
                 t.append(f"{value}  ", style=style)
-            share = timed_share(hist.total, calls) if calls else ""
+            share = timed_share(hist.total, calls) if calls and wide else ""
             if share:  # a storm paced, or calls begun before the probes: say whose figures these are
-                t.append(share if wide else share.replace(" calls", ""), style="yellow")
+                t.append(share, style="yellow")
             t.append("\n")
         sla_ns, flag = (rows[0][4], "--sync-sla") if self.family == "sync" else (snap.sla_ns, "--sla")
+        hist, calls = rows[0][1], rows[0][5]
+        if not wide and calls and timed_share(hist.total, calls):  # no room on the rows: the interval's share here
+            t.append(f"{100 * hist.total / calls:.0f}% of the calls timed; ", style="yellow")
         if wide:
             t.append(
                 f"timed calls over {units.human_ns(sla_ns)} ({flag}) counted exactly in the kernel; "
