@@ -37,6 +37,7 @@ keys: enter a process's own page (escape back), s sort, g group by thread name, 
       H threads, t to/via, c histogram period, / filter, p pause, ? help, q quit
 """
 
+DEFAULT_SLA_NS = 10_000_000
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s)\s*$")
 _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 
@@ -126,7 +127,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sla",
         type=duration_ns,
-        default=10_000_000,
+        default=None,  # 10ms, set in check_modes: None says it was not given
         metavar="DURATION",
         help="latency threshold: the timed calls slower than it are counted in the kernel (default 10ms)",
     )
@@ -273,8 +274,10 @@ def check_modes(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error("--time-every-call acts in the kernel while recording; a replay shows what was recorded")
     if args.no_latency and args.time_every_call:
         p.error("--no-latency and --time-every-call: choose one")
-    if args.no_latency and (args.sla != p.get_default("sla") or args.sync_sla is not None):
+    if args.no_latency and (args.sla is not None or args.sync_sla is not None):
         p.error("--sla and --sync-sla count slow calls: --no-latency times none")
+    if args.sla is None:
+        args.sla = DEFAULT_SLA_NS
     args.cgroup_id = None
     if args.cgroup:
         from probes.cgroups import inode_of

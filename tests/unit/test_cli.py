@@ -47,6 +47,7 @@ def run(*args: str, as_nobody: bool = False) -> subprocess.CompletedProcess:
         (["--map-size", "3"], "16 to 1048576"),
         (["--bogus"], "unrecognized arguments"),
         (["--no-latency", "--sla", "1ms"], "--no-latency times none"),
+        (["--no-latency", "--sla", "10ms"], "--no-latency times none"),  # the default, given: still given
         (["--no-latency", "--replay", "x.wtop.gz"], "a replay shows what was recorded"),
         (["--no-latency", "--time-every-call"], "choose one"),
         (["--time-every-call", "--replay", "x.wtop.gz"], "a replay shows what was recorded"),
