@@ -28,8 +28,8 @@ from .program import (
     BTF_HOOKS,
     BTF_VMLINUX,
     CALLS,
-    ENTER,
     FAMILIES,
+    FOCUS_SLOTS,
     PACE_NOTE,
     RAW,
     REGISTERS,
@@ -39,6 +39,7 @@ from .program import (
     ProbeOptions,
     available_tracepoints,
     missing_notes,
+    paces,
     prog_name,
     rename_has_pid,
     usable,
@@ -67,7 +68,6 @@ FAM_WORDS = 2 * BUCKETS + len(FAM_FIELDS)  # struct fam_stats
 CPU_FIELDS = ("bytes", "writes", "errors", "skip_map_full", "skip_no_entry")
 CPU_STATS = struct.Struct(f"<{len(FAMILIES) * FAM_WORDS + len(CPU_FIELDS) + 2 * NTYPES}Q")  # struct cpu_stats
 CTL = struct.Struct("<QII")  # struct wtop_ctl: epoch, focus, slot
-FOCUS_SLOTS = 4  # writes.c
 FOCUS_STATS = CPU_STATS.size + 8  # struct focus_stats: a struct cpu_stats, then the tgid it counts and a pad
 FOCUS_TGID = struct.Struct("<II")
 DISK_STATS = struct.Struct(f"<{BUCKETS}Q8Q")  # struct disk_stats
@@ -148,7 +148,7 @@ class Kernel:
         self.notes: list[str] = missing_notes(wanted, opts.latency)
         self._progs, self._maps, self.loaded_from, opts = load(opts)
         self.opts = opts
-        if opts.pace and opts.modern and ENTER in opts.tracepoints:
+        if paces(opts):
             self.notes.append(PACE_NOTE)
         if not opts.modern:
             self.notes.append(

@@ -126,14 +126,18 @@ DEFAULT_SLOTS = 65536
 DEFAULT_DISKS = 256
 
 
+FOCUS_SLOTS = 4
+"""Entries of writes.c's wtop_focus, used in turn as the focus moves (a power of two)."""
 PACE_GAP_NS = 2000
 PACE_RUN = 64
+PACE_SHIFT_MAX = 3
+"""A storm has one call in 2, ... 1 << PACE_SHIFT_MAX timed at most."""
 PACE_NOTE = (
     f"timing: paced in storms: a CPU that made {PACE_RUN} data calls in a row under {PACE_GAP_NS // 1000} us apart "
-    "times one in 2 to 8 of the next, every call still counted (--time-every-call times them all)"
+    f"times one in 2 to {1 << PACE_SHIFT_MAX} of the next, every call still counted (--time-every-call times them all)"
 )
-"""Said when the programs pace their timing (ProbeOptions.pace; writes.c: wtop_pace, which
-takes PACE_GAP_NS and PACE_RUN from here)."""
+"""Said when the programs pace their timing (paces(); writes.c: wtop_pace, which takes
+PACE_GAP_NS, PACE_RUN and PACE_SHIFT_MAX from here)."""
 NO_LATENCY_NOTE = (
     "latency: off (--no-latency): calls are counted at their exit alone, not timed; libaio's writes are not seen"
 )
@@ -241,7 +245,8 @@ class ProbeOptions:
     latency: bool = True
     """Time every traced call (sys_enter keeps its start). False (wtop --no-latency): no program
     on sys_enter at all, every call counted at its exit from its registers; no latency, and no
-    libaio (its requests are read at io_submit's enter). About half of what wtop adds to a write."""
+    libaio (its requests are read at io_submit's enter). About two thirds of what wtop adds to a
+    write, paced; half of it with every call timed."""
     pace: bool = True
     """Timing paced in storms: a CPU that made PACE_RUN timed data calls in a row, each under
     PACE_GAP_NS after the last, times one in 2, 4 or 8 of those that follow (writes.c:
@@ -268,6 +273,12 @@ class ProbeOptions:
         object.__setattr__(self, "tracepoints", tracepoints)
         if REQUIRED not in self.tracepoints:
             raise ValueError("raw_syscalls:sys_exit is needed: it is where calls are counted")
+
+
+def paces(opts: ProbeOptions) -> bool:
+    """Whether programs made with these options pace a storm's timing: only the lean ones
+    (modern), and only with a sys_enter to time from."""
+    return opts.pace and opts.modern and ENTER in opts.tracepoints
 
 
 def comm_words(comm: str) -> tuple[int, int]:
@@ -298,8 +309,10 @@ def cflags(opts: ProbeOptions) -> list[str]:
         flags += ["-DWTOP_BTF", "-DWTOP_LOOP"]
     if opts.fetch:
         flags.append("-DWTOP_FETCH")
-    if opts.pace and opts.modern and ENTER in opts.tracepoints:
+    flags.append(f"-DFOCUS_SLOTS={FOCUS_SLOTS}")
+    if paces(opts):
         flags += ["-DWTOP_PACE", f"-DPACE_GAP_NS={PACE_GAP_NS}", f"-DPACE_RUN={PACE_RUN}"]
+        flags.append(f"-DPACE_SHIFT_MAX={PACE_SHIFT_MAX}")
     if ENTER in opts.tracepoints:
         flags.append("-DHAVE_ENTER")
     if EXEC in opts.tracepoints:

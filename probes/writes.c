@@ -21,8 +21,10 @@
 //   WTOP_LOOP        the libaio and sendmmsg walks are bpf_loop callbacks (Linux 5.17), which
 //                    the loader links (probes/progcache.py)
 //   WTOP_PACE        with WTOP_BTF and HAVE_ENTER: a storm of calls is timed in part, PACE_RUN
-//                    calls in a row under PACE_GAP_NS apart making one (see wtop_pace; without
-//                    it, wtop --time-every-call, every call is timed)
+//                    calls in a row under PACE_GAP_NS apart making one, one in at most
+//                    1 << PACE_SHIFT_MAX timed (see wtop_pace; without it, wtop
+//                    --time-every-call, every call is timed)
+//   FOCUS_SLOTS      entries of wtop_focus, used in turn as a process's page opens (a power of two)
 //   HAVE_EXEC        sched_process_exec: follow renames on exec
 //   HAVE_RENAME      task:task_rename: follow prctl(PR_SET_NAME) and /proc/PID/comm
 //   HAVE_BLOCK       block:block_rq_issue and block_rq_complete exist: the disks view
@@ -113,8 +115,7 @@ BPF_ARRAY(wtop_epoch, struct wtop_ctl, 1);
 // the next one's (unless it spans FOCUS_SLOTS - 1 moves of the focus, and then as one call).
 // An array, not a hash by tgid: its lookup is inlined, where the hash's cost the focused
 // process about 35 ns a call (bpf_stats here). Only the focused process pays for the count.
-#define FOCUS_SLOTS 4
-struct focus_stats {
+struct focus_stats { // FOCUS_SLOTS of them: a power of two, from program.py
     struct cpu_stats st; // first: at the entry's own address
     u32 tgid;            // the process this entry counts, 0 for none
     u32 pad;
@@ -1157,7 +1158,7 @@ static __always_inline int wtop_exit_apart(void *ctx, u64 pid_tgid, long ret, u3
 // measure the pace (the gap between two covers 1 << shift calls): a gap over 4 x
 // PACE_GAP_NS times twice as many, one over 64 x (the storm is over) every call, so at most 7
 // calls after a storm go untimed.
-#define PACE_SHIFT_MAX 3 // PACE_GAP_NS and PACE_RUN come from program.py
+// (PACE_GAP_NS, PACE_RUN and PACE_SHIFT_MAX come from program.py)
 struct pace {
     u64 last;  // when this CPU last timed a data call
     u32 skip;  // data calls to leave untimed before the next timed one
@@ -1175,7 +1176,8 @@ RAW_TRACEPOINT_PROBE(sys_enter)
     int type = wtop_type((long)ctx->args[1]);
     if (type < 0)
         return 0;
-    u64 pid_tgid = wtop_pid_tgid((void *)ctx->args[0], 0);
+    void *regs = (void *)ctx->args[0];
+    u64 pid_tgid = wtop_pid_tgid(regs, 0);
     if (!wtop_wanted(pid_tgid))
         return 0;
 #ifdef WTOP_PACED
@@ -1197,7 +1199,6 @@ RAW_TRACEPOINT_PROBE(sys_enter)
         }
     }
 #endif
-    void *regs = (void *)ctx->args[0];
 #ifdef WTOP_BTF
     if (!regs)
         return 0;

@@ -21,7 +21,7 @@ examples:
   sudo wtop --cgroup system.slice/nginx.service    only that service (cgroup v2)
   sudo wtop --sla 1ms       count writes slower than 1 ms
   sudo wtop --sync-sla 20ms count fsync calls slower than 20 ms
-  sudo wtop --no-latency    who writes what, at about half the cost a write: nothing timed
+  sudo wtop --no-latency    who writes what, at about two thirds the cost a write: nothing timed
   sudo wtop --time-every-call   time every call, storms too (they are paced by default)
   sudo wtop --batch 5 12    plain text every 5 s, 12 times, no screen (as top -b)
   sudo wtop -b -a 10        every process since start, by total, every 10 s (as iotop -b -a)
@@ -109,7 +109,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def parser() -> argparse.ArgumentParser:
-    from probes.program import PACE_GAP_NS, PACE_RUN
+    from probes.program import PACE_GAP_NS, PACE_RUN, PACE_SHIFT_MAX
 
     p = Parser(
         prog="wtop",
@@ -141,14 +141,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-latency",
         action="store_true",
-        help="count every call without timing it: no program on each system call's entry, about half "
-        "of what wtop adds to a write; no latency views, no libaio writes",
+        help="count every call without timing it: no program on each system call's entry, about two "
+        "thirds of what wtop adds to a write; no latency views, no libaio writes",
     )
     p.add_argument(
         "--time-every-call",
         action="store_true",
         help=f"time every call, even in a storm of them (by default a CPU that made {PACE_RUN} data calls in a "
-        f"row under {PACE_GAP_NS // 1000} us apart times one in 2 to 8 of the next, and counts them all: the two "
+        f"row under {PACE_GAP_NS // 1000} us apart times one in 2 to {1 << PACE_SHIFT_MAX} of the next, and counts "
+        "them all: the two "
         "clock reads that time a call cost about as much as the tracepoints themselves)",
     )
     p.add_argument(
