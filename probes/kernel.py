@@ -107,21 +107,33 @@ class Names:
         self._kernel = kernel
         self._asked = 0
         self._all: dict[int, tuple[bytes, int, int]] | None = None
+        self._pending: Callable[[], dict[int, tuple[bytes, int, int]]] | None = None
 
-    def get(self, pid: int) -> tuple[bytes, int, int] | None:
+    def _read_all(self) -> dict[int, tuple[bytes, int, int]]:
+        pending, self._pending = self._pending, None
+        return pending() if pending is not None else self._kernel.read_names()
+
+    def prefetch(self, wanted: int) -> None:
+        """About `wanted` names will be asked for: if that means the whole map, its read starts
+        now, on a thread (see Kernel.start_read_names), and get() or getter() waits for it."""
+        if self._all is None and self._pending is None and self._asked + wanted > self.ONE_BY_ONE:
+            self._pending = self._kernel.start_read_names()
+
+    def get(self, pid: int, default: tuple[bytes, int, int] | None = None) -> tuple[bytes, int, int] | None:
         if self._all is None:
-            if self._asked < self.ONE_BY_ONE:
+            if self._asked < self.ONE_BY_ONE and self._pending is None:
                 self._asked += 1
-                return self._kernel.read_name(pid)
-            self._all = self._kernel.read_names()
-        return self._all.get(pid)
+                got = self._kernel.read_name(pid)
+                return default if got is None else got
+            self._all = self._read_all()
+        return self._all.get(pid, default)
 
     def getter(self, wanted: int) -> Callable[[int], tuple[bytes, int, int] | None]:
         """get, for about `wanted` names to come: the whole map's own dict.get, read now, when
         they are more than the lookups one by one left (a burst's 10,000 rows then make no
         Python call each)."""
-        if self._all is None and self._asked + wanted > self.ONE_BY_ONE:
-            self._all = self._kernel.read_names()
+        if self._all is None and (self._pending is not None or self._asked + wanted > self.ONE_BY_ONE):
+            self._all = self._read_all()
         return self.get if self._all is None else self._all.get
 
 
@@ -165,6 +177,8 @@ class Kernel:
         """Perf events whose programs were detached (their links closed), still to close."""
         self._closing: list[threading.Thread] | None = None
         self._close_lock = threading.Lock()
+        self._names_thread: threading.Thread | None = None
+        """A names read begun by start_read_names, until it is waited for."""
         try:
             tails = self._progs[len(opts.tracepoints) :]
             for slot, fd in enumerate(tails):  # before any program that calls them is attached
@@ -273,6 +287,7 @@ class Kernel:
         self.begin_close()
         for t in self._closing:
             t.join()
+        self._names_done()
         mm, self._cells_mm = self._cells_mm, None
         if mm is not None:
             try:
@@ -454,9 +469,17 @@ class Kernel:
             high = bpfsys.lookup_all(self._maps["wtop_cells"], self._cell_idx, self._cells, 4, CELL_SIZE, high)
         self._cells_high = high
         with self._cell_view() as buf:
-            offsets = self._taken(buf, high) if since is None else self._counted(buf, high, since)
-            keys = map(CELL_KEY.unpack_from, itertools.repeat(buf), offsets)
-            values = map(operator.itemgetter(0), map(CELL_VALUE.unpack_from, itertools.repeat(buf), offsets))
+            if since is None:
+                offsets, wanted = self._taken(buf, high)
+            else:
+                offsets, wanted = self._counted(buf, high, since)
+            if 2 * len(offsets) > high:  # most cells: each struct's pass over all of them, in C
+                cells = buf[: high * CELL_SIZE]
+                keys = itertools.compress(CELL_KEY.iter_unpack(cells), wanted)
+                values = map(operator.itemgetter(0), itertools.compress(CELL_VALUE.iter_unpack(cells), wanted))
+            else:
+                keys = map(CELL_KEY.unpack_from, itertools.repeat(buf), offsets)
+                values = map(operator.itemgetter(0), map(CELL_VALUE.unpack_from, itertools.repeat(buf), offsets))
             counts = map(int.from_bytes, values, itertools.repeat("little"))
             out = dict(zip(keys, counts, strict=True))
         if since is not None and out and min(map(_TGID, out)) == 0:  # a cell counted as it was freed
@@ -468,20 +491,23 @@ class Kernel:
         return memoryview(self._cells_mm if self._cells_mm is not None else self._cells).cast("B")
 
     @staticmethod
-    def _taken(buf: memoryview, n: int) -> list[int]:
-        """Where the cells in use among the first n begin: those whose tgid is not 0 (a cell's
-        tgid is written last when it is taken, and first when it is freed). One pass over the
-        tgids in C: after a burst, most cells below the highest may be free."""
-        tgids = buf[: n * CELL_SIZE].cast("I")[CELL_TGID // 4 :: CELL_SIZE // 4]
-        return list(itertools.compress(range(0, n * CELL_SIZE, CELL_SIZE), tgids))
+    def _taken(buf: memoryview, n: int) -> tuple[list[int], list]:
+        """Where the cells in use among the first n begin, and whether each of the n is: those
+        whose tgid is not 0 (a cell's tgid is written last when it is taken, and first when it
+        is freed). One pass over the tgids in C: after a burst, most cells below the highest
+        may be free."""
+        tgids = buf[: n * CELL_SIZE].cast("I")[CELL_TGID // 4 :: CELL_SIZE // 4].tolist()
+        return list(itertools.compress(range(0, n * CELL_SIZE, CELL_SIZE), tgids)), tgids
 
     @staticmethod
-    def _counted(buf: memoryview, n: int, since: int) -> list[int]:
+    def _counted(buf: memoryview, n: int, since: int) -> tuple[list[int], list[bool]]:
         """Where the cells among the first n that were counted in epoch `since` or later
-        begin: one pass over their epochs in C. A free cell's epoch is 0 (see _free), so only
-        a cell counted as it was freed can be among them: read_procs leaves it out."""
+        begin, and whether each of the n was: one pass over their epochs in C. A free cell's
+        epoch is 0 (see _free), so only a cell counted as it was freed can be among them:
+        read_procs leaves it out."""
         seen = buf[: n * CELL_SIZE].cast("Q")[CELL_SEEN // 8 :: CELL_SIZE // 8]
-        return list(itertools.compress(range(0, n * CELL_SIZE, CELL_SIZE), map(since.__le__, seen)))
+        counted = list(map(since.__le__, seen))
+        return list(itertools.compress(range(0, n * CELL_SIZE, CELL_SIZE), counted)), counted
 
     def cells_taken(self) -> int:
         """How many cells the programs took fresh (wtop_next): the others were never used."""
@@ -507,9 +533,46 @@ class Kernel:
 
     def read_names(self) -> dict[int, tuple[bytes, int, int]]:
         """(raw comm, uid, cgroup id) by process, as the kernel saw them."""
-        n = bpfsys.lookup_all(
+        return self._names_from(self._lookup_names())
+
+    def _lookup_names(self) -> int:
+        return bpfsys.lookup_all(
             self._maps["wtop_info"], self._info_keys, self._info_vals, 4, INFO.size, len(self._info_keys)
         )
+
+    def start_read_names(self) -> Callable[[], dict[int, tuple[bytes, int, int]]]:
+        """read_names, begun now: the map's batch read on a thread of its own, while the
+        sampler goes on (ctypes lets go of the GIL for the system call, in which the kernel
+        walks the hash's every bucket: 3.2 ms of a 10,000-process burst's drain here). The
+        callable returned waits for it and unpacks; it must be called (close() waits too)."""
+        self._names_done()
+        got: list = []
+
+        def lookup() -> None:
+            try:
+                got.append(self._lookup_names())
+            except BaseException as exc:  # handed to the caller
+                got.append(exc)
+
+        thread = threading.Thread(target=lookup, daemon=True, name="wtop-names")
+        self._names_thread = thread
+        thread.start()
+
+        def finish() -> dict[int, tuple[bytes, int, int]]:
+            self._names_done()
+            if isinstance(got[0], BaseException):
+                raise got[0]
+            return self._names_from(got[0])
+
+        return finish
+
+    def _names_done(self) -> None:
+        """Wait for a names read begun by start_read_names (its buffers are shared)."""
+        thread, self._names_thread = self._names_thread, None
+        if thread is not None:
+            thread.join()
+
+    def _names_from(self, n: int) -> dict[int, tuple[bytes, int, int]]:
         if n == 0:
             return {}
         # whole buffers at once: indexing a ctypes array entry by entry cost 2.7 ms an
@@ -594,7 +657,7 @@ class Kernel:
         # found is still there); a key it did not find is looked up
         procs, free = self._maps["wtop_procs"], self._maps["wtop_free"]
         with self._cell_view() as buf:
-            offsets = self._taken(buf, self._cells_high)
+            offsets = self._taken(buf, self._cells_high)[0]
             where = dict(zip(map(CELL_KEY.unpack_from, itertools.repeat(buf), offsets), offsets, strict=True))
         found: list[tuple] = []
         cells: list[int] = []

@@ -188,18 +188,24 @@ def counts_delta(cur: dict, prev: dict) -> dict:
     }
 
 
-def _sum_by(entries: list[tuple[tuple, int]], key) -> dict[tuple, int]:
-    """The (packed) deltas summed by key(entry key). Mostly every key is distinct (one
-    descriptor, one thread): a dict comprehension then, and the summing loop only where keys
-    repeat."""
-    out = {key(k): d for k, d in entries}
-    if len(out) == len(entries):
+_THREAD = operator.itemgetter(0, 2, 4)
+"""(pid, tid, raw comm) of an entry's key: its thread, under the name it wrote with."""
+_FD = operator.itemgetter(0, 1)
+"""(pid, fd) of an entry's key."""
+_PID = operator.itemgetter(0)
+
+
+def _sums(keys: list, values: list[int]) -> dict:
+    """The (packed) values summed by key. Mostly every key is distinct (one descriptor, one
+    thread): one dict made in C then (a comprehension took a third longer), and the summing
+    loop only where keys repeat."""
+    out = dict(zip(keys, values, strict=True))
+    if len(out) == len(keys):
         return out
     out = {}
     get = out.get
-    for k, d in entries:
-        g = key(k)
-        out[g] = get(g, 0) + d
+    for k, d in zip(keys, values, strict=True):
+        out[k] = get(k, 0) + d
     return out
 
 
@@ -309,15 +315,18 @@ class Sampler:
             else:
                 resolved = known or (procfs.UNRESOLVED, "?", "", "")
             files.append(
-                FileWrites(
-                    pid,
-                    fd,
-                    resolved[0],
-                    resolved[1],
-                    delta & MASK,
-                    delta >> LANE & MASK,
-                    resolved[3],
-                    delta >> _SYNCS_SHIFT,  # the last counter
+                _new(
+                    FileWrites,
+                    (
+                        pid,
+                        fd,
+                        resolved[0],
+                        resolved[1],
+                        delta & MASK,
+                        delta >> LANE & MASK,
+                        resolved[3],
+                        delta >> _SYNCS_SHIFT,  # the last counter
+                    ),
                 )
             )
         return files
@@ -469,10 +478,11 @@ class Sampler:
             procs = prev.procs.copy()
             procs.update(moved)
             r = replace(r, procs=procs, partial=False)
-        entries = []  # (key, delta) of the entries that moved: 20,000 in a burst, kept lean
-        add_entry = entries.append
+        keys: list[tuple] = []  # the entries that moved, and their (packed) deltas: 20,000 in a burst
+        deltas: list[int] = []
+        add_key, add_delta = keys.append, deltas.append
         # by thread in the same pass: a thread that wrote to two descriptors has two entries,
-        # so keys repeat and _sum_by's first try, all keys distinct, would be work thrown away
+        # so keys repeat and _sums's first try, all keys distinct, would be work thrown away
         per_thread: dict[tuple, int] = {}
         thread_get = per_thread.get
         for key, vals in moved.items():
@@ -485,12 +495,15 @@ class Sampler:
                 d = vals - old
             else:
                 continue
-            add_entry((key, d))
+            add_key(key)
+            add_delta(d)
             t = key[0], key[2], key[4]
             per_thread[t] = thread_get(t, 0) + d
-        # keys taken by itemgetter, in C: with a lambda each, these were a third of a burst's drain
-        per_pid = _sum_by(list(per_thread.items()), operator.itemgetter(0))  # fewer threads than entries
-        per_fd = _sum_by(entries, operator.itemgetter(0, 1))
+        per_pid = _sums(list(map(_PID, per_thread)), list(per_thread.values()))  # fewer threads than entries
+        names = r.names
+        if not isinstance(names, dict):  # the kernel's: a read of them all may start now
+            names.prefetch(len(per_pid))
+        per_fd = _sums(list(map(_FD, keys)), deltas)
         files = self._files(list(per_fd.items()))
         disks, disk_no_issue = self._disks(r.disks, prev.disks, files)
         prev_dirty = prev.dirty.get
@@ -532,14 +545,13 @@ class Sampler:
         # idle ones cost 2 ms every interval)
         if len(self._safe) > 65536:
             self._safe.clear()
-        names = r.names
         names_get = names.get if isinstance(names, dict) else names.getter(len(per_pid))
+        dirtied_get, children_get = dirtied.get, children.get
         safe_get, safe_comm = self._safe.get, self._safe_comm
         rows = []
         add_row = rows.append
-        dirtied_get, children_get = dirtied.get, children.get
         # each row made as the tuple it is (tuple.__new__, every field given): a third less
-        # than a call of ProcessWrites each
+        # than a call of ProcessWrites each (and less than a map and a zip of its columns)
         for pid, d in zip(per_pid, counts, strict=True):
             comm, uid, cgroup = names_get(pid) or UNKNOWN_RAW
             comm = safe_get(comm) or safe_comm(comm)
@@ -581,7 +593,7 @@ class Sampler:
         )
         gone_keys: list[tuple] = []
         gone: set[int] = set()
-        idle = set(map(operator.itemgetter(0), r.procs))  # in C: 20,001 entries after a burst
+        idle = set(map(_PID, r.procs))  # in C: 20,001 entries after a burst
         idle = idle.union(k[0] for k in r.dirty).difference(per_pid, dirty_pids)
         if idle:
             gone = self._dead(list(idle), vouched)

@@ -335,6 +335,46 @@ def test_names_are_looked_up_one_by_one_then_read_whole():
     assert Names(few).getter(3)(7) == (b"one", 7, 0) and few.calls == [7]  # a few: one by one
     get = Names(many).getter(Names.ONE_BY_ONE + 1)  # more than that: all at once, a dict's own get
     assert many.calls == ["all"] and get(7) == (b"all", 7, 0) and get(500) is None and many.calls == ["all"]
+    assert Names(Kernel()).get(500, "none") == "none" and Names(many).get(500, "none") == "none"
+
+
+def test_names_wanted_in_bulk_are_read_ahead_and_waited_for():
+    """The sampler says how many names it will want as soon as it knows: when that means the
+    whole map, its read begins then (on a thread: Kernel.start_read_names) and the names come
+    from it, not from a second read; a few wanted start nothing."""
+    from probes.kernel import Names
+
+    class Kernel:
+        def __init__(self):
+            self.calls = []
+
+        def read_name(self, pid):
+            self.calls.append(pid)
+            return None
+
+        def read_names(self):
+            self.calls.append("all")
+            return {}
+
+        def start_read_names(self):
+            self.calls.append("start")
+            return lambda: self.calls.append("finish") or {7: (b"ahead", 7, 0)}
+
+    few = Kernel()
+    names = Names(few)
+    names.prefetch(3)
+    assert few.calls == [] and names.getter(3)(7) is None and few.calls == [7]
+    many = Kernel()
+    names = Names(many)
+    names.prefetch(Names.ONE_BY_ONE + 1)
+    assert many.calls == ["start"]
+    names.prefetch(Names.ONE_BY_ONE + 1)  # asked again: the same read
+    get = names.getter(Names.ONE_BY_ONE + 1)
+    assert get(7) == (b"ahead", 7, 0) and names.get(8) is None and many.calls == ["start", "finish"]
+    ahead = Kernel()
+    names = Names(ahead)
+    names.prefetch(Names.ONE_BY_ONE + 1)
+    assert names.get(7) == (b"ahead", 7, 0) and ahead.calls == ["start", "finish"]  # not one by one
 
 
 def test_a_partial_reading_gives_what_the_whole_one_gives():
