@@ -136,6 +136,11 @@ class HelpScreen(ModalScreen):
         with VerticalScroll():
             yield Static(text, markup=False)
 
+    def on_mount(self) -> None:
+        # the scroll takes the keys (up, down, pgup, pgdn, home, end): unfocused, the help's
+        # last lines could not be reached on a terminal shorter than it
+        self.query_one(VerticalScroll).focus()
+
 
 class TooSmallScreen(ModalScreen):
     """Shown while the terminal is smaller than MIN_SIZE."""

@@ -167,6 +167,33 @@ async def test_help_opens_and_closes():
         assert not isinstance(app.screen, HelpScreen)
 
 
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_the_help_s_last_lines_are_reached_with_its_keys(size):
+    """The help is taller than a 120x40 terminal: end, pgdn and home scroll it (its scroll had
+    no focus, and no key reached it)."""
+    from textual.containers import VerticalScroll
+
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await feed(pilot, workload())
+        await pilot.press("question_mark")
+        await pilot.pause()
+        scroll = app.screen.query_one(VerticalScroll)
+        assert scroll.max_scroll_y > 0 and scroll.scroll_y == 0
+        await pilot.press("end")
+        await pilot.pause()
+        assert scroll.scroll_y == scroll.max_scroll_y
+        await pilot.press("home")
+        await pilot.pause()
+        assert scroll.scroll_y == 0
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert 0 < scroll.scroll_y <= scroll.max_scroll_y
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+
 async def test_help_lists_what_each_probe_cost_as_bpftop_does():
     """The help says what wtop cost in the last interval: its CPU, its probes' run time per
     event, and each program (bpftop's list: runs a second, ns a run, share of a CPU), the
