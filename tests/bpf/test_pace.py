@@ -31,27 +31,43 @@ def one_cpu() -> set[int]:
     return {min(os.sched_getaffinity(0))}
 
 
+def ended_io(pid: int) -> dict[str, int]:
+    """The kernel's own accounting (/proc/PID/io) of a process once it has ended: read while it
+    is a zombie, not yet reaped, so nothing it did is missing from it."""
+    deadline = time.monotonic() + 60
+    while True:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            if f.read().rpartition(b")")[2].split()[0] == b"Z":
+                break
+        assert time.monotonic() < deadline, "the writer did not end"
+        time.sleep(0.001)
+    with open(f"/proc/{pid}/io") as f:
+        return {k: int(v) for k, v in (line.split(":") for line in f)}
+
+
 def storm(spawn, name: bytes, count: int = STORM, **kw):
     """A writer of `count` 64-byte writes, pinned to one CPU (the pace is a CPU's), run to its
-    end; and whether its calls came close enough together to be a storm: under half
-    PACE_GAP_NS each on average, start-up included (here about 0.5 us each; a machine too slow
-    for that has every call timed, as it should)."""
+    end; whether its calls came close enough together to be a storm: under half PACE_GAP_NS
+    each on average, start-up included (here about 0.5 us each; a machine too slow for that
+    has every call timed, as it should); and the kernel's accounting of it at its end."""
     w = spawn(name, 64, count, "/dev/null", **kw)
     os.sched_setaffinity(w.pid, one_cpu())
     t0 = time.perf_counter()
     w.go()
+    io = ended_io(w.pid)
+    stormy = (time.perf_counter() - t0) * 1e9 / count < PACE_GAP_NS / 2
     assert w.wait(60) == 0
-    return w, (time.perf_counter() - t0) * 1e9 / count < PACE_GAP_NS / 2
+    return w, stormy, io
 
 
 @pytest.mark.parametrize("pace", [True, False], ids=["paced", "every call timed"])
 def test_a_storm_is_counted_in_full_and_timed_in_part(spawn, pace):
     with LiveSource(ProbeOptions(comm="wtop-storm", pace=pace)) as src:
         src.sample()
-        w, stormy = storm(spawn, b"wtop-storm")
+        w, stormy, io = storm(spawn, b"wtop-storm")
         s = src.sample()
     (row,) = [p for p in s.processes if p.pid == w.pid]
-    assert (row.bytes, row.writes, row.errors) == (64 * STORM, STORM, 0)
+    assert (row.bytes, row.writes, row.errors) == (io["wchar"], io["syscw"], 0) == (64 * STORM, STORM, 0)
     assert s.sizes.counts[Log2Histogram.bucket_of(64)] == STORM and s.sizes.total == STORM
     assert s.family("write").calls == STORM and s.skipped.no_entry == 0
     timed = s.latency.total
@@ -74,7 +90,7 @@ def test_calls_after_a_storm_are_timed_again(spawn):
     one after sees the storm is over, and every call after it is timed."""
     with LiveSource(ProbeOptions(comm="wtop-after")) as src:
         src.sample()
-        _, stormy = storm(spawn, b"wtop-after")
+        _, stormy, _ = storm(spawn, b"wtop-after")
         s = src.sample()
         assert s.latency.total < STORM or not stormy  # it was paced
         slow = spawn(b"wtop-after", 64, 1, "/dev/null", period_ms=5, repeats=40)  # 40 writes, 5 ms apart
