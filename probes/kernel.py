@@ -63,6 +63,7 @@ FOREIGN = 1
 DIRTY_KEY = struct.Struct("<II8s")  # struct dirty_key: tgid, pad, the bdi's name's first 8 bytes
 DIRTY_MAX = 16384  # WTOP_DIRTY in writes.c
 INFO = struct.Struct("<II16sQ")  # struct proc_info: uid, pad, comm, cgroup
+_NAME = operator.itemgetter(2, 0, 3)  # (comm, uid, cgroup) of an unpacked proc_info
 FAM_FIELDS = ("lat_sum", "lat_max", "lat_epoch", "sla_missed", "calls", "bytes", "errors")
 FAM_WORDS = 2 * BUCKETS + len(FAM_FIELDS)  # struct fam_stats
 CPU_FIELDS = ("bytes", "writes", "errors", "skip_map_full", "skip_no_entry")
@@ -579,7 +580,7 @@ class Kernel:
         # interval for 2,000 processes
         pids = memoryview(self._info_keys).cast("B")[: n * 4].cast("I").tolist()
         rows = INFO.iter_unpack(memoryview(self._info_vals)[: n * INFO.size])
-        return {pid: (comm, uid, cgroup) for pid, (uid, _pad, comm, cgroup) in zip(pids, rows, strict=True)}
+        return dict(zip(pids, map(_NAME, rows), strict=True))  # in C: a comprehension took twice as long
 
     def read_name(self, pid: int) -> tuple[bytes, int, int] | None:
         """One process's entry of read_names, None when it has none."""

@@ -624,7 +624,9 @@ class Sampler:
             disk_missed=_delta(r.disk_misses, prev.disk_misses),
         )
         focus = self._focus_delta(r.focus)
-        self._prev = r
+        # kept for the next step without its names: it reads its own, and a burst's 10,000 would
+        # stay for the collector to walk until then
+        self._prev = replace(r, names={})
         return (
             Snapshot(
                 seq=self._seq,
