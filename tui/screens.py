@@ -69,7 +69,7 @@ Keys
        in a replay: play / pause
   left right  replay: one interval back / forward;
        [ ] ten; < > start / end
-  ?    this help (escape closes it)
+  ?    this help (escape closes it; pgdn, end scroll it)
   q    quit; also ctrl+c, SIGTERM, SIGHUP. A summary is printed.
 
 Skipped: events the probes could not account for
