@@ -188,8 +188,6 @@ def counts_delta(cur: dict, prev: dict) -> dict:
     }
 
 
-_THREAD = operator.itemgetter(0, 2, 4)
-"""(pid, tid, raw comm) of an entry's key: its thread, under the name it wrote with."""
 _FD = operator.itemgetter(0, 1)
 """(pid, fd) of an entry's key."""
 _PID = operator.itemgetter(0)
