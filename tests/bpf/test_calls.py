@@ -10,6 +10,7 @@ import pytest
 from probes.live import LiveSource
 from probes.program import ProbeOptions
 from probes.snapshot import CALLS, Log2Histogram
+from tests.bpf.test_paths import io_of
 from tests.conftest import writes_skipped
 
 pytestmark = pytest.mark.bpf
@@ -29,8 +30,7 @@ def written(pid: int, calls: int = 36, timeout: float = 30.0) -> None:
     calls: a signal, not a guess at how long 36 calls take on a loaded machine."""
     deadline = time.monotonic() + timeout
     while True:
-        with open(f"/proc/{pid}/io") as f:
-            syscw = int(next(line for line in f if line.startswith("syscw:")).split()[1])
+        syscw = io_of(pid)["syscw"]
         if syscw >= calls:
             assert syscw == calls
             return

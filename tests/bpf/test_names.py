@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from tests.bpf.test_paths import io_of
 from tests.conftest import start_wtop
 
 pytestmark = pytest.mark.bpf
@@ -26,8 +27,7 @@ EXPECTED = {  # what each name wrote (tests/helpers/threads.c): bytes, calls
 
 
 def wchar(pid: int) -> int:
-    with open(f"/proc/{pid}/io") as f:
-        return int(next(line for line in f if line.startswith("wchar:")).split()[1])
+    return io_of(pid)["wchar"]
 
 
 def bpftrace_comms(pid: int):

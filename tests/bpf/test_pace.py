@@ -14,6 +14,7 @@ from probes import runstate
 from probes.live import LiveSource
 from probes.program import PACE_GAP_NS, PACE_NOTE, PACE_RUN, ProbeOptions
 from probes.snapshot import Log2Histogram
+from tests.bpf.test_paths import zombie
 
 pytestmark = pytest.mark.bpf
 
@@ -31,20 +32,6 @@ def one_cpu() -> set[int]:
     return {min(os.sched_getaffinity(0))}
 
 
-def ended_io(pid: int) -> dict[str, int]:
-    """The kernel's own accounting (/proc/PID/io) of a process once it has ended: read while it
-    is a zombie, not yet reaped, so nothing it did is missing from it."""
-    deadline = time.monotonic() + 60
-    while True:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            if f.read().rpartition(b")")[2].split()[0] == b"Z":
-                break
-        assert time.monotonic() < deadline, "the writer did not end"
-        time.sleep(0.001)
-    with open(f"/proc/{pid}/io") as f:
-        return {k: int(v) for k, v in (line.split(":") for line in f)}
-
-
 def storm(spawn, name: bytes, count: int = STORM, **kw):
     """A writer of `count` 64-byte writes, pinned to one CPU (the pace is a CPU's), run to its
     end; whether its calls came close enough together to be a storm: under half PACE_GAP_NS
@@ -54,7 +41,7 @@ def storm(spawn, name: bytes, count: int = STORM, **kw):
     os.sched_setaffinity(w.pid, one_cpu())
     t0 = time.perf_counter()
     w.go()
-    io = ended_io(w.pid)
+    io = zombie(w.proc, poll=0.001)  # ended, not yet reaped: its /proc/PID/io holds all it did
     stormy = (time.perf_counter() - t0) * 1e9 / count < PACE_GAP_NS / 2
     assert w.wait(60) == 0
     return w, stormy, io

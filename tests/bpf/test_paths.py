@@ -56,9 +56,10 @@ def io_of(pid: int) -> dict[str, int]:
         return {k: int(v) for k, v in (line.split(":") for line in f)}
 
 
-def zombie(p: subprocess.Popen, timeout: float = 60.0) -> dict[str, int]:
+def zombie(p: subprocess.Popen, timeout: float = 60.0, poll: float = 0.01) -> dict[str, int]:
     """Wait for the process to end without reaping it (WNOWAIT): its /proc/PID/io still holds
-    the whole process's totals. The caller reaps it with p.wait()."""
+    the whole process's totals. The caller reaps it with p.wait(). poll: how often to look (a
+    caller that times the process's run looks more often)."""
     deadline = time.monotonic() + timeout
     while True:
         info = os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
@@ -66,7 +67,7 @@ def zombie(p: subprocess.Popen, timeout: float = 60.0) -> dict[str, int]:
             assert info.si_status == 0, f"{p.args}: exit status {info.si_status}"
             return io_of(p.pid)
         assert time.monotonic() < deadline, f"{p.args} did not end"
-        time.sleep(0.01)
+        time.sleep(poll)
 
 
 def row(snaps, pid):
