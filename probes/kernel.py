@@ -82,6 +82,11 @@ def _close_quietly(fd: int) -> None:
         pass
 
 
+def _offsets(mask: list) -> list[int]:
+    """Where each cell a mask (one item a cell, from the first) marks begins."""
+    return list(itertools.compress(range(0, len(mask) * CELL_SIZE, CELL_SIZE), mask))
+
+
 class ProgStats(NamedTuple):
     """What the kernel says of wtop's programs (Kernel.fdinfo_stats), cumulative."""
 
@@ -470,10 +475,8 @@ class Kernel:
             high = bpfsys.lookup_all(self._maps["wtop_cells"], self._cell_idx, self._cells, 4, CELL_SIZE, high)
         self._cells_high = high
         with self._cell_view() as buf:
-            if since is None:
-                offsets, wanted = self._taken(buf, high)
-            else:
-                offsets, wanted = self._counted(buf, high, since)
+            wanted = self._taken(buf, high) if since is None else self._counted(buf, high, since)
+            offsets = _offsets(wanted)
             if 2 * len(offsets) > high:  # most cells: each struct's pass over all of them, in C
                 cells = buf[: high * CELL_SIZE]
                 keys = itertools.compress(CELL_KEY.iter_unpack(cells), wanted)
@@ -492,23 +495,19 @@ class Kernel:
         return memoryview(self._cells_mm if self._cells_mm is not None else self._cells).cast("B")
 
     @staticmethod
-    def _taken(buf: memoryview, n: int) -> tuple[list[int], list]:
-        """Where the cells in use among the first n begin, and whether each of the n is: those
-        whose tgid is not 0 (a cell's tgid is written last when it is taken, and first when it
-        is freed). One pass over the tgids in C: after a burst, most cells below the highest
-        may be free."""
-        tgids = buf[: n * CELL_SIZE].cast("I")[CELL_TGID // 4 :: CELL_SIZE // 4].tolist()
-        return list(itertools.compress(range(0, n * CELL_SIZE, CELL_SIZE), tgids)), tgids
+    def _taken(buf: memoryview, n: int) -> list[int]:
+        """Whether each of the first n cells is in use (true where so): its tgid is not 0 (a
+        cell's tgid is written last when it is taken, and first when it is freed). One pass
+        over the tgids in C: after a burst, most cells below the highest may be free."""
+        return buf[: n * CELL_SIZE].cast("I")[CELL_TGID // 4 :: CELL_SIZE // 4].tolist()
 
     @staticmethod
-    def _counted(buf: memoryview, n: int, since: int) -> tuple[list[int], list[bool]]:
-        """Where the cells among the first n that were counted in epoch `since` or later
-        begin, and whether each of the n was: one pass over their epochs in C. A free cell's
-        epoch is 0 (see _free), so only a cell counted as it was freed can be among them:
-        read_procs leaves it out."""
+    def _counted(buf: memoryview, n: int, since: int) -> list[bool]:
+        """Whether each of the first n cells was counted in epoch `since` or later: one pass
+        over their epochs in C. A free cell's epoch is 0 (see _free), so only a cell counted
+        as it was freed can be among them: read_procs leaves it out."""
         seen = buf[: n * CELL_SIZE].cast("Q")[CELL_SEEN // 8 :: CELL_SIZE // 8]
-        counted = list(map(since.__le__, seen))
-        return list(itertools.compress(range(0, n * CELL_SIZE, CELL_SIZE), counted)), counted
+        return list(map(since.__le__, seen))
 
     def cells_taken(self) -> int:
         """How many cells the programs took fresh (wtop_next): the others were never used."""
@@ -658,7 +657,7 @@ class Kernel:
         # found is still there); a key it did not find is looked up
         procs, free = self._maps["wtop_procs"], self._maps["wtop_free"]
         with self._cell_view() as buf:
-            offsets = self._taken(buf, self._cells_high)[0]
+            offsets = _offsets(self._taken(buf, self._cells_high))
             where = dict(zip(map(CELL_KEY.unpack_from, itertools.repeat(buf), offsets), offsets, strict=True))
         found: list[tuple] = []
         cells: list[int] = []
