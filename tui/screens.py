@@ -110,7 +110,7 @@ class HelpScreen(ModalScreen):
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll { width: auto; max-width: 100%; height: auto; max-height: 100%;
                                   border: round $accent; padding: 0 1; background: $surface; }
-    HelpScreen Static { width: auto; }
+    HelpScreen Static { width: auto; max-width: 100%; }
     """
 
     def __init__(self, notes: tuple[str, ...] = (), cost: str = "", programs: list[str] | None = None) -> None:

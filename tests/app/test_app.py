@@ -170,15 +170,22 @@ async def test_help_opens_and_closes():
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)])
 async def test_the_help_s_last_lines_are_reached_with_its_keys(size):
     """The help is taller than a 120x40 terminal: end, pgdn and home scroll it (its scroll had
-    no focus, and no key reached it)."""
+    no focus, and no key reached it). A note wider than the terminal wraps within it (the
+    text was as wide as its longest line, and cut at the screen's edge)."""
     from textual.containers import VerticalScroll
+
+    from probes.program import PACE_NOTE
 
     app = make_app()
     async with app.run_test(size=size) as pilot:
-        await feed(pilot, workload())
+        await feed(pilot, replace(workload(), notes=(PACE_NOTE,)))
         await pilot.press("question_mark")
         await pilot.pause()
         scroll = app.screen.query_one(VerticalScroll)
+        assert (
+            len(PACE_NOTE) > size[0]
+            and app.screen.query_one(Static).size.width <= scroll.scrollable_content_region.width
+        )
         assert scroll.max_scroll_y > 0 and scroll.scroll_y == 0
         await pilot.press("end")
         await pilot.pause()
