@@ -69,7 +69,7 @@ fi
 say "installing wtop into it"
 "$here/.venv/bin/pip" install -q --disable-pip-version-check -e "$here" >/tmp/wtop-pip.log 2>&1 \
     || { tail -20 /tmp/wtop-pip.log >&2; die "pip install failed (log: /tmp/wtop-pip.log)"; }
-"$here/.venv/bin/python" -c "import bcc, textual, plotext" || die "the environment cannot import bcc, textual and plotext"
+"$here/.venv/bin/python" -c "import bcc, textual, plotext, numpy" || die "the environment cannot import bcc, textual, plotext and numpy"
 # wtop's own modules compiled to bytecode now (pip compiles the packages it installs, not an
 # editable project's): a start that compiles them from source takes 0.1 s more (0.48-0.52
 # against 0.36-0.38 s to the first figures here), and one whose environment has

@@ -21,7 +21,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import NamedTuple
 
+import numpy as np
+
 from . import bpfsys
+from .cells import WORDS, Cells
 from .loader import ProbeError, load
 from .program import (
     BLOCK,
@@ -54,10 +57,7 @@ FD_KEY = struct.Struct("<IiII16s")  # struct fd_key: tgid, fd, tid, pad, comm
 FD_VALUE = struct.Struct(f"{FD_FIELDS * 8}s")  # struct fd_stats, whole
 CELL_SIZE = FD_VALUE.size + FD_KEY.size + 8  # struct cell: its counters, its key, its epoch
 CELL_KEY = struct.Struct(f"<{FD_VALUE.size}xIiII16s8x")  # a cell's key, its counters skipped
-CELL_VALUE = struct.Struct(f"{FD_VALUE.size}s{FD_KEY.size + 8}x")  # a cell's counters, whole
 CELL_TGID = FD_VALUE.size  # where a cell's tgid is: 0 for a free cell
-CELL_SEEN = FD_VALUE.size + FD_KEY.size  # where the epoch of its last count is
-_TGID = operator.itemgetter(0)
 FOREIGN = 1
 """fd_key's pad for writes that completed apart from their thread (writes.c)."""
 DIRTY_KEY = struct.Struct("<II8s")  # struct dirty_key: tgid, pad, the bdi's name's first 8 bytes
@@ -455,40 +455,22 @@ class Kernel:
             out[self._disk_keys[i]] = acc
         return out
 
-    def read_procs(self, since: int | None = None) -> dict[tuple, int]:
-        """Cumulative counters (bytes, writes, errors, calls..., syncs), packed as the sampler
-        takes them (sampler.pack_counts: the struct's bytes as one little-endian int), by
-        (tgid, fd, tid, pad, raw comm). pad is FOREIGN for writes that completed apart from
-        their thread (io_uring, libaio). since: only the cells counted in that epoch or later
-        (a cell keeps the epoch of its last count), the others being as an earlier read found
-        them (Reading.partial).
-
-        The cells in use, read in place (or copied in one read); each cell's counters become
-        an int in C (an unpack, then int.from_bytes), where a tuple of 19 counters each, column
-        by column, took twice as long. 20,001 entries after a burst: 7-11 ms here, where the
-        batch read of a hash holding the counters took 12-18 ms.
-        """
+    def read_cells(self, since: int | None = None) -> Cells:
+        """The cells below the highest taken, as numpy arrays (cells.Cells): all of them, or
+        only those counted in epoch `since` or later (a cell keeps the epoch of its last count),
+        the others being as an earlier read found them. Read in place, or copied in one read."""
         high = min(self.cells_taken(), self.opts.map_size)
-        if high == 0:
-            return {}
-        if self._cells_mm is None:
+        if high and self._cells_mm is None:
             high = bpfsys.lookup_all(self._maps["wtop_cells"], self._cell_idx, self._cells, 4, CELL_SIZE, high)
         self._cells_high = high
-        with self._cell_view() as buf:
-            wanted = self._taken(buf, high) if since is None else self._counted(buf, high, since)
-            offsets = _offsets(wanted)
-            if 2 * len(offsets) > high:  # most cells: each struct's pass over all of them, in C
-                cells = buf[: high * CELL_SIZE]
-                keys = itertools.compress(CELL_KEY.iter_unpack(cells), wanted)
-                values = map(operator.itemgetter(0), itertools.compress(CELL_VALUE.iter_unpack(cells), wanted))
-            else:
-                keys = map(CELL_KEY.unpack_from, itertools.repeat(buf), offsets)
-                values = map(operator.itemgetter(0), map(CELL_VALUE.unpack_from, itertools.repeat(buf), offsets))
-            counts = map(int.from_bytes, values, itertools.repeat("little"))
-            out = dict(zip(keys, counts, strict=True))
-        if since is not None and out and min(map(_TGID, out)) == 0:  # a cell counted as it was freed
-            out = {k: v for k, v in out.items() if k[0]}
-        return out
+        view = np.frombuffer(self._cells_mm if self._cells_mm is not None else self._cells, np.uint64, high * WORDS)
+        return Cells.of(view.reshape(high, WORDS), since)  # a copy: the view goes with this frame
+
+    def read_procs(self, since: int | None = None) -> dict[tuple, int]:
+        """read_cells, the cells in use as a dict: packed counters (sampler.pack_counts: the
+        struct's bytes as one little-endian int) by (tgid, fd, tid, pad, raw comm). pad is
+        FOREIGN for writes that completed apart from their thread (io_uring, libaio)."""
+        return self.read_cells(since).as_dict()
 
     def _cell_view(self) -> memoryview:
         """The cells as bytes: in place, or as the last read copied them."""
@@ -500,14 +482,6 @@ class Kernel:
         cell's tgid is written last when it is taken, and first when it is freed). One pass
         over the tgids in C: after a burst, most cells below the highest may be free."""
         return buf[: n * CELL_SIZE].cast("I")[CELL_TGID // 4 :: CELL_SIZE // 4].tolist()
-
-    @staticmethod
-    def _counted(buf: memoryview, n: int, since: int) -> list[bool]:
-        """Whether each of the first n cells was counted in epoch `since` or later: one pass
-        over their epochs in C. A free cell's epoch is 0 (see _free), so only a cell counted
-        as it was freed can be among them: read_procs leaves it out."""
-        seen = buf[: n * CELL_SIZE].cast("Q")[CELL_SEEN // 8 :: CELL_SIZE // 8]
-        return list(map(since.__le__, seen))
 
     def cells_taken(self) -> int:
         """How many cells the programs took fresh (wtop_next): the others were never used."""

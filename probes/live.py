@@ -125,8 +125,7 @@ class LiveSource:
         self._reads += 1
         return Reading(
             cpu=cpu,
-            procs=k.read_procs(since=k.epoch - 2 if partial else None),
-            partial=partial,
+            procs=k.read_cells(since=k.epoch - 2 if partial else None),
             names=k.names(),  # read as the sampler asks
             disks=disks,
             misses=stats.misses,

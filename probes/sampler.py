@@ -20,10 +20,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from . import procfs
+from .cells import COUNTS, SYNCS_AT, Cells, CellState
 from .dirtied import READ_MAX
 from .names import safe_name
 from .snapshot import (
-    CALLS,
     DIRTIERS,
     Cost,
     DiskWrites,
@@ -41,15 +41,7 @@ if TYPE_CHECKING:
     from .kernel import Names
 
 OTHER_DISKS = "(other devices)"
-COUNTS = 4 + len(CALLS)
-"""The counters of one (process, descriptor, thread, name) entry: bytes, writes, errors, calls
-by type, syncs (struct fd_stats in writes.c)."""
-SYNCS_AT = 3 + len(CALLS)
-"""Where the sync count sits among them."""
-LANE = 64
-MASK = (1 << LANE) - 1
 _COUNTS = struct.Struct(f"<{COUNTS}Q")
-_SYNCS_SHIFT = LANE * SYNCS_AT
 
 
 def pack_counts(values: tuple[int, ...]) -> int:
@@ -115,8 +107,9 @@ class Reading:
 
     cpu: dict
     """The totals (kernel.read_cpu): bytes, writes, histograms, calls, skipped counters."""
-    procs: dict[tuple, int]
-    """The counters (packed: pack_counts) by (pid, fd, tid, pad, raw comm of the writing thread)."""
+    procs: Cells | dict[tuple, int]
+    """The kernel's cells read (the live source's), or the same as a dict, as tests write them:
+    the counters (packed: pack_counts) by (pid, fd, tid, pad, raw comm of the writing thread)."""
     names: dict[int, tuple[bytes, int, int]] | Names = field(default_factory=dict)
     """(raw comm, uid, cgroup id) by pid. Only get() is used: the live source's are read from
     the kernel as they are asked for (kernel.Names)."""
@@ -142,8 +135,9 @@ class Reading:
     wall: float = 0.0
     """Epoch seconds when read."""
     partial: bool = False
-    """procs holds only the entries that may have moved since the previous Reading (the
-    kernel's cells counted lately); the others are as that one read them."""
+    """procs, a dict, holds only the entries that may have moved since the previous Reading
+    (the kernel's cells counted lately); the others are as that one read them. (Cells say
+    which cells they hold.)"""
 
 
 def families_delta(cur: dict, prev: dict, sla_ns: int, sync_sla_ns: int) -> tuple[Family, ...]:
@@ -186,25 +180,6 @@ def counts_delta(cur: dict, prev: dict) -> dict:
         "call_bytes": tuple(map(operator.sub, cur["call_bytes"], prev["call_bytes"])),
         "sync_calls": tuple(map(operator.sub, cur.get("sync_calls", ()), prev.get("sync_calls", ()))),
     }
-
-
-_FD = operator.itemgetter(0, 1)
-"""(pid, fd) of an entry's key."""
-_PID = operator.itemgetter(0)
-
-
-def _sums(keys: list, values: list[int]) -> dict:
-    """The (packed) values summed by key. Mostly every key is distinct (one descriptor, one
-    thread): one dict made in C then (a comprehension took a third longer), and the summing
-    loop only where keys repeat."""
-    out = dict(zip(keys, values, strict=True))
-    if len(out) == len(keys):
-        return out
-    out = {}
-    get = out.get
-    for k, d in zip(keys, values, strict=True):
-        out[k] = get(k, 0) + d
-    return out
 
 
 def _programs_delta(cur, prev) -> tuple[tuple[str, int, int], ...]:
@@ -252,7 +227,11 @@ class Sampler:
         the last call, or None when the records cannot vouch for the others (see
         LiveSource._dirtied). None: not counted."""
         self._bdi_disk = bdi_disk
-        self._prev = first
+        self._slots: dict[tuple, int] = {}
+        """The cell of each key of readings made of dicts (Cells.from_dict)."""
+        self._state = CellState()
+        self._state.step(self._cells(first), 0, None)
+        self._prev = replace(first, names={}, procs={})
         self._prev_focus: dict | None = None
         self._focus: int | None = None
         self._seq = 0
@@ -270,6 +249,11 @@ class Sampler:
         self._prev_focus = baseline
 
     # -- the parts of one step ---------------------------------------------------------------
+    def _cells(self, r: Reading) -> Cells:
+        if isinstance(r.procs, Cells):
+            return r.procs
+        return Cells.from_dict(r.procs, self._slots, whole=not r.partial)
+
     def _safe_comm(self, comm: bytes) -> str:
         name = self._safe.get(comm)
         if name is None:
@@ -284,24 +268,19 @@ class Sampler:
         comm, uid, cgroup = raw
         return self._safe_comm(comm), uid, cgroup
 
-    def _files(self, active: list) -> list[FileWrites]:
-        """The interval's FILES_MAX biggest (process, descriptor) pairs, each with a path and
-        kind: new ones resolved, the biggest RESOLVE_MAX first; known ones read again in turn
-        (see VERIFY_TOP); the open page's process's every one."""
+    def _files(self, active: list[tuple[int, int, int, int, int]]) -> list[FileWrites]:
+        """The interval's (process, descriptor) pairs as CellState.step picked them (the
+        FILES_MAX biggest, the biggest first, and the open page's process's every one), each with
+        a path and kind: new ones resolved, the biggest RESOLVE_MAX first; known ones read again
+        in turn (see VERIFY_TOP)."""
         focus = self._focus
-        if len(active) > FILES_MAX:
-            mine = [kd for kd in active if kd[0][0] == focus] if focus else []  # the open page shows all its own
-            active = heapq.nlargest(FILES_MAX, active, key=lambda kd: kd[1] & MASK)
-            active += [kd for kd in mine if kd not in active]
-        else:
-            active.sort(key=lambda kd: -(kd[1] & MASK))
         cache = self._fd_cache
         if len(cache) > 100_000:
             cache.clear()
         files = []
         turn = self._seq % VERIFY_EVERY
         new = RESOLVE_MAX
-        for n, ((pid, fd), delta) in enumerate(active):
+        for n, (pid, fd, nbytes, writes, syncs) in enumerate(active):
             known = cache.get((pid, fd))
             if known is None and new > 0:  # the biggest new ones, up to RESOLVE_MAX
                 new -= 1
@@ -320,10 +299,10 @@ class Sampler:
                         fd,
                         resolved[0],
                         resolved[1],
-                        delta & MASK,
-                        delta >> LANE & MASK,
+                        nbytes,
+                        writes,
                         resolved[3],
-                        delta >> _SYNCS_SHIFT,  # the last counter
+                        syncs,
                     ),
                 )
             )
@@ -470,39 +449,13 @@ class Sampler:
         """The Snapshot since the previous Reading, and the map entries that may now go: those
         of processes that wrote nothing and no longer exist (their final values are in)."""
         prev = self._prev
-        prev_get = prev.procs.get
-        moved = r.procs
-        if r.partial:  # the rest stand as last read: whole again, for the next step and upkeep
-            procs = prev.procs.copy()
-            procs.update(moved)
-            r = replace(r, procs=procs, partial=False)
-        keys: list[tuple] = []  # the entries that moved, and their (packed) deltas: 20,000 in a burst
-        deltas: list[int] = []
-        add_key, add_delta = keys.append, deltas.append
-        # by thread in the same pass: a thread that wrote to two descriptors has two entries,
-        # so keys repeat and _sums's first try, all keys distinct, would be work thrown away
-        per_thread: dict[tuple, int] = {}
-        thread_get = per_thread.get
-        for key, vals in moved.items():
-            old = prev_get(key)
-            if old is None:
-                if not vals:  # nothing counted yet: a cell read as it was being taken
-                    continue
-                d = vals  # a new entry: all of it is this interval's
-            elif vals != old:
-                d = vals - old
-            else:
-                continue
-            add_key(key)
-            add_delta(d)
-            t = key[0], key[2], key[4]
-            per_thread[t] = thread_get(t, 0) + d
-        per_pid = _sums(list(map(_PID, per_thread)), list(per_thread.values()))  # fewer threads than entries
+        moved = self._state.step(self._cells(r), FILES_MAX, self._focus)
+        pids, columns = moved.pids, moved.counts
+        per_pid = dict.fromkeys(pids)  # the processes that wrote, as a set in their order
         names = r.names
         if not isinstance(names, dict):  # the kernel's: a read of them all may start now
-            names.prefetch(len(per_pid))
-        per_fd = _sums(list(map(_FD, keys)), deltas)
-        files = self._files(list(per_fd.items()))
+            names.prefetch(len(pids))
+        files = self._files(moved.files)
         disks, disk_no_issue = self._disks(r.disks, prev.disks, files)
         prev_dirty = prev.dirty.get
         dirty_d = {}  # folios dirtied in the interval by (pid, device name)
@@ -510,7 +463,6 @@ class Sampler:
             if n != prev_dirty(key, 0):
                 dirty_d[key] = n - prev_dirty(key, 0)
         dirty_pids = {k[0] for k in dirty_d}
-        counts = list(unpack_all(per_pid.values()))  # every process's counters, unpacked in C
         if self._dirtied is not None:
             # the likeliest first: those that dirtied the most folios, then the biggest writers
             # (direct I/O dirties no folio)
@@ -524,7 +476,7 @@ class Sampler:
             maybe = {f.pid for f in files if f.kind in ("file", "?") or f.disk}
             elsewhere = {f.pid for f in files} - maybe
             writers = [p for p in per_pid if p not in folios and p not in elsewhere]
-            bytes_of = dict(zip(per_pid, map(operator.itemgetter(0), counts), strict=True))
+            bytes_of = dict(zip(pids, columns[0], strict=True))
             if len(writers) > READ_MAX:  # only the head is read now: only the head is sorted
                 head = heapq.nlargest(READ_MAX, writers, key=bytes_of.__getitem__)  # a key in C
                 chosen = set(head)
@@ -550,7 +502,10 @@ class Sampler:
         add_row = rows.append
         # each row made as the tuple it is (tuple.__new__, every field given): a third less
         # than a call of ProcessWrites each (and less than a map and a zip of its columns)
-        for pid, d in zip(per_pid, counts, strict=True):
+        calls = zip(*columns[3:SYNCS_AT], strict=True)  # each process's calls by type, as tuples made in C
+        for pid, nbytes, writes, errors, by_type, syncs in zip(
+            pids, columns[0], columns[1], columns[2], calls, columns[SYNCS_AT], strict=True
+        ):
             comm, uid, cgroup = names_get(pid) or UNKNOWN_RAW
             comm = safe_get(comm) or safe_comm(comm)
             kids = children_get(pid, 0)
@@ -561,12 +516,12 @@ class Sampler:
                         pid,
                         comm,
                         uid,
-                        d[0],
-                        d[1],
-                        d[2],
-                        d[3:SYNCS_AT],
+                        nbytes,
+                        writes,
+                        errors,
+                        by_type,
                         cgroup,
-                        d[SYNCS_AT],
+                        syncs,
                         dirtied_get(pid, 0) + kids,
                         kids,
                     ),
@@ -585,21 +540,22 @@ class Sampler:
                 )
         if dirtied:
             disks = self._dirtied_disks(disks, rows, dirty_d, files)
+        tpids, tids, comms, tbytes, twrites = moved.threads
+        tnames = list(map(safe_get, comms))  # names repeat: made safe once (below, where new)
+        if None in tnames:
+            tnames = [name or safe_comm(comm) for name, comm in zip(tnames, comms, strict=True)]
         threads = tuple(
-            _new(ThreadWrites, (pid, tid, safe_get(comm) or safe_comm(comm), d & MASK, d >> LANE & MASK))
-            for (pid, tid, comm), d in per_thread.items()
+            map(_new, itertools.repeat(ThreadWrites), zip(tpids, tids, tnames, tbytes, twrites, strict=True))
         )
         gone_keys: list[tuple] = []
         gone: set[int] = set()
-        idle = set(map(_PID, r.procs))  # in C: 20,001 entries after a burst
+        idle = set(self._state.taken_pids())
         idle = idle.union(k[0] for k in r.dirty).difference(per_pid, dirty_pids)
         if idle:
             gone = self._dead(list(idle), vouched)
             if gone:
-                gone_keys = [key for key in r.procs if key[0] in gone]
-                procs = dict(r.procs)
+                gone_keys = self._state.drop(gone)
                 for key in gone_keys:
-                    del procs[key]
                     self._fd_cache.pop((key[0], key[1]), None)
                 dirty_gone = [key for key in r.dirty if key[0] in gone]
                 if dirty_gone:
@@ -608,7 +564,6 @@ class Sampler:
                         del dirty[key]
                     r = replace(r, dirty=dirty)
                     gone_keys += dirty_gone
-                r = replace(r, procs=procs)
                 self._alive_idle.difference_update(gone)
                 for pid in gone:
                     self._ended.pop(pid, None)
@@ -622,9 +577,9 @@ class Sampler:
             disk_missed=_delta(r.disk_misses, prev.disk_misses),
         )
         focus = self._focus_delta(r.focus)
-        # kept for the next step without its names: it reads its own, and a burst's 10,000 would
-        # stay for the collector to walk until then
-        self._prev = replace(r, names={})
+        # kept for the next step without its names (it reads its own, and a burst's 10,000 would
+        # stay for the collector to walk until then) and its cells (the state holds them)
+        self._prev = replace(r, names={}, procs={})
         return (
             Snapshot(
                 seq=self._seq,
