@@ -151,7 +151,12 @@ class CellState:
             self.high = max(self.high, cells.high)
             old, known = self.words[idx], len(idx)
             self.words[idx] = new
-        delta = new[:, :COUNTS].copy()  # a cell new since (beyond `known`): all of it
+        if known:  # only the cells that changed since, and those beyond `known` (new since)
+            changed = (new[:known, :SEEN_AT] != old[:, :SEEN_AT]).any(1)
+            if not changed.all():  # mostly few: a row each
+                changed = np.flatnonzero(changed)
+                new, old, known = np.concatenate([new[changed], new[known:]]), old[changed], len(changed)
+        delta = new[:, :COUNTS].copy()  # a cell new since: all of it
         if known:
             # the same key, and no counter went back (a cell taken again, even by the same key
             # after it was freed, starts from nothing: see drop)
