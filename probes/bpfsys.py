@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes as ct
 import errno
 import fcntl
+import functools
 import os
 import platform
 import re
@@ -54,7 +55,10 @@ class BpfError(OSError):
     pass
 
 
+@functools.cache
 def _nr(name: str) -> int:
+    """The system call's number here (asked of platform once: it had cost 0.3 us of each bpf()
+    call, and the 30,000 calls that free the cells of 10,000 processes that ended)."""
     machine = platform.machine()
     try:
         return _NR[machine][name]
@@ -136,10 +140,12 @@ def update(map_fd: int, key, value, flags: int = 0) -> None:
 def push_all(map_fd: int, values, value_size: int, count: int) -> None:
     """Push count values from one buffer into a queue map, in order (there is no batch push)."""
     attr = _Elem(map_fd=map_fd, key=0)
-    base = ct.addressof(values)
-    for i in range(count):
-        attr.value = base + value_size * i
-        _bpf(BPF_MAP_UPDATE_ELEM, attr)
+    call, nr, ref, size = _libc.syscall, _nr("bpf"), ct.byref(attr), ct.sizeof(attr)
+    for value in range(ct.addressof(values), ct.addressof(values) + value_size * count, value_size):
+        attr.value = value
+        if call(nr, BPF_MAP_UPDATE_ELEM, ref, size) < 0:  # _bpf, inlined: 20,000 pushes after a burst ends
+            err = ct.get_errno()
+            raise BpfError(err, os.strerror(err))
 
 
 def delete_each(map_fd: int, keys, key_size: int, count: int) -> list[bool]:

@@ -226,13 +226,21 @@ class CellState:
         tgid = self.words[: self.high, KEY_AT] & _LOW
         return np.unique(tgid[tgid != 0]).tolist()
 
-    def drop(self, pids: set[int]) -> list[tuple]:
-        """The keys of these processes' cells, which are emptied: they are about to be freed, and
-        a cell taken again, even by the same key (a reused pid), starts from nothing."""
-        if not pids:
-            return []
+    def drop(self, pids: set[int]) -> tuple[list[tuple], Freed]:
+        """The keys of these processes' cells, and the cells, which are emptied: they are about
+        to be freed, and a cell taken again, even by the same key (a reused pid), starts from
+        nothing."""
         tgid = self.words[: self.high, KEY_AT] & _LOW
         at = np.flatnonzero(np.isin(tgid, np.fromiter(pids, np.uint64, len(pids))))
-        keys = keys_of(self.words[at])
+        words = self.words[at]
         self.words[at] = 0
-        return keys
+        return keys_of(words), Freed(at, np.ascontiguousarray(words[:, KEY_AT:SEEN_AT]).tobytes())
+
+
+class Freed(NamedTuple):
+    """Cells to free, as the kernel's map upkeep takes them (Kernel.delete)."""
+
+    cells: np.ndarray
+    """Which cells."""
+    keys: bytes
+    """Their keys, as struct fd_key, end to end (the hash's keys to delete)."""

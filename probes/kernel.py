@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import bpfsys
-from .cells import WORDS, Cells
+from .cells import KEY_AT, WORDS, Cells, Freed
 from .loader import ProbeError, load
 from .program import (
     BLOCK,
@@ -612,24 +612,26 @@ class Kernel:
             out.append(FOCUS_TGID.unpack_from(self._focus_buf, CPU_STATS.size)[0])
         return out
 
-    def delete(self, keys: list[tuple], pids: list[int]) -> None:
+    def delete(self, keys: list[tuple], pids: list[int], freed: Freed | None = None) -> None:
         """Drop the entries of processes that are gone (their last values were read): keys of
         the process map (five fields) and of wtop_dirty (two). A process map entry's cell is
-        unmapped, emptied, then queued for the programs to take again."""
-        cells = [key for key in keys if len(key) != 2]
-        if cells:
-            self._free(cells)
+        unmapped, emptied, then queued for the programs to take again. freed: where those
+        entries' cells are, as the sampler knows (else they are found here)."""
+        if freed is not None:
+            self._free(freed.cells, freed.keys)
+        elif cells := [key for key in keys if len(key) != 2]:
+            self._free(*self._find(cells))
         for key in keys:
             if len(key) == 2:  # (tgid, the backing device's name)
                 raw = DIRTY_KEY.pack(key[0], 0, key[1])
                 bpfsys.delete(self._maps["wtop_dirty"], ct.create_string_buffer(raw, len(raw)))
-        for pid in pids:
-            bpfsys.delete(self._maps["wtop_info"], ct.c_uint32(pid))
+        if pids:  # one call (a batch where the kernel has them)
+            bpfsys.delete_each(self._maps["wtop_info"], (ct.c_uint32 * len(pids))(*pids), 4, len(pids))
 
-    def _free(self, keys: list[tuple]) -> None:
-        # where each key's cell is (only this process frees a cell, so a key the last read
-        # found is still there); a key it did not find is looked up
-        procs, free = self._maps["wtop_procs"], self._maps["wtop_free"]
+    def _find(self, keys: list[tuple]) -> tuple[np.ndarray, bytes]:
+        """The cells of these keys, and the keys packed, of those still there."""
+        # only this process frees a cell, so a key the last read found is still there; a key
+        # it did not find is looked up
         with self._cell_view() as buf:
             offsets = _offsets(self._taken(buf, self._cells_high))
             where = dict(zip(map(CELL_KEY.unpack_from, itertools.repeat(buf), offsets), offsets, strict=True))
@@ -642,21 +644,28 @@ class Kernel:
                 cells.append(off // CELL_SIZE)
             else:
                 raw = FD_KEY.pack(*key)
-                if not bpfsys.lookup(procs, ct.create_string_buffer(raw, len(raw)), one):
+                if not bpfsys.lookup(self._maps["wtop_procs"], ct.create_string_buffer(raw, len(raw)), one):
                     continue
                 cells.append(one.value)
             found.append(key)
-        if not found:
+        return np.array(cells, np.int64), b"".join(itertools.starmap(FD_KEY.pack, found))
+
+    def _free(self, cells: np.ndarray, keys: bytes) -> None:
+        """Free these cells, whose keys (struct fd_key, end to end) the hash maps to them: the
+        keys deleted in one call, the cells emptied in place (their tgid first: each reads as
+        free from then on), then queued for the programs to take again."""
+        if not len(cells):
             return
-        raw = b"".join(itertools.starmap(FD_KEY.pack, found))
-        deleted = bpfsys.delete_each(procs, ct.create_string_buffer(raw, len(raw)), FD_KEY.size, len(found))
-        cells = list(itertools.compress(cells, deleted))  # not there: freed already
+        buf = ct.create_string_buffer(keys, len(keys))
+        deleted = bpfsys.delete_each(self._maps["wtop_procs"], buf, FD_KEY.size, len(cells))
+        cells = cells[np.array(deleted, bool)].astype(np.uint32)  # not there: freed already
         mm = self._cells_mm
-        for i in cells:
-            off = i * CELL_SIZE
-            if mm is not None:  # the tgid first: the cell reads as free from then on
-                mm[off + CELL_TGID : off + CELL_TGID + 4] = bytes(4)
-                mm[off : off + CELL_SIZE] = bytes(CELL_SIZE)
-            else:
+        if mm is not None:
+            view = np.frombuffer(mm, np.uint64, self.opts.map_size * WORDS).reshape(-1, WORDS)
+            view[cells, KEY_AT] = 0  # the tgid and fd, of every cell first
+            view[cells] = 0
+            del view  # the mmap cannot close while an array looks into it
+        else:
+            for i in cells.tolist():
                 bpfsys.update(self._maps["wtop_cells"], ct.c_uint32(i), self._empty_cell)
-        bpfsys.push_all(free, (ct.c_uint32 * len(cells))(*cells), 4, len(cells))
+        bpfsys.push_all(self._maps["wtop_free"], (ct.c_uint32 * len(cells)).from_buffer(cells), 4, len(cells))

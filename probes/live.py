@@ -163,7 +163,7 @@ class LiveSource:
         with heap.paused():
             snap, gone_keys, gone_pids = self.sampler.step(self._read())
         if gone_keys or gone_pids:
-            self.kernel.delete(gone_keys, gone_pids)
+            self.kernel.delete(gone_keys, gone_pids, self.sampler.freed)
         self._apply_focus()
         self.last_drain_s = self._clock() - t0
         return snap

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from . import procfs
-from .cells import COUNTS, SYNCS_AT, Cells, CellState
+from .cells import COUNTS, SYNCS_AT, Cells, CellState, Freed
 from .dirtied import READ_MAX
 from .names import safe_name
 from .snapshot import (
@@ -230,6 +230,9 @@ class Sampler:
         self._slots: dict[tuple, int] = {}
         """The cell of each key of readings made of dicts (Cells.from_dict)."""
         self._state = CellState()
+        self.freed: Freed | None = None
+        """The kernel's cells of the last step's keys to delete, and their keys as the kernel's
+        hash holds them (None when the readings were dicts): Kernel.delete needs not find them."""
         self._state.step(self._cells(first), 0, None)
         self._prev = replace(first, names={}, procs={})
         self._prev_focus: dict | None = None
@@ -548,13 +551,16 @@ class Sampler:
             map(_new, itertools.repeat(ThreadWrites), zip(tpids, tids, tnames, tbytes, twrites, strict=True))
         )
         gone_keys: list[tuple] = []
+        self.freed = None
         gone: set[int] = set()
         idle = set(self._state.taken_pids())
         idle = idle.union(k[0] for k in r.dirty).difference(per_pid, dirty_pids)
         if idle:
             gone = self._dead(list(idle), vouched)
             if gone:
-                gone_keys = self._state.drop(gone)
+                gone_keys, freed = self._state.drop(gone)
+                if isinstance(r.procs, Cells):  # the kernel's own cells
+                    self.freed = freed
                 for key in gone_keys:
                     self._fd_cache.pop((key[0], key[1]), None)
                 dirty_gone = [key for key in r.dirty if key[0] in gone]

@@ -44,6 +44,15 @@ NLA = struct.Struct("<HH")
 # offsets in struct taskstats (include/uapi/linux/taskstats.h)
 VERSION_AT, FLAG_AT, UID_AT, PID_AT, PPID_AT, COMM_AT, WRITE_BYTES_AT, TGID_AT = 0, 8, 120, 128, 132, 80, 256, 368
 COMM_LEN = 32
+_USUAL = struct.Struct("<IHHIIBBHHHHHIHH")
+"""A message's headers as the kernel lays them out: netlink, generic netlink, the process's
+figures (AGGR_PID), its thread id (PID), the start of its struct taskstats (STATS)."""
+_USUAL_KINDS = (TASKSTATS_CMD_NEW, TASKSTATS_TYPE_AGGR_PID, NLA.size + 4, TASKSTATS_TYPE_PID, TASKSTATS_TYPE_STATS)
+_STATS = struct.Struct(
+    f"<H{FLAG_AT - 2}xB{COMM_AT - FLAG_AT - 1}x{COMM_LEN}s{UID_AT - COMM_AT - COMM_LEN}xI"
+    f"{PPID_AT - UID_AT - 4}xI{WRITE_BYTES_AT - PPID_AT - 4}xQ{TGID_AT - WRITE_BYTES_AT - 8}xI"
+)
+"""version, ac_flag, comm, uid, parent's pid, write_bytes, tgid of a struct taskstats."""
 RCVBUF = 32 << 20
 """Room for about 70,000 exit records between two drains (one is about 450 bytes)."""
 
@@ -95,12 +104,32 @@ def _messages(buf: bytes):
         at += (length + 3) & ~3
 
 
+def _usual(buf: bytes, at: int, end: int) -> tuple[int, int, int, bytes, int, int, bool] | None:
+    """The record of a message laid out as the kernel sends it (Linux 5.19 on): its process's
+    figures first, a thread id, then a struct taskstats of version 12 or later; None for any
+    other, which parse() reads attribute by attribute. One unpack each: 10,000 processes that
+    end at once had cost 40 ms an interval here."""
+    if end - at < _USUAL.size + _STATS.size:
+        return None
+    _len, _kind, _flags, _seq, _pid, cmd, _v, _r, _alen, akind, plen, pkind, tid, slen, skind = _USUAL.unpack_from(
+        buf, at
+    )
+    if (cmd, akind & 0x3FFF, plen, pkind & 0x3FFF, skind & 0x3FFF) != _USUAL_KINDS or slen < NLA.size + _STATS.size:
+        return None
+    version, flag, comm, uid, ppid, write_bytes, tgid = _STATS.unpack_from(buf, at + _USUAL.size)
+    if version < 12 or not tid:
+        return None
+    return tid, tgid, write_bytes, comm.split(b"\0", 1)[0][:16], uid, ppid, bool(flag & AGROUP)
+
+
 def parse(buf: bytes, family: int) -> list[tuple[int, int, int, bytes, int, int, bool]]:
     """The exit records in one read of the socket: (tid, tgid or 0 when the kernel does not
     say, write_bytes, comm, uid, parent's pid, last thread of its process)."""
     out = []
     for kind, _seq, at, end in _messages(buf):
-        if kind == family and end - at >= NLMSG.size + GENL.size:
+        if kind == family and (usual := _usual(buf, at, end)) is not None:
+            out.append(usual)
+        elif kind == family and end - at >= NLMSG.size + GENL.size:
             cmd = buf[at + NLMSG.size]
             if cmd == TASKSTATS_CMD_NEW:
                 for a_kind, a_start, a_end in _attrs(buf, at + NLMSG.size + GENL.size, end):

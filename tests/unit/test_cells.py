@@ -5,6 +5,7 @@ and taken again, reads of only the cells that moved, more descriptors than are k
 from __future__ import annotations
 
 import random
+import struct
 
 import pytest
 
@@ -67,8 +68,11 @@ def test_random_readings_give_what_key_by_key_gives(seed):
         if n == 5 and any(key[0] == 3 for key in cum):
             # a process ends: its cells are freed, and its pid comes back with the same keys
             gone = {key for key in cum if key[0] == 3}
-            keys = state.drop({3})
+            keys, freed = state.drop({3})
             assert sorted(keys) == sorted(gone)
+            # the cells and the hash's keys, as the kernel's upkeep takes them
+            assert freed.cells.tolist() == [slots[key] for key in keys]
+            assert freed.keys == b"".join(struct.pack("<IiII16s", *key) for key in keys)
             for key in gone:
                 cum[key] = pack_counts((5, 1))
                 prev.pop(key)

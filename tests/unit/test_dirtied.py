@@ -106,14 +106,28 @@ def test_exit_records_are_parsed_from_the_kernels_wire_format():
     stats[80:84] = b"dd\0\0"
     struct.pack_into("<Q", stats, 256, 20 << 20)  # write_bytes
     struct.pack_into("<I", stats, 368, 4242)  # ac_tgid
-    nested = _attr(taskstats.TASKSTATS_TYPE_PID, struct.pack("<I", 4243)) + _attr(
-        taskstats.TASKSTATS_TYPE_STATS, bytes(stats)
-    )
-    body = struct.pack("<BBH", taskstats.TASKSTATS_CMD_NEW, 1, 0) + _attr(taskstats.TASKSTATS_TYPE_AGGR_PID, nested)
-    msg = struct.pack("<IHHII", 16 + len(body), 27, 0, 0, 0) + body
-    assert taskstats.parse(msg + msg, 27) == [(4243, 4242, 20 << 20, b"dd", 1000, 4000, True)] * 2
+    tid = _attr(taskstats.TASKSTATS_TYPE_PID, struct.pack("<I", 4243))
+
+    def message(*attrs: bytes) -> bytes:
+        body = struct.pack("<BBH", taskstats.TASKSTATS_CMD_NEW, 1, 0) + _attr(
+            taskstats.TASKSTATS_TYPE_AGGR_PID, b"".join(attrs)
+        )
+        return struct.pack("<IHHII", 16 + len(body), 27, 0, 0, 0) + body
+
+    record = (4243, 4242, 20 << 20, b"dd", 1000, 4000, True)
+    msg = message(tid, _attr(taskstats.TASKSTATS_TYPE_STATS, bytes(stats)))  # as the kernel lays it out
+    assert taskstats._usual(msg, 0, len(msg)) == record
+    assert taskstats.parse(msg + msg, 27) == [record] * 2
     assert taskstats.parse(msg, 28) == []  # another family's message
     assert taskstats.parse(msg[:40], 27) == []  # cut short: nothing made up
+    # laid out otherwise (the stats first), or older (version 11: no tgid, no last thread):
+    # read attribute by attribute
+    other = message(_attr(taskstats.TASKSTATS_TYPE_STATS, bytes(stats)), tid)
+    assert taskstats._usual(other, 0, len(other)) is None and taskstats.parse(other, 27) == [record]
+    struct.pack_into("<H", stats, 0, 11)
+    old = message(tid, _attr(taskstats.TASKSTATS_TYPE_STATS, bytes(stats)))
+    assert taskstats._usual(old, 0, len(old)) is None
+    assert taskstats.parse(old, 27) == [(4243, 0, 20 << 20, b"dd", 1000, 4000, False)]
 
 
 def test_the_sampler_shares_each_processs_bytes_between_its_devices_by_folios():

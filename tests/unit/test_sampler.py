@@ -379,9 +379,10 @@ def test_names_wanted_in_bulk_are_read_ahead_and_waited_for():
 
 def test_a_partial_reading_gives_what_the_whole_one_gives():
     """A reading of only the cells counted lately (Reading.partial: the live source's Cells
-    hold only those too), the others standing as last read. Interval by interval, the snapshots, the keys to delete and the
-    processes gone are those of whole readings: a new writer, one that goes idle, one that
-    writes again, one that ends (its keys go, and a reused pid starts from 0)."""
+    hold only those too), the others standing as last read. Interval by interval, the
+    snapshots, the keys to delete and the processes gone are those of whole readings: a new
+    writer, one that goes idle, one that writes again, one that ends (its keys go, and a
+    reused pid starts from 0)."""
     cum = [
         {k(100, 3): fd(10, 1), k(200, 4): fd(5, 1)},
         {k(100, 3): fd(30, 3), k(200, 4): fd(5, 1), k(300, 1): fd(7, 1)},
