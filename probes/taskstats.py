@@ -47,6 +47,8 @@ COMM_LEN = 32
 _USUAL = struct.Struct("<IHHIIBBHHHHHIHH")
 """A message's headers as the kernel lays them out: netlink, generic netlink, the process's
 figures (AGGR_PID), its thread id (PID), the start of its struct taskstats (STATS)."""
+_ONE = struct.Struct("<I")  # a message's length
+_KIND = struct.Struct("<4xH")  # its type (the family)
 _USUAL_KINDS = (TASKSTATS_CMD_NEW, TASKSTATS_TYPE_AGGR_PID, NLA.size + 4, TASKSTATS_TYPE_PID, TASKSTATS_TYPE_STATS)
 _STATS = struct.Struct(
     f"<H{FLAG_AT - 2}xB{COMM_AT - FLAG_AT - 1}x{COMM_LEN}s{UID_AT - COMM_AT - COMM_LEN}xI"
@@ -181,6 +183,7 @@ class Taskstats:
             mask = _possible(ncpu).encode() + b"\0"
             self._request(self.family, TASKSTATS_CMD_GET, _attr(TASKSTATS_CMD_ATTR_REGISTER_CPUMASK, mask))
             self._sock.setblocking(False)
+            self._buf = bytearray(1 << 16)
         except OSError as exc:
             self._sock.close()
             raise TaskstatsError(exc.errno or errno.EIO, f"taskstats: {exc.strerror or exc}") from exc
@@ -212,11 +215,14 @@ class Taskstats:
         return self._sock.fileno()
 
     def drain(self) -> list[tuple[int, int, int, bytes, int, int, bool]]:
-        """Every record queued since the last drain; never blocks."""
+        """Every record queued since the last drain; never blocks. Into one buffer, and a
+        message holding one record as the kernel lays it out read with two unpacks: 10,000
+        processes that ended in one interval had cost 32 ms here."""
         out = []
+        buf, recv_into, family = self._buf, self._sock.recv_into, self.family
         while True:
             try:
-                buf = self._sock.recv(1 << 16)
+                n = recv_into(buf)
             except BlockingIOError:
                 return out
             except OSError as exc:
@@ -224,7 +230,12 @@ class Taskstats:
                     self.lost += 1
                     continue
                 return out
-            out += parse(buf, self.family)
+            if n >= _USUAL.size + _STATS.size and _ONE.unpack_from(buf)[0] >= n:  # one message
+                kind = _KIND.unpack_from(buf)[0]
+                if kind == family and (usual := _usual(buf, 0, n)) is not None:
+                    out.append(usual)
+                    continue
+            out += parse(bytes(buf[:n]), family)
 
     def close(self) -> None:
         self._sock.close()

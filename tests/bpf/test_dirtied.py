@@ -197,3 +197,38 @@ def test_the_filters_apply_to_what_exiting_processes_dirtied(disk_dir):
         other.kill()
         other.wait()
     assert dirtied([s], p.pid) == 0 and s.dirtied == 0  # -p: only that process, dd's exit record too
+
+
+def test_exit_records_read_fast_are_those_read_attribute_by_attribute(monkeypatch):
+    """Two listeners on the exit records of 300 processes that end: one drains them as wtop
+    does (a record laid out as the kernel sends it read with two unpacks), the other reads each
+    message attribute by attribute. The same records, with the write_bytes the kernel counted."""
+    from probes import taskstats
+
+    ncpu = os.cpu_count() or 1
+    fast, plain = taskstats.Taskstats(ncpu), taskstats.Taskstats(ncpu)
+    try:
+        pids = set()
+        for _ in range(300):
+            p = subprocess.Popen(["true"])
+            p.wait()
+            pids.add(p.pid)
+        got: dict = {"fast": [], "plain": []}
+        deadline = time.monotonic() + 30
+        while not all(pids <= {r[0] for r in v} for v in got.values()):
+            assert time.monotonic() < deadline, {k: len(pids - {r[0] for r in v}) for k, v in got.items()}
+            got["fast"] += fast.drain()
+            with monkeypatch.context() as m:
+                m.setattr(taskstats, "_usual", lambda *a: None)
+                while True:
+                    try:
+                        got["plain"] += taskstats.parse(plain._sock.recv(1 << 16), plain.family)
+                    except BlockingIOError:
+                        break
+            time.sleep(0.01)
+        mine = {k: sorted(r for r in v if r[0] in pids) for k, v in got.items()}
+        assert mine["fast"] == mine["plain"] and len(mine["plain"]) == 300
+        assert fast.lost == plain.lost == 0
+    finally:
+        fast.close()
+        plain.close()
