@@ -133,6 +133,8 @@ class CellState:
         self.words = np.zeros((0, WORDS), np.uint64)
         self.high = 0
         """Cells from this one on were never read taken (their words are 0)."""
+        self.moved = np.zeros(0, np.int64)
+        """The cells that moved in the last step."""
 
     def _moved(self, cells: Cells) -> tuple[np.ndarray, np.ndarray]:
         """(counters, key words) of the cells read that moved, by how much they moved; the cells
@@ -151,22 +153,28 @@ class CellState:
             self.high = max(self.high, cells.high)
             old, known = self.words[idx], len(idx)
             self.words[idx] = new
+        at = idx  # the cell of each row
         if known:  # only the cells that changed since, and those beyond `known` (new since)
             changed = (new[:known, :SEEN_AT] != old[:, :SEEN_AT]).any(1)
             if not changed.all():  # mostly few: a row each
                 changed = np.flatnonzero(changed)
+                at = np.concatenate([idx[changed], idx[known:]])
                 new, old, known = np.concatenate([new[changed], new[known:]]), old[changed], len(changed)
-        delta = new[:, :COUNTS].copy()  # a cell new since: all of it
         if known:
+            delta = new[:, :COUNTS].copy()  # a cell new since: all of it
             # the same key, and no counter went back (a cell taken again, even by the same key
             # after it was freed, starts from nothing: see drop)
             now, before = delta[:known], old[:, :COUNTS]
             same = (new[:known, KEY_AT:SEEN_AT] == old[:, KEY_AT:SEEN_AT]).all(1) & (now >= before).all(1)
             np.subtract(now, before, out=now, where=same[:, None])
+        else:  # every cell read is new since (a burst's): all of each, read in place
+            delta = new[:, :COUNTS]
         moved = delta.any(1)
         if moved.all():
+            self.moved = at
             return delta, new[:, KEY_AT:SEEN_AT]
         moved = np.flatnonzero(moved)
+        self.moved = at[moved]
         return delta[moved], new[moved, KEY_AT:SEEN_AT]
 
     def step(self, cells: Cells, files_max: int, focus: int | None) -> Interval:
@@ -221,10 +229,13 @@ class CellState:
         fds = (f & _LOW).astype(np.uint32).view(np.int32).tolist()
         return list(zip((f >> _32).tolist(), fds, *sums.T.tolist(), strict=True))
 
-    def taken_pids(self) -> list[int]:
-        """The processes with a cell in use."""
+    def idle_pids(self) -> list[int]:
+        """The processes with a cell in use that did not move in the last step (some may have
+        others that did)."""
         tgid = self.words[: self.high, KEY_AT] & _LOW
-        return np.unique(tgid[tgid != 0]).tolist()
+        idle = tgid != 0
+        idle[self.moved] = False
+        return np.unique(tgid[idle]).tolist()
 
     def drop(self, pids: set[int]) -> tuple[list[tuple], Freed]:
         """The keys of these processes' cells, and the cells, which are emptied: they are about

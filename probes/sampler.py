@@ -553,7 +553,7 @@ class Sampler:
         gone_keys: list[tuple] = []
         self.freed = None
         gone: set[int] = set()
-        idle = set(self._state.taken_pids())
+        idle = set(self._state.idle_pids())  # and those of the writers' cells that did not move
         idle = idle.union(k[0] for k in r.dirty).difference(per_pid, dirty_pids)
         if idle:
             gone = self._dead(list(idle), vouched)
