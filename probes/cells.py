@@ -192,7 +192,7 @@ class CellState:
             t, lo, hi = by_thread[order], keys[order, 2], keys[order, 3]
             starts = _starts(t, lo, hi)
         # only the counters that moved somewhere (mostly 3 or 4 of the 19) are summed
-        used = np.union1d(np.flatnonzero(delta.any(0)), [0, 1])
+        used = np.union1d(np.flatnonzero(np.bitwise_or.reduce(delta, axis=0)), [0, 1])
         ordered = delta[:, used][order]
         if not len(starts):
             return Interval([], [[] for _ in range(COUNTS)], ([], [], [], [], []), [])
@@ -218,8 +218,11 @@ class CellState:
         f = f[starts]
         big = ~sums[:, 0]  # ascending: the biggest first
         if len(f) > files_max:
-            top = np.argpartition(big, files_max - 1)[:files_max]
-            top = top[np.lexsort((f[top], big[top]))]
+            # those at least as big as the files_max-th, in (pid, fd) order as f is, then the
+            # biggest first, a tie kept in that order (argpartition took 1.2 ms where half the
+            # 20,000 pairs were equal, as a burst's are)
+            top = np.flatnonzero(big <= np.sort(big)[files_max - 1])
+            top = top[np.argsort(big[top], kind="stable")][:files_max]
             if focus:  # the open page shows all its own
                 mine = np.setdiff1d(np.flatnonzero(f >> _32 == np.uint64(focus)), top)
                 top = np.concatenate([top, mine[np.lexsort((f[mine], big[mine]))]])

@@ -116,3 +116,18 @@ def test_counters_near_the_top_of_64_bits_stay_exact():
     state.step(Cells.from_dict({key: pack_counts((top - 10, top - 5))}, slots, True), 10, None)
     iv = state.step(Cells.from_dict({key: pack_counts((top, top))}, slots, True), 10, None)
     assert (iv.counts[0], iv.counts[1], iv.threads[3:]) == ([10], [5], ([10], [5]))
+
+
+def test_the_files_kept_are_the_biggest_and_among_equals_the_first_by_pid_and_fd():
+    """As in a burst, where half the pairs wrote the same: the biggest first, and at the edge
+    of the files kept, the lowest (pid, fd), every interval the same."""
+    procs = {
+        (pid, fd, pid, 0, b"w".ljust(16, b"\0")): pack_counts((16 if fd == 1 else 1, 1))
+        for pid in (9, 3, 7, 5)
+        for fd in (2, 1)
+    }
+    state = CellState()
+    iv = state.step(Cells.from_dict(procs, {}, True), 3, None)
+    assert iv.files == [(3, 1, 16, 1, 0), (5, 1, 16, 1, 0), (7, 1, 16, 1, 0)]
+    iv = CellState().step(Cells.from_dict(procs, {}, True), 5, 9)  # the open page's own after them
+    assert [f[:2] for f in iv.files] == [(3, 1), (5, 1), (7, 1), (9, 1), (3, 2), (9, 2)]
