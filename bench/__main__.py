@@ -789,7 +789,7 @@ def bench_scale(bins, n: int, reps: int) -> None:
     runs = [_burst(bins, n) for _ in range(reps)]
     children, skipped, full = runs[-1][:3]
     print(f"  {n:,} processes writing in one interval: {children:,} seen, skipped {skipped} (map full {full})")
-    drains, idles, lates = (sorted(r[i] * 1000 for r in runs) for i in (3, 4, 5))
+    drains, idles, lates, ends = (sorted(r[i] * 1000 for r in runs) for i in (3, 4, 5, 6))
     print(
         f"  drain: {statistics.median(drains):.1f} ms for that interval, {statistics.median(idles):.1f} ms for the "
         f"next, {statistics.median(lates):.1f} ms for the one after (all idle, alive), median of {reps}; "
@@ -800,11 +800,15 @@ def bench_scale(bins, n: int, reps: int) -> None:
         f"after {', '.join(f'{d:.1f}' for d in lates)} ms"
     )
     print("    (the next interval reads every cell again: a call in flight across a read is read in the one after)")
+    print(
+        f"  then all of them end: {statistics.median(ends):.1f} ms for the interval that frees them "
+        f"({', '.join(f'{d:.1f}' for d in ends)} ms; {runs[-1][7]:,} processes seen to end in the last)"
+    )
 
 
-def _burst(bins, n: int) -> tuple[int, int, int, float, float, float]:
+def _burst(bins, n: int) -> tuple[int, int, int, float, float, float, float, int]:
     """(children seen with both writes, skipped, map full, the burst's drain s, the next's s,
-    the one after's s)."""
+    the one after's s, the drain s of the interval in which they all ended, how many it saw end)."""
     from probes.live import LiveSource
     from probes.program import ProbeOptions
 
@@ -831,10 +835,16 @@ def _burst(bins, n: int) -> tuple[int, int, int, float, float, float]:
                 t0 = time.perf_counter()
                 src.sample()
                 took.append(time.perf_counter() - t0)
+            forker.stdin.close()
+            forker.wait(60)  # it ends its children and waits for every one: their exit records are in
+            t0 = time.perf_counter()
+            ended = src.sample()
+            took.append(time.perf_counter() - t0)
         children = sum(1 for p in snap.processes if p.comm == "forker" and p.writes == 2)
-        return children, snap.skipped.total, snap.skipped.map_full, *took
+        return children, snap.skipped.total, snap.skipped.map_full, *took, len(ended.exited)
     finally:
-        forker.stdin.close()
+        if not forker.stdin.closed:
+            forker.stdin.close()
         forker.wait(60)
 
 
