@@ -149,8 +149,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"time every call, even in a storm of them (by default a CPU that made {PACE_RUN} data calls in a "
         f"row under {PACE_GAP_NS // 1000} us apart times one in 2 to {1 << PACE_SHIFT_MAX} of the next, and counts "
-        "them all: the two "
-        "clock reads that time a call cost about as much as the tracepoints themselves)",
+        "them all: the two clock reads that time a call cost about as much as the tracepoints themselves)",
     )
     p.add_argument(
         "--map-size",
