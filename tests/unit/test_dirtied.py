@@ -116,17 +116,19 @@ def test_exit_records_are_parsed_from_the_kernels_wire_format():
 
     record = (4243, 4242, 20 << 20, b"dd", 1000, 4000, True)
     msg = message(tid, _attr(taskstats.TASKSTATS_TYPE_STATS, bytes(stats)))  # as the kernel lays it out
-    assert taskstats._usual(msg, 0, len(msg)) == record
+    assert taskstats._usual(msg, 0, len(msg), 27) == record
+    # a read of two messages, or another family's, is parse()'s to read
+    assert taskstats._usual(msg + msg, 0, 2 * len(msg), 27) is None and taskstats._usual(msg, 0, len(msg), 28) is None
     assert taskstats.parse(msg + msg, 27) == [record] * 2
     assert taskstats.parse(msg, 28) == []  # another family's message
     assert taskstats.parse(msg[:40], 27) == []  # cut short: nothing made up
     # laid out otherwise (the stats first), or older (version 11: no tgid, no last thread):
     # read attribute by attribute
     other = message(_attr(taskstats.TASKSTATS_TYPE_STATS, bytes(stats)), tid)
-    assert taskstats._usual(other, 0, len(other)) is None and taskstats.parse(other, 27) == [record]
+    assert taskstats._usual(other, 0, len(other), 27) is None and taskstats.parse(other, 27) == [record]
     struct.pack_into("<H", stats, 0, 11)
     old = message(tid, _attr(taskstats.TASKSTATS_TYPE_STATS, bytes(stats)))
-    assert taskstats._usual(old, 0, len(old)) is None
+    assert taskstats._usual(old, 0, len(old), 27) is None
     assert taskstats.parse(old, 27) == [(4243, 0, 20 << 20, b"dd", 1000, 4000, False)]
 
 
