@@ -10,7 +10,6 @@ this process never imports bcc. What the values mean over an interval is the sam
 from __future__ import annotations
 
 import ctypes as ct
-import itertools
 import mmap
 import operator
 import os
@@ -24,7 +23,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import bpfsys
-from .cells import KEY_AT, WORDS, Cells, Freed
+from .cells import FD_KEY, KEY_AT, WORDS, Cells, Freed
+from .cells import SIZE as CELL_SIZE  # struct cell: its counters, its key, its epoch
 from .loader import ProbeError, load
 from .program import (
     BLOCK,
@@ -47,17 +47,10 @@ from .program import (
     rename_has_pid,
     usable,
 )
-from .sampler import COUNTS
 from .snapshot import BUCKETS, Log2Histogram
 
 NCALLS = len(CALLS)
 NTYPES = len(CALLS) + len(SYNCS)
-FD_FIELDS = COUNTS  # struct fd_stats: bytes, writes, errors, calls[15], syncs
-FD_KEY = struct.Struct("<IiII16s")  # struct fd_key: tgid, fd, tid, pad, comm
-FD_VALUE = struct.Struct(f"{FD_FIELDS * 8}s")  # struct fd_stats, whole
-CELL_SIZE = FD_VALUE.size + FD_KEY.size + 8  # struct cell: its counters, its key, its epoch
-CELL_KEY = struct.Struct(f"<{FD_VALUE.size}xIiII16s8x")  # a cell's key, its counters skipped
-CELL_TGID = FD_VALUE.size  # where a cell's tgid is: 0 for a free cell
 FOREIGN = 1
 """fd_key's pad for writes that completed apart from their thread (writes.c)."""
 DIRTY_KEY = struct.Struct("<II8s")  # struct dirty_key: tgid, pad, the bdi's name's first 8 bytes
@@ -80,11 +73,6 @@ def _close_quietly(fd: int) -> None:
         os.close(fd)
     except OSError:
         pass
-
-
-def _offsets(mask: list) -> list[int]:
-    """Where each cell a mask (one item a cell, from the first) marks begins."""
-    return list(itertools.compress(range(0, len(mask) * CELL_SIZE, CELL_SIZE), mask))
 
 
 class ProgStats(NamedTuple):
@@ -210,8 +198,6 @@ class Kernel:
         """The entry of wtop_focus named last (they are used in turn)."""
         self._focus_slots: dict[int, int] = {}
         """The entry of wtop_focus that counts each focused process."""
-        self._cells_high = 0
-        """How many cells the last read looked at."""
         if opts.fetch:
             size = -(-n * CELL_SIZE // mmap.PAGESIZE) * mmap.PAGESIZE
             rw = mmap.PROT_READ | mmap.PROT_WRITE
@@ -462,7 +448,6 @@ class Kernel:
         high = min(self.cells_taken(), self.opts.map_size)
         if high and self._cells_mm is None:
             high = bpfsys.lookup_all(self._maps["wtop_cells"], self._cell_idx, self._cells, 4, CELL_SIZE, high)
-        self._cells_high = high
         view = np.frombuffer(self._cells_mm if self._cells_mm is not None else self._cells, np.uint64, high * WORDS)
         return Cells.of(view.reshape(high, WORDS), since)  # a copy: the view goes with this frame
 
@@ -471,17 +456,6 @@ class Kernel:
         struct's bytes as one little-endian int) by (tgid, fd, tid, pad, raw comm). pad is
         FOREIGN for writes that completed apart from their thread (io_uring, libaio)."""
         return self.read_cells(since).as_dict()
-
-    def _cell_view(self) -> memoryview:
-        """The cells as bytes: in place, or as the last read copied them."""
-        return memoryview(self._cells_mm if self._cells_mm is not None else self._cells).cast("B")
-
-    @staticmethod
-    def _taken(buf: memoryview, n: int) -> list[int]:
-        """Whether each of the first n cells is in use (true where so): its tgid is not 0 (a
-        cell's tgid is written last when it is taken, and first when it is freed). One pass
-        over the tgids in C: after a burst, most cells below the highest may be free."""
-        return buf[: n * CELL_SIZE].cast("I")[CELL_TGID // 4 :: CELL_SIZE // 4].tolist()
 
     def cells_taken(self) -> int:
         """How many cells the programs took fresh (wtop_next): the others were never used."""
@@ -612,43 +586,20 @@ class Kernel:
             out.append(FOCUS_TGID.unpack_from(self._focus_buf, CPU_STATS.size)[0])
         return out
 
-    def delete(self, keys: list[tuple], pids: list[int], freed: Freed | None = None) -> None:
-        """Drop the entries of processes that are gone (their last values were read): keys of
-        the process map (five fields) and of wtop_dirty (two). A process map entry's cell is
-        unmapped, emptied, then queued for the programs to take again. freed: where those
-        entries' cells are, as the sampler knows (else they are found here)."""
+    def delete(self, keys: list[tuple], pids: list[int], freed: Freed | None) -> None:
+        """Drop the entries of processes that are gone (their last values were read), as
+        Sampler.step gave them: the keys of wtop_dirty (two fields) among keys, the names of
+        pids, and the process map's entries by their cells (freed: Sampler.freed, which knows
+        them; their five-field keys in keys are not looked at). A process map entry's cell is
+        unmapped, emptied, then queued for the programs to take again."""
         if freed is not None:
             self._free(freed.cells, freed.keys)
-        elif cells := [key for key in keys if len(key) != 2]:
-            self._free(*self._find(cells))
         for key in keys:
             if len(key) == 2:  # (tgid, the backing device's name)
                 raw = DIRTY_KEY.pack(key[0], 0, key[1])
                 bpfsys.delete(self._maps["wtop_dirty"], ct.create_string_buffer(raw, len(raw)))
         if pids:  # one call (a batch where the kernel has them)
             bpfsys.delete_each(self._maps["wtop_info"], (ct.c_uint32 * len(pids))(*pids), 4, len(pids))
-
-    def _find(self, keys: list[tuple]) -> tuple[np.ndarray, bytes]:
-        """The cells of these keys, and the keys packed, of those still there."""
-        # only this process frees a cell, so a key the last read found is still there; a key
-        # it did not find is looked up
-        with self._cell_view() as buf:
-            offsets = _offsets(self._taken(buf, self._cells_high))
-            where = dict(zip(map(CELL_KEY.unpack_from, itertools.repeat(buf), offsets), offsets, strict=True))
-        found: list[tuple] = []
-        cells: list[int] = []
-        one = ct.c_uint32()
-        for key in keys:
-            off = where.get(key)
-            if off is not None:
-                cells.append(off // CELL_SIZE)
-            else:
-                raw = FD_KEY.pack(*key)
-                if not bpfsys.lookup(self._maps["wtop_procs"], ct.create_string_buffer(raw, len(raw)), one):
-                    continue
-                cells.append(one.value)
-            found.append(key)
-        return np.array(cells, np.int64), b"".join(itertools.starmap(FD_KEY.pack, found))
 
     def _free(self, cells: np.ndarray, keys: bytes) -> None:
         """Free these cells, whose keys (struct fd_key, end to end) the hash maps to them: the

@@ -232,7 +232,8 @@ class Sampler:
         self._state = CellState()
         self.freed: Freed | None = None
         """The kernel's cells of the last step's keys to delete, and their keys as the kernel's
-        hash holds them (None when the readings were dicts): Kernel.delete needs not find them."""
+        hash holds them (None when the readings were dicts, or nothing went): Kernel.delete
+        frees the process map's entries by it."""
         self._state.step(self._cells(first), 0, None)
         self._prev = replace(first, names={}, procs={})
         self._prev_focus: dict | None = None
