@@ -31,7 +31,7 @@ KEY_AT = COUNTS
 SEEN_AT = COUNTS + 4
 _LOW = np.uint64(0xFFFFFFFF)
 _32 = np.uint64(32)
-_KEY = struct.Struct("<IiII16s")  # struct fd_key
+FD_KEY = struct.Struct("<IiII16s")  # struct fd_key: tgid, fd, tid, pad, comm
 _FILE_COLUMNS = [0, 1, SYNCS_AT]  # bytes, writes, syncs
 # np.unique, isin, union1d and setdiff1d are not used: the first use of any imports numpy.ma
 # (7-9 ms, in every start)
@@ -68,7 +68,7 @@ class Cells(NamedTuple):
                 slots[key] = len(slots)
         keys = list(slots) if whole else sorted(procs, key=slots.__getitem__)  # in the cells' order
         raw = b"".join(
-            procs[key].to_bytes(COUNTS * 8, "little") + _KEY.pack(*key) + bytes(8) if key in procs else bytes(SIZE)
+            procs[key].to_bytes(COUNTS * 8, "little") + FD_KEY.pack(*key) + bytes(8) if key in procs else bytes(SIZE)
             for key in keys
         )
         words = np.frombuffer(raw, np.uint64).reshape(len(keys), WORDS).copy()
@@ -182,6 +182,8 @@ class CellState:
     def step(self, cells: Cells, files_max: int, focus: int | None) -> Interval:
         """The interval since the last read; the cells read become the baseline."""
         delta, keys = self._moved(cells)
+        if not len(delta):
+            return Interval([], [[] for _ in range(COUNTS)], ([], [], [], [], []), [])
         tgid = keys[:, 0] & _LOW
         # by thread and name: sorted by (tgid, tid), then by name too where a thread has two
         by_thread = tgid << _32 | keys[:, 1] & _LOW
@@ -198,8 +200,6 @@ class CellState:
         used[:2] = True  # bytes and writes, for the threads
         used = np.flatnonzero(used)
         ordered = delta[:, used][order]
-        if not len(starts):
-            return Interval([], [[] for _ in range(COUNTS)], ([], [], [], [], []), [])
         tsums = np.add.reduceat(ordered[:, :2], starts).T.tolist()  # bytes, writes: used's first two
         tk = t[starts]
         threads = ((tk >> _32).tolist(), (tk & _LOW).tolist(), _comms(lo[starts], hi[starts]), *tsums)

@@ -219,8 +219,9 @@ def test_an_entry_with_nothing_counted_yet_makes_no_row():
 
 
 def test_packed_counters_keep_every_counter_apart():
-    """Entries' counters are added and subtracted as one int each (sampler.pack_counts): every
-    counter must come out as tuple arithmetic gives it, the biggest ones included."""
+    """Entries' counters as a dict reading packs them (sampler.pack_counts), through the
+    cells' arithmetic: every counter must come out as tuple arithmetic gives it, the biggest
+    ones included."""
     from probes.sampler import COUNTS, unpack_all, unpack_counts
 
     big = 2**62 + 12345  # a counter far beyond any real one: it must not carry into the next
