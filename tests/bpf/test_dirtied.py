@@ -228,6 +228,11 @@ def test_exit_records_read_fast_are_those_read_attribute_by_attribute(monkeypatc
             time.sleep(0.01)
         mine = {k: sorted(r for r in v if r[0] in pids) for k, v in got.items()}
         assert mine["fast"] == mine["plain"] and len(mine["plain"]) == 300
+        # as the processes were: `true`, our children, one thread each (the last of its process,
+        # from Linux 5.19 on, where the records say so and name the process)
+        last = taskstats.names_last_thread()
+        want = {(pid if last else 0, b"true", os.getpid(), last) for pid in pids}
+        assert {(r[1], r[3], r[5], r[6]) for r in mine["fast"]} == want
         assert fast.lost == plain.lost == 0
     finally:
         fast.close()
